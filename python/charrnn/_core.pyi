@@ -1,0 +1,181 @@
+"""Type stubs for ``charrnn._core``, the Rust extension (kernels and sampler).
+
+Conventions shared by every function here:
+
+* Float arrays are ``float32`` and C-contiguous; id and length arrays are ``int32``.
+  Anything else raises ``TypeError`` (wrong dtype) or ``ValueError`` (wrong shape,
+  non-contiguous, out-of-range ids, inconsistent sizes).  No function panics.
+* Sequences are time-major and padded: ``x[t, b]`` is step ``t`` of sequence ``b``;
+  ``lengths[b]`` says how many leading steps of sequence ``b`` are real.  Positions
+  ``t >= lengths[b]`` are padding: they are never computed, outputs there are zero,
+  they add nothing to the loss or to any gradient.  The final state of sequence ``b``
+  is its state after step ``lengths[b] - 1`` (its initial state when the length is 0).
+* ``cell`` is ``"lstm"``, ``"rnn"`` (tanh) or ``"gru"``.  Weights use PyTorch's
+  ``nn.LSTM``/``nn.RNN``/``nn.GRU`` layout: ``w_ih`` is ``[G*H, In]``, ``w_hh`` is
+  ``[G*H, H]``, ``b_ih`` and ``b_hh`` are ``[G*H]`` with ``G`` = 4 (gates i, f, g, o),
+  1 (rnn) or 3 (gates r, z, n).
+* A model's parameters are passed as a list in this order::
+
+      [embedding [V, E],
+       w_ih_0, w_hh_0, b_ih_0, b_hh_0,      # layer 0, In = E
+       ...,
+       w_ih_{L-1}, w_hh_{L-1}, b_ih_{L-1}, b_hh_{L-1},   # In = H
+       fc_weight [V, H], fc_bias [V]]
+
+  The number of layers is inferred from the list length.
+* The GIL is released while a kernel runs.  A kernel panic (a bug) raises RuntimeError.
+"""
+
+from typing import Optional
+
+import numpy as np
+import numpy.typing as npt
+
+F32 = npt.NDArray[np.float32]
+I32 = npt.NDArray[np.int32]
+F64 = npt.NDArray[np.float64]
+
+class LayerTape:
+    """What a layer's forward pass keeps for its backward pass (opaque)."""
+
+    @property
+    def cell(self) -> str: ...
+
+def layer_forward(
+    cell: str,
+    x: F32,
+    lengths: I32,
+    w_ih: F32,
+    w_hh: F32,
+    b_ih: F32,
+    b_hh: F32,
+    h0: F32,
+    c0: Optional[F32] = None,
+) -> tuple[F32, F32, Optional[F32], LayerTape]:
+    """One recurrent layer over all time steps.
+
+    ``x`` is ``[T, B, In]``, ``h0``/``c0`` are ``[B, H]`` (``c0`` only for LSTM).
+    Returns ``(out [T, B, H], h_n [B, H], c_n [B, H] or None, tape)``.
+    """
+
+def layer_backward(
+    tape: LayerTape,
+    d_out: F32,
+    d_h_n: Optional[F32] = None,
+    d_c_n: Optional[F32] = None,
+) -> dict[str, F32]:
+    """Gradients of a layer given ``d_out [T, B, H]`` and the gradients w.r.t. the final
+    state.  Keys: ``x``, ``w_ih``, ``w_hh``, ``b_ih``, ``b_hh``, ``h0`` and, for LSTM, ``c0``.
+    """
+
+def forward_backward(
+    cell: str,
+    params: list[F32],
+    ids: I32,
+    targets: I32,
+    lengths: I32,
+    h0: Optional[F32] = None,
+    c0: Optional[F32] = None,
+    compute_grad: bool = True,
+    dropout: float = 0.0,
+    seed: int = 0,
+    categories: Optional[I32] = None,
+    category_embedding: Optional[F32] = None,
+) -> tuple[float, F64, Optional[list[F32]], F32, Optional[F32]]:
+    """Embedding -> L recurrent layers -> linear -> log-softmax cross-entropy.
+
+    ``dropout`` (in [0, 1)) drops inputs of layers 1.. and of the output layer with
+    inverted scaling; the masks come from ChaCha8 seeded with ``seed``.  A conditional
+    model passes ``category_embedding`` ``[K, C]`` (layer 0's ``w_ih`` is then
+    ``[G*H, E + C]``: its input is the character embedding followed by the category
+    embedding) and ``categories`` ``[B]`` int32; the category embedding's gradient is
+    appended to ``grads``.
+
+    ``ids`` and ``targets`` are ``[T, B]`` int32, ``lengths`` is ``[B]``.
+    ``h0``/``c0`` are ``[L, B, H]`` (zeros when None; ``c0`` only for LSTM).
+    Returns ``(loss_sum, seq_loss, grads, h_n, c_n)``:
+
+    * ``loss_sum``: summed negative log-likelihood (nats) over all real positions;
+    * ``seq_loss``: ``[B]`` float64, the same per sequence;
+    * ``grads``: gradients of ``loss_sum`` for every parameter, in the parameter
+      order, or None when ``compute_grad`` is False;
+    * ``h_n``/``c_n``: final states ``[L, B, H]`` (``c_n`` None unless LSTM).
+      Gradients never flow into ``h0``/``c0`` (truncated BPTT at the call boundary).
+    """
+
+def sample(
+    cell: str,
+    params: list[F32],
+    n: int,
+    start_id: int,
+    end_id: int,
+    max_steps: int,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    prefix: list[int] = ...,
+    seed: int = 0,
+    banned: list[int] = ...,
+    categories: Optional[list[int]] = None,
+    category_embedding: Optional[F32] = None,
+    top_p: float = 1.0,
+) -> list[list[int]]:
+    """Draw ``n`` sequences at once.
+
+    Each sequence starts from a zero state fed ``start_id`` then ``prefix``; then up to
+    ``max_steps`` tokens are drawn from softmax(logits / temperature), restricted to the
+    ``top_k`` most likely when ``top_k > 0`` and to the nucleus of probability ``top_p``
+    (the fewest most likely ids whose probabilities add up to ``top_p``) when
+    ``top_p < 1``; ``banned`` ids are never drawn.  A sequence
+    stops when it draws ``end_id``.  Returns, per sequence, the drawn ids after the
+    prefix, without the end id.  The generator is ChaCha8 seeded with ``seed``: the same
+    seed gives the same result on any machine.  Conditional models take one category per
+    sequence.
+    """
+
+class Generator:
+    """Stateful text generation for ``streams`` parallel streams: ``feed`` ids (the prime),
+    then ``generate`` chunks; state, logits and the ChaCha8 generator carry over between
+    calls, so chunked output equals one long call."""
+
+    def __init__(
+        self,
+        cell: str,
+        params: list[F32],
+        streams: int = 1,
+        seed: int = 0,
+        categories: Optional[list[int]] = None,
+        category_embedding: Optional[F32] = None,
+    ) -> None: ...
+    def feed(self, ids: list[int] | list[list[int]]) -> None: ...
+    def generate(
+        self,
+        steps: int,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        banned: list[int] = ...,
+        top_p: float = 1.0,
+    ) -> list[list[int]]: ...
+    @property
+    def streams(self) -> int: ...
+
+def beam_search(
+    cell: str,
+    params: list[F32],
+    start_id: int,
+    end_id: int,
+    prefix: list[int],
+    beam: int,
+    max_steps: int,
+    banned: list[int] = ...,
+    category: Optional[int] = None,
+    category_embedding: Optional[F32] = None,
+) -> list[tuple[list[int], float]]:
+    """The ``beam`` most likely completions of ``prefix`` (each ends with ``end_id`` within
+    ``max_steps`` ids), best first: ``(ids after the prefix without the end id, natural
+    log-probability of those ids and the end id given start + prefix)``.  Deterministic."""
+
+def set_num_threads(n: int) -> None:
+    """Number of worker threads of the kernels (0: one per core).  With 1 thread every
+    result is bit-for-bit reproducible."""
+
+def get_num_threads() -> int: ...

@@ -1,0 +1,52 @@
+"""Datasets shipped inside the package.
+
+The Russian name lists live in ``charrnn/data/*.txt`` (one name per line, UTF-8, NFC);
+see the repository's ``data/README`` for their source, licence and counts.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from typing import Optional
+
+from .data import parse_lines
+
+__all__ = ["russian_names", "KINDS", "GENDERS"]
+
+KINDS = ("first", "surnames", "patronymics")
+GENDERS = ("male", "female")
+_FILES = {"first": "first_names_{}.txt", "surnames": "surnames_{}.txt", "patronymics": "patronymics_{}.txt"}
+
+
+@functools.lru_cache(maxsize=None)
+def _read(filename: str) -> tuple[str, ...]:
+    resource = resources.files("charrnn") / "data" / filename
+    try:
+        data = resource.read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"bundled dataset {filename} is missing from the charrnn installation ({resource})"
+        ) from None
+    return tuple(parse_lines(data, f"charrnn/data/{filename}"))
+
+
+def russian_names(kind: str = "first", gender: Optional[str] = None) -> list[str]:
+    """Russian first names, surnames or patronymics, as a new list.
+
+    ``kind`` is ``"first"``, ``"surnames"`` or ``"patronymics"``; ``gender`` is ``"male"``,
+    ``"female"`` or None for both (male then female, duplicates dropped, first kept).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}; got {kind!r}")
+    if gender is not None and gender not in GENDERS:
+        raise ValueError(f"gender must be one of {', '.join(map(repr, GENDERS))} or None; got {gender!r}")
+    genders = GENDERS if gender is None else (gender,)
+    names: list[str] = []
+    seen: set[str] = set()
+    for g in genders:
+        for name in _read(_FILES[kind].format(g)):
+            if name not in seen:
+                seen.add(name)
+                names.append(name)
+    return names

@@ -1,0 +1,320 @@
+//! `forward_backward`, `sample` and the text `Generator`: the whole model, one call per
+//! batch (or per chunk of generated text).
+
+use charrnn_core::model::{self, Batch, ModelParams, ParamRef, PassOptions};
+use charrnn_core::sampler::{self, seeded_rng, DrawRule, SampleOptions, StepState};
+use charrnn_core::CellKind;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+use rand_chacha::ChaCha8Rng;
+
+use crate::convert::{f32_arg, guarded, i32_arg, kernel_err, lengths_arg, opt_f32_arg, to_numpy, ArrayArg};
+use crate::layer::parse_cell;
+
+/// Extracts the parameter list as float32 C-contiguous arrays.
+fn param_args<'py>(params: &Bound<'py, PyAny>) -> PyResult<Vec<ArrayArg<'py, f32>>> {
+    let list = params.cast::<PyList>().map_err(|_| PyTypeError::new_err("params must be a list of numpy float32 arrays"))?;
+    list.iter().enumerate().map(|(i, p)| f32_arg(&p, &format!("params[{i}]"))).collect()
+}
+
+fn param_refs<'a>(args: &'a [ArrayArg<'_, f32>]) -> Vec<ParamRef<'a>> {
+    args.iter().map(|a| ParamRef { data: a.slice(), shape: a.shape() }).collect()
+}
+
+fn category_ref<'a>(arg: &'a Option<ArrayArg<'_, f32>>) -> Option<ParamRef<'a>> {
+    arg.as_ref().map(|a| ParamRef { data: a.slice(), shape: a.shape() })
+}
+
+fn count(v: i64, what: &str) -> PyResult<usize> {
+    usize::try_from(v).map_err(|_| PyValueError::new_err(format!("{what} must be >= 0, got {v}")))
+}
+
+fn ids_from(values: Vec<i64>, what: &str) -> PyResult<Vec<usize>> {
+    values.into_iter().map(|v| count(v, what)).collect()
+}
+
+type ForwardResult<'py> = (f64, Bound<'py, PyAny>, Option<Vec<Bound<'py, PyAny>>>, Bound<'py, PyAny>, Option<Bound<'py, PyAny>>);
+
+#[pyfunction]
+#[pyo3(signature = (cell, params, ids, targets, lengths, h0=None, c0=None, compute_grad=true, dropout=0.0, seed=0, categories=None, category_embedding=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn forward_backward<'py>(
+    py: Python<'py>,
+    cell: &str,
+    params: &Bound<'py, PyAny>,
+    ids: &Bound<'py, PyAny>,
+    targets: &Bound<'py, PyAny>,
+    lengths: &Bound<'py, PyAny>,
+    h0: Option<&Bound<'py, PyAny>>,
+    c0: Option<&Bound<'py, PyAny>>,
+    compute_grad: bool,
+    dropout: f64,
+    seed: u64,
+    categories: Option<&Bound<'py, PyAny>>,
+    category_embedding: Option<&Bound<'py, PyAny>>,
+) -> PyResult<ForwardResult<'py>> {
+    let kind = parse_cell(cell)?;
+    let args = param_args(params)?;
+    let refs = param_refs(&args);
+    let cat_arg = opt_f32_arg(category_embedding, "category_embedding")?;
+    let mp = ModelParams::new(kind, &refs, category_ref(&cat_arg)).map_err(kernel_err)?;
+    let ids = i32_arg(ids, "ids")?;
+    let (steps, batch) = match ids.expect_ndim(2, "[T, B]")? {
+        &[t, b] => (t, b),
+        _ => unreachable!(),
+    };
+    let targets = i32_arg(targets, "targets")?;
+    targets.expect_shape(&[steps, batch])?;
+    let lengths = lengths_arg(lengths, batch)?;
+    let state_shape = [mp.n_layers(), batch, mp.hidden];
+    let h0 = opt_f32_arg(h0, "h0")?;
+    let c0 = opt_f32_arg(c0, "c0")?;
+    for s in [&h0, &c0].into_iter().flatten() {
+        s.expect_shape(&state_shape)?;
+    }
+    let cats = match categories {
+        Some(c) if !c.is_none() => {
+            let c = i32_arg(c, "categories")?;
+            c.expect_shape(&[batch])?;
+            Some(c)
+        }
+        _ => None,
+    };
+    let b = Batch { steps, batch, ids: ids.slice(), targets: targets.slice(), lengths: &lengths };
+    let opts = PassOptions {
+        h0: h0.as_ref().map(|a| a.slice()),
+        c0: c0.as_ref().map(|a| a.slice()),
+        compute_grad,
+        dropout: dropout as f32,
+        seed,
+        categories: cats.as_ref().map(|c| c.slice()),
+    };
+    let out = guarded(py, || model::forward_backward(&mp, &b, &opts))?;
+    let grads = out.grads.map(|gs| gs.into_iter().zip(mp.shapes()).map(|(g, s)| to_numpy(py, g, &s).into_any()).collect::<Vec<_>>());
+    Ok((
+        out.loss_sum,
+        to_numpy(py, out.seq_loss, &[batch]).into_any(),
+        grads,
+        to_numpy(py, out.h_n, &state_shape).into_any(),
+        out.c_n.map(|c| to_numpy(py, c, &state_shape).into_any()),
+    ))
+}
+
+#[pyfunction]
+#[pyo3(signature = (cell, params, n, start_id, end_id, max_steps, temperature=1.0, top_k=0, prefix=Vec::new(), seed=0, banned=Vec::new(), categories=None, category_embedding=None, top_p=1.0))]
+#[allow(clippy::too_many_arguments)]
+pub fn sample(
+    py: Python<'_>,
+    cell: &str,
+    params: &Bound<'_, PyAny>,
+    n: i64,
+    start_id: i64,
+    end_id: i64,
+    max_steps: i64,
+    temperature: f64,
+    top_k: i64,
+    prefix: Vec<i64>,
+    seed: u64,
+    banned: Vec<i64>,
+    categories: Option<Vec<i32>>,
+    category_embedding: Option<&Bound<'_, PyAny>>,
+    top_p: f64,
+) -> PyResult<Vec<Vec<u32>>> {
+    let kind = parse_cell(cell)?;
+    let args = param_args(params)?;
+    let refs = param_refs(&args);
+    let cat_arg = opt_f32_arg(category_embedding, "category_embedding")?;
+    let mp = ModelParams::new(kind, &refs, category_ref(&cat_arg)).map_err(kernel_err)?;
+    let opts = SampleOptions {
+        n: count(n, "n")?,
+        start_id: count(start_id, "start_id")?,
+        end_id: count(end_id, "end_id")?,
+        max_steps: count(max_steps, "max_steps")?,
+        temperature: temperature as f32,
+        top_k: count(top_k, "top_k")?,
+        top_p: top_p as f32,
+        prefix: ids_from(prefix, "prefix")?,
+        seed,
+        banned: ids_from(banned, "banned")?,
+        categories,
+    };
+    guarded(py, || sampler::sample(&mp, &opts))
+}
+
+/// A stateful text generator: owns a copy of the weights, the recurrent state of its
+/// streams and its random generator, so text can be produced chunk by chunk.
+#[pyclass(name = "Generator", module = "charrnn._core")]
+pub struct PyGenerator {
+    kind: CellKind,
+    data: Vec<Vec<f32>>,
+    shapes: Vec<Vec<usize>>,
+    category: Option<(Vec<f32>, Vec<usize>)>,
+    state: Option<StepState>,
+    logits: Vec<f32>,
+    rng: ChaCha8Rng,
+    streams: usize,
+    categories: Option<Vec<usize>>,
+}
+
+impl PyGenerator {
+    fn params(&self) -> charrnn_core::Result<ModelParams<'_>> {
+        let refs: Vec<ParamRef> = self.data.iter().zip(&self.shapes).map(|(d, s)| ParamRef { data: d, shape: s }).collect();
+        let cat = self.category.as_ref().map(|(d, s)| ParamRef { data: d, shape: s });
+        ModelParams::new(self.kind, &refs, cat)
+    }
+}
+
+#[pymethods]
+impl PyGenerator {
+    #[new]
+    #[pyo3(signature = (cell, params, streams=1, seed=0, categories=None, category_embedding=None))]
+    fn new(
+        cell: &str,
+        params: &Bound<'_, PyAny>,
+        streams: i64,
+        seed: u64,
+        categories: Option<Vec<i32>>,
+        category_embedding: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let kind = parse_cell(cell)?;
+        let args = param_args(params)?;
+        let cat_arg = opt_f32_arg(category_embedding, "category_embedding")?;
+        let streams = count(streams, "streams")?;
+        if streams == 0 {
+            return Err(PyValueError::new_err("streams must be at least 1"));
+        }
+        let gen = PyGenerator {
+            kind,
+            data: args.iter().map(|a| a.slice().to_vec()).collect(),
+            shapes: args.iter().map(|a| a.shape().to_vec()).collect(),
+            category: cat_arg.map(|a| (a.slice().to_vec(), a.shape().to_vec())),
+            state: None,
+            logits: Vec::new(),
+            rng: seeded_rng(seed),
+            streams,
+            categories: None,
+        };
+        let cats = gen.params().and_then(|p| p.check_categories(categories.as_deref(), streams)).map_err(kernel_err)?;
+        Ok(PyGenerator { categories: cats, ..gen })
+    }
+
+    /// Feeds ids to every stream (a list of ids, the same for all streams, or one list per
+    /// stream of equal lengths). Returns nothing; `generate` continues from there.
+    fn feed(&mut self, py: Python<'_>, ids: &Bound<'_, PyAny>) -> PyResult<()> {
+        let per_stream: Vec<Vec<usize>> = if let Ok(flat) = ids.extract::<Vec<i64>>() {
+            vec![ids_from(flat, "ids")?; self.streams]
+        } else {
+            let lists: Vec<Vec<i64>> = ids.extract().map_err(|_| PyTypeError::new_err("ids must be a list of ints or a list of lists of ints"))?;
+            lists.into_iter().map(|l| ids_from(l, "ids")).collect::<PyResult<_>>()?
+        };
+        let mut state = match self.state.take() {
+            Some(s) => s,
+            None => StepState::zeros(&self.params().map_err(kernel_err)?, self.streams, self.categories.clone()),
+        };
+        let this = &*self;
+        let result = guarded(py, || {
+            let p = this.params()?;
+            sampler::feed(&p, &mut state, &per_stream)
+        });
+        match result {
+            Ok(logits) => {
+                self.logits = logits;
+                self.state = Some(state);
+                Ok(())
+            }
+            Err(e) => {
+                // A failed feed (bad ids) leaves the generator as it was.
+                if !self.logits.is_empty() {
+                    self.state = Some(state);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Draws `steps` ids per stream, feeding each back in; returns one list per stream.
+    #[pyo3(signature = (steps, temperature=1.0, top_k=0, banned=Vec::new(), top_p=1.0))]
+    fn generate(
+        &mut self,
+        py: Python<'_>,
+        steps: i64,
+        temperature: f64,
+        top_k: i64,
+        banned: Vec<i64>,
+        top_p: f64,
+    ) -> PyResult<Vec<Vec<u32>>> {
+        let steps = count(steps, "steps")?;
+        let banned = ids_from(banned, "banned")?;
+        let top_k = count(top_k, "top_k")?;
+        let Some(mut state) = self.state.take() else {
+            return Err(PyValueError::new_err("nothing fed yet: feed the prime (at least one id) first"));
+        };
+        let mut logits = std::mem::take(&mut self.logits);
+        let mut rng = self.rng.clone();
+        let this = &*self;
+        let result = guarded(py, || {
+            let p = this.params()?;
+            let rule = DrawRule::new(p.vocab, temperature as f32, top_k, &banned)?.with_top_p(top_p as f32)?;
+            sampler::continue_text(&p, &mut state, &mut logits, &rule, &mut rng, steps)
+        });
+        if result.is_ok() {
+            self.rng = rng;
+            self.state = Some(state);
+            self.logits = logits;
+        } else {
+            // Nothing was drawn: keep the state from before the call.
+            self.state = Some(state);
+            self.logits = logits;
+        }
+        result
+    }
+
+    #[getter]
+    fn streams(&self) -> usize {
+        self.streams
+    }
+}
+
+/// Sets the number of worker threads of the kernels (0: one per core).
+#[pyfunction]
+pub fn set_num_threads(n: i64) -> PyResult<()> {
+    charrnn_core::parallel::set_num_threads(count(n, "n")?);
+    Ok(())
+}
+
+/// The number of worker threads the kernels use.
+#[pyfunction]
+pub fn get_num_threads() -> usize {
+    charrnn_core::parallel::num_threads()
+}
+
+/// The `beam` most likely completions of a prefix: `[(ids, log_prob), ...]`, best first.
+#[pyfunction]
+#[pyo3(signature = (cell, params, start_id, end_id, prefix, beam, max_steps, banned=Vec::new(), category=None, category_embedding=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn beam_search(
+    py: Python<'_>,
+    cell: &str,
+    params: &Bound<'_, PyAny>,
+    start_id: i64,
+    end_id: i64,
+    prefix: Vec<i64>,
+    beam: i64,
+    max_steps: i64,
+    banned: Vec<i64>,
+    category: Option<i32>,
+    category_embedding: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Vec<(Vec<u32>, f64)>> {
+    let kind = parse_cell(cell)?;
+    let args = param_args(params)?;
+    let refs = param_refs(&args);
+    let cat_arg = opt_f32_arg(category_embedding, "category_embedding")?;
+    let mp = ModelParams::new(kind, &refs, category_ref(&cat_arg)).map_err(kernel_err)?;
+    let (start, end) = (count(start_id, "start_id")?, count(end_id, "end_id")?);
+    let prefix = ids_from(prefix, "prefix")?;
+    let banned = ids_from(banned, "banned")?;
+    let (beam, max_steps) = (count(beam, "beam")?, count(max_steps, "max_steps")?);
+    let hyps = guarded(py, || sampler::beam_search(&mp, start, end, &prefix, beam, max_steps, &banned, category))?;
+    Ok(hyps.into_iter().map(|h| (h.ids, h.log_prob)).collect())
+}

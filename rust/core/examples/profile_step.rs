@@ -1,0 +1,55 @@
+//! Times `forward_backward` on a training-sized batch, for profiling the kernels:
+//! `cargo run --release -p charrnn-core --example profile_step -- lstm 2 128 50 50 [iters]`
+//! (cell, layers, hidden, seq-len, batch). Prints characters per second.
+
+use charrnn_core::cell::CellKind;
+use charrnn_core::model::{forward_backward, Batch, ModelParams, ParamRef, PassOptions};
+use charrnn_core::sampler::{seeded_rng, uniform};
+use std::time::Instant;
+
+// The same allocator as the Python extension, so the timings match what users get.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |i: usize, d: &str| args.get(i).cloned().unwrap_or_else(|| d.to_string());
+    let kind = CellKind::parse(&arg(1, "lstm")).unwrap();
+    let layers: usize = arg(2, "2").parse().unwrap();
+    let hidden: usize = arg(3, "128").parse().unwrap();
+    let steps: usize = arg(4, "50").parse().unwrap();
+    let batch: usize = arg(5, "50").parse().unwrap();
+    let iters: usize = arg(6, "20").parse().unwrap();
+    if let Some(t) = args.get(7) {
+        charrnn_core::parallel::set_num_threads(t.parse().unwrap());
+    }
+    let (vocab, embed) = (65, 32);
+    let mut rng = seeded_rng(0);
+    let mut rand = |n: usize| -> Vec<f32> { (0..n).map(|_| (uniform(&mut rng) as f32 - 0.5) * 0.2).collect() };
+    let gh = kind.gates() * hidden;
+    let mut shapes = vec![vec![vocab, embed]];
+    for l in 0..layers {
+        shapes.extend([vec![gh, if l == 0 { embed } else { hidden }], vec![gh, hidden], vec![gh], vec![gh]]);
+    }
+    shapes.extend([vec![vocab, hidden], vec![vocab]]);
+    let data: Vec<Vec<f32>> = shapes.iter().map(|s| rand(s.iter().product())).collect();
+    let refs: Vec<ParamRef> = data.iter().zip(&shapes).map(|(d, s)| ParamRef { data: d, shape: s }).collect();
+    let params = ModelParams::new(kind, &refs, None).unwrap();
+    let ids: Vec<i32> = (0..steps * batch).map(|i| (i * 7 % vocab) as i32).collect();
+    let targets: Vec<i32> = (0..steps * batch).map(|i| (i * 11 % vocab) as i32).collect();
+    let lengths = vec![steps as i64; batch];
+    let b = Batch { steps, batch, ids: &ids, targets: &targets, lengths: &lengths };
+    forward_backward(&params, &b, &PassOptions { compute_grad: true, ..Default::default() }).unwrap();
+    // Best of 5 rounds: the machine is shared, the minimum is the least disturbed.
+    let forward_only = std::env::var("FORWARD_ONLY").is_ok();
+    let mut dt = f64::INFINITY;
+    for _ in 0..5 {
+        let t = Instant::now();
+        for _ in 0..iters {
+            forward_backward(&params, &b, &PassOptions { compute_grad: !forward_only, ..Default::default() }).unwrap();
+        }
+        dt = dt.min(t.elapsed().as_secs_f64() / iters as f64);
+    }
+    println!("{:.0} chars/s ({:.2} ms per batch)", (steps * batch) as f64 / dt, dt * 1e3);
+}

@@ -1,0 +1,173 @@
+//! The matrix multiplies every kernel goes through, so that the GEMM implementation and
+//! its threading live in one place. Matrices are row-major; large products are split by
+//! rows of the result across the worker threads (see `parallel`).
+
+use crate::parallel;
+
+/// Below this many multiply-adds a product runs on one thread.
+const PARALLEL_MIN_WORK: usize = 1 << 18;
+
+/// `C = alpha * op(A) * op(B) + beta * C` on one thread, `C` being `[m, n]` with row stride
+/// `ldc`. `A` is addressed as `a[i * rsa + p * csa]`, `B` as `b[p * rsb + j * csb]`.
+#[allow(clippy::too_many_arguments)]
+fn sgemm_raw(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    (rsa, csa): (usize, usize),
+    b: &[f32],
+    (rsb, csb): (usize, usize),
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    // Bounds of every index the strides reach: checked so the unsafe call is always sound.
+    assert!(c.len() > (m - 1) * ldc + n - 1, "sgemm: C too small");
+    if k == 0 {
+        for row in c.chunks_mut(ldc).take(m) {
+            row[..n].iter_mut().for_each(|v| *v *= beta);
+        }
+        return;
+    }
+    assert!(a.len() > (m - 1) * rsa + (k - 1) * csa, "sgemm: A too small");
+    assert!(b.len() > (k - 1) * rsb + (n - 1) * csb, "sgemm: B too small");
+    // SAFETY: the asserts above bound every element matrixmultiply reads or writes.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            alpha,
+            a.as_ptr(),
+            rsa as isize,
+            csa as isize,
+            b.as_ptr(),
+            rsb as isize,
+            csb as isize,
+            beta,
+            c.as_mut_ptr(),
+            ldc as isize,
+            1,
+        );
+    }
+}
+
+/// `C = alpha * op(A) * op(B) + beta * C` with `C` of shape `[m, n]`, contiguous.
+///
+/// `op(A)` is `[m, k]`: `A` is stored `[m, k]` when `trans_a` is false, `[k, m]` when true.
+/// `op(B)` is `[k, n]`: `B` is stored `[k, n]` when `trans_b` is false, `[n, k]` when true.
+/// With `beta == 0` the old contents of `C` are ignored.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm(
+    trans_a: bool,
+    trans_b: bool,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    b: &[f32],
+    beta: f32,
+    c: &mut [f32],
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "sgemm: operand too small");
+    let sa = if trans_a { (1, m) } else { (k, 1) };
+    let sb = if trans_b { (1, k) } else { (n, 1) };
+    let threads = parallel::num_threads();
+    if threads <= 1 || m * n * k < PARALLEL_MIN_WORK || m < 2 * threads {
+        sgemm_raw(m, n, k, alpha, a, sa, b, sb, beta, &mut c[..m * n], n);
+        return;
+    }
+    // Split the rows of C (and of op(A)) into one block per thread.
+    let block = m.div_ceil(threads);
+    let chunks: Vec<(usize, &mut [f32])> =
+        c[..m * n].chunks_mut(block * n).enumerate().map(|(i, ch)| (i * block, ch)).collect();
+    parallel::for_each(chunks, |(row0, ch)| {
+        let rows = ch.len() / n;
+        let a_off = row0 * sa.0;
+        sgemm_raw(rows, n, k, alpha, &a[a_off..], sa, b, sb, beta, ch, n);
+    });
+}
+
+/// `C[m, n] (+)= A[m, k] * B[n, k]^T`, the `x @ W^T` of a linear layer.
+pub fn matmul_abt(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], beta: f32, c: &mut [f32]) {
+    sgemm(false, true, m, n, k, 1.0, a, b, beta, c);
+}
+
+/// `C[m, n] (+)= A[m, k] * B[k, n]`.
+pub fn matmul_ab(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], beta: f32, c: &mut [f32]) {
+    sgemm(false, false, m, n, k, 1.0, a, b, beta, c);
+}
+
+/// `C[m, n] (+)= A[k, m]^T * B[k, n]`, the weight gradient `dY^T @ X`.
+pub fn matmul_atb(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], beta: f32, c: &mut [f32]) {
+    sgemm(true, false, m, n, k, 1.0, a, b, beta, c);
+}
+
+/// One-thread `C[m, n] (+)= A[m, k] * B[n, k]^T` for the small per-step products that run
+/// inside an already parallel region. `A` and `C` may be sub-slices (row stride k / n).
+pub fn matmul_abt_local(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], beta: f32, c: &mut [f32]) {
+    sgemm_raw(m, n, k, 1.0, a, (k, 1), b, (1, k), beta, c, n);
+}
+
+/// One-thread `C[m, n] (+)= A[m, k] * B[k, n]`.
+pub fn matmul_ab_local(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], beta: f32, c: &mut [f32]) {
+    sgemm_raw(m, n, k, 1.0, a, (k, 1), b, (n, 1), beta, c, n);
+}
+
+/// Adds the column sums of `a[rows, cols]` into `out[cols]` (bias gradients).
+pub fn add_column_sums(a: &[f32], cols: usize, out: &mut [f32]) {
+    for row in a.chunks_exact(cols) {
+        for (o, v) in out.iter_mut().zip(row) {
+            *o += v;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(ta: bool, tb: bool, m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> Vec<f32> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0.0;
+                for p in 0..k {
+                    let av = if ta { a[p * m + i] } else { a[i * k + p] };
+                    let bv = if tb { b[j * k + p] } else { b[p * n + j] };
+                    s += av * bv;
+                }
+                c[i * n + j] = s;
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn sgemm_matches_naive_product_for_all_transpositions_and_thread_counts() {
+        for &(m, n, k) in &[(5, 7, 3), (130, 70, 40)] {
+            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.73).cos()).collect();
+            for threads in [1, 2, 3] {
+                parallel::set_num_threads(threads);
+                for ta in [false, true] {
+                    for tb in [false, true] {
+                        let want = naive(ta, tb, m, n, k, &a, &b);
+                        let mut c = vec![1.0; m * n];
+                        sgemm(ta, tb, m, n, k, 1.0, &a, &b, 0.5, &mut c);
+                        for (x, y) in c.iter().zip(&want) {
+                            assert!((x - (y + 0.5)).abs() < 1e-4, "{m}x{n}x{k} ta={ta} tb={tb} t={threads}");
+                        }
+                    }
+                }
+            }
+        }
+        parallel::set_num_threads(0);
+    }
+}

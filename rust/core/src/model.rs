@@ -1,0 +1,501 @@
+//! The whole network: character embedding (optionally beside a category embedding) ->
+//! stacked recurrent layers -> linear output layer -> log-softmax cross-entropy, forward
+//! and backward for one batch, with optional dropout between layers and before the output.
+
+use rand_chacha::ChaCha8Rng;
+
+use crate::cell::CellKind;
+use crate::error::{KernelError, Result};
+use crate::gemm::{add_column_sums, matmul_ab, matmul_abt, matmul_atb};
+use crate::layer::{self, LayerTape, LayerWeights};
+use crate::layout::SeqLayout;
+use crate::sampler::{seeded_rng, uniform};
+
+/// One parameter array as the caller holds it: data and shape.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamRef<'a> {
+    pub data: &'a [f32],
+    pub shape: &'a [usize],
+}
+
+/// Borrowed weights of a whole model, validated.
+#[derive(Debug, Clone)]
+pub struct ModelParams<'a> {
+    pub kind: CellKind,
+    pub vocab: usize,
+    pub embed: usize,
+    pub hidden: usize,
+    /// `[V, E]`
+    pub embedding: &'a [f32],
+    /// Optional category embedding `[K, C]`: layer 0's input is `[char embedding, category
+    /// embedding]`, so its `w_ih` is `[G*H, E + C]`.
+    pub category: Option<&'a [f32]>,
+    pub n_categories: usize,
+    pub category_dim: usize,
+    pub layers: Vec<LayerWeights<'a>>,
+    /// `[V, H]`
+    pub fc_w: &'a [f32],
+    /// `[V]`
+    pub fc_b: &'a [f32],
+}
+
+fn expect_shape(index: usize, name: &str, p: &ParamRef, want: &[usize]) -> Result<()> {
+    if p.shape != want {
+        return Err(KernelError::shape(format!("params[{index}] ({name})"), want, p.shape));
+    }
+    if p.data.len() != want.iter().product::<usize>() {
+        return Err(KernelError::Value(format!("params[{index}] ({name}): data does not match its shape")));
+    }
+    Ok(())
+}
+
+fn nonempty_matrix(what: &str, p: &ParamRef) -> Result<(usize, usize)> {
+    match p.shape {
+        &[r, c] if r > 0 && c > 0 && p.data.len() == r * c => Ok((r, c)),
+        _ => Err(KernelError::Value(format!("{what} must be a non-empty 2-D matrix, got shape {:?}", p.shape))),
+    }
+}
+
+impl<'a> ModelParams<'a> {
+    /// Reads the parameter list `[embedding, (w_ih, w_hh, b_ih, b_hh) * L, fc_w, fc_b]`
+    /// and the optional category embedding, infers the sizes and checks every shape.
+    pub fn new(kind: CellKind, params: &[ParamRef<'a>], category: Option<ParamRef<'a>>) -> Result<Self> {
+        if params.len() < 7 || (params.len() - 3) % 4 != 0 {
+            return Err(KernelError::Value(format!(
+                "expected 3 + 4*layers parameter arrays (embedding, 4 per layer, fc weight, fc bias), got {}",
+                params.len()
+            )));
+        }
+        let n_layers = (params.len() - 3) / 4;
+        let (vocab, embed) = nonempty_matrix("params[0] (embedding)", &params[0])?;
+        let (_, hidden) = nonempty_matrix("params[2] (layer 0 w_hh)", &params[2])?;
+        let (n_categories, category_dim) = match &category {
+            Some(c) => nonempty_matrix("category_embedding", c)?,
+            None => (0, 0),
+        };
+        let gh = kind.gates() * hidden;
+        let mut layers = Vec::with_capacity(n_layers);
+        for l in 0..n_layers {
+            let base = 1 + 4 * l;
+            let input = if l == 0 { embed + category_dim } else { hidden };
+            expect_shape(base, &format!("layer {l} w_ih"), &params[base], &[gh, input])?;
+            expect_shape(base + 1, &format!("layer {l} w_hh"), &params[base + 1], &[gh, hidden])?;
+            expect_shape(base + 2, &format!("layer {l} b_ih"), &params[base + 2], &[gh])?;
+            expect_shape(base + 3, &format!("layer {l} b_hh"), &params[base + 3], &[gh])?;
+            layers.push(LayerWeights {
+                kind,
+                input,
+                hidden,
+                w_ih: params[base].data,
+                w_hh: params[base + 1].data,
+                b_ih: params[base + 2].data,
+                b_hh: params[base + 3].data,
+            });
+        }
+        let fc = params.len() - 2;
+        expect_shape(fc, "fc weight", &params[fc], &[vocab, hidden])?;
+        expect_shape(fc + 1, "fc bias", &params[fc + 1], &[vocab])?;
+        for (i, p) in params.iter().enumerate() {
+            if let Some(bad) = p.data.iter().position(|v| !v.is_finite()) {
+                return Err(KernelError::Value(format!("params[{i}] holds a non-finite value at flat index {bad}")));
+            }
+        }
+        Ok(ModelParams {
+            kind,
+            vocab,
+            embed,
+            hidden,
+            embedding: params[0].data,
+            category: category.map(|c| c.data),
+            n_categories,
+            category_dim,
+            layers,
+            fc_w: params[fc].data,
+            fc_b: params[fc + 1].data,
+        })
+    }
+
+    pub fn n_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Shapes of the parameters in list order (for the gradients); the category
+    /// embedding, when there is one, comes last.
+    pub fn shapes(&self) -> Vec<Vec<usize>> {
+        let gh = self.kind.gates() * self.hidden;
+        let mut out = vec![vec![self.vocab, self.embed]];
+        for l in &self.layers {
+            out.extend([vec![gh, l.input], vec![gh, self.hidden], vec![gh], vec![gh]]);
+        }
+        out.extend([vec![self.vocab, self.hidden], vec![self.vocab]]);
+        if self.category.is_some() {
+            out.push(vec![self.n_categories, self.category_dim]);
+        }
+        out
+    }
+
+    /// Checks a category id list against the model.
+    pub fn check_categories(&self, categories: Option<&[i32]>, rows: usize) -> Result<Option<Vec<usize>>> {
+        match (self.category.is_some(), categories) {
+            (false, None) => Ok(None),
+            (false, Some(_)) => Err(KernelError::Value("categories given, but the model has no category embedding".into())),
+            (true, None) => Err(KernelError::Value("this model is conditional: categories are required".into())),
+            (true, Some(c)) => {
+                if c.len() != rows {
+                    return Err(KernelError::shape("categories", [rows], [c.len()]));
+                }
+                c.iter()
+                    .map(|&k| {
+                        if k < 0 || k as usize >= self.n_categories {
+                            Err(KernelError::Value(format!(
+                                "category {k} is outside 0..{} (the model's categories)",
+                                self.n_categories
+                            )))
+                        } else {
+                            Ok(k as usize)
+                        }
+                    })
+                    .collect::<Result<Vec<_>>>()
+                    .map(Some)
+            }
+        }
+    }
+}
+
+/// Layer 0's input projection per character and per category.
+///
+/// Layer 0's input is an embedding row (and a category embedding row), so
+/// `W_ih0 x + bias` is a sum of rows of `char_table = embedding @ W_ih0[:, :E]^T + bias`
+/// (`[V, G*H]`) and `cat_table = category @ W_ih0[:, E:]^T` (`[K, G*H]`): two small
+/// multiplies per batch instead of one per character.
+pub struct InputTables {
+    pub char_table: Vec<f32>,
+    pub cat_table: Vec<f32>,
+    /// `W_ih0[:, :E]` and `W_ih0[:, E:]` as contiguous matrices.
+    w_char: Vec<f32>,
+    w_cat: Vec<f32>,
+    pub width: usize,
+}
+
+impl InputTables {
+    pub fn new(p: &ModelParams) -> Self {
+        let l0 = &p.layers[0];
+        let gw = l0.gate_width();
+        let (e, c) = (p.embed, p.category_dim);
+        let (w_char, w_cat) = if c == 0 {
+            (l0.w_ih.to_vec(), Vec::new())
+        } else {
+            let mut a = Vec::with_capacity(gw * e);
+            let mut b = Vec::with_capacity(gw * c);
+            for row in l0.w_ih.chunks_exact(e + c) {
+                a.extend_from_slice(&row[..e]);
+                b.extend_from_slice(&row[e..]);
+            }
+            (a, b)
+        };
+        let bias = l0.input_bias();
+        let mut char_table = vec![0.0f32; p.vocab * gw];
+        for row in char_table.chunks_exact_mut(gw) {
+            row.copy_from_slice(&bias);
+        }
+        matmul_abt(p.vocab, gw, e, p.embedding, &w_char, 1.0, &mut char_table);
+        let mut cat_table = Vec::new();
+        if let Some(cat) = p.category {
+            cat_table = vec![0.0f32; p.n_categories * gw];
+            matmul_abt(p.n_categories, gw, c, cat, &w_cat, 0.0, &mut cat_table);
+        }
+        InputTables { char_table, cat_table, w_char, w_cat, width: gw }
+    }
+
+    /// Writes the input projection of one character (and category) into `dst`.
+    #[inline]
+    pub fn project(&self, dst: &mut [f32], id: usize, category: Option<usize>) {
+        let gw = self.width;
+        dst.copy_from_slice(&self.char_table[id * gw..(id + 1) * gw]);
+        if let Some(k) = category {
+            for (d, v) in dst.iter_mut().zip(&self.cat_table[k * gw..(k + 1) * gw]) {
+                *d += v;
+            }
+        }
+    }
+}
+
+/// A padded, time-major batch: `ids`/`targets` are `[steps, batch]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    pub steps: usize,
+    pub batch: usize,
+    pub ids: &'a [i32],
+    pub targets: &'a [i32],
+    pub lengths: &'a [i64],
+}
+
+/// Training-time options of a forward/backward pass.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PassOptions<'a> {
+    /// `[L, B, H]` initial states in batch order (zeros when `None`).
+    pub h0: Option<&'a [f32]>,
+    pub c0: Option<&'a [f32]>,
+    pub compute_grad: bool,
+    /// Dropout probability on the inputs of layers 1.. and on the output layer's input.
+    pub dropout: f32,
+    /// Seed of the dropout masks.
+    pub seed: u64,
+    /// `[B]` category of each sequence (conditional models only).
+    pub categories: Option<&'a [i32]>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ForwardOutput {
+    /// Summed NLL (nats) over all real positions.
+    pub loss_sum: f64,
+    /// Per sequence, batch order.
+    pub seq_loss: Vec<f64>,
+    /// Number of real positions.
+    pub count: usize,
+    /// Gradients of `loss_sum`, in parameter-list order (category embedding last).
+    pub grads: Option<Vec<Vec<f32>>>,
+    /// Final states `[L, B, H]`, batch order.
+    pub h_n: Vec<f32>,
+    /// LSTM only: final memory cells `[L, B, H]`.
+    pub c_n: Option<Vec<f32>>,
+}
+
+/// Packs the real positions of a `[steps, batch]` id array, checking every id is `< vocab`.
+fn pack_ids(layout: &SeqLayout, ids: &[i32], vocab: usize, what: &str) -> Result<Vec<usize>> {
+    let packed = layout.pack(ids, 1);
+    packed
+        .iter()
+        .map(|&id| {
+            if id < 0 || id as usize >= vocab {
+                Err(KernelError::Value(format!("{what} contains id {id}, outside 0..{vocab} (the vocabulary)")))
+            } else {
+                Ok(id as usize)
+            }
+        })
+        .collect()
+}
+
+/// Log-softmax cross-entropy in place: `logits` (`[rows, V]`) becomes the softmax
+/// probabilities; returns the NLL `log(sum(exp(z))) - z_target` of every row.
+pub fn softmax_nll(logits: &mut [f32], targets: &[usize], vocab: usize) -> Vec<f64> {
+    let mut nll = Vec::with_capacity(targets.len());
+    for (row, &t) in logits.chunks_exact_mut(vocab).zip(targets) {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let shifted_target = row[t] - max;
+        let mut sum = 0.0f32;
+        for v in row.iter_mut() {
+            *v = crate::simd::exp(*v - max);
+            sum += *v;
+        }
+        nll.push(f64::from(sum).ln() - f64::from(shifted_target));
+        let inv = 1.0 / sum;
+        for v in row.iter_mut() {
+            *v *= inv;
+        }
+    }
+    nll
+}
+
+/// An inverted-dropout mask: each entry is 0 with probability `p`, else `1 / (1 - p)`.
+fn dropout_mask(len: usize, p: f32, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    let keep = 1.0 / (1.0 - p);
+    (0..len).map(|_| if uniform(rng) < f64::from(p) { 0.0 } else { keep }).collect()
+}
+
+fn apply_mask(x: &[f32], mask: &[f32]) -> Vec<f32> {
+    x.iter().zip(mask).map(|(a, m)| a * m).collect()
+}
+
+/// Forward (and optionally backward) pass of the model over one batch.
+///
+/// Gradients do not flow into the initial state: a caller carrying state between batches
+/// gets truncated backpropagation through time.
+pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions) -> Result<ForwardOutput> {
+    let (steps, bsz, hid, n_layers) = (batch.steps, batch.batch, params.hidden, params.n_layers());
+    if batch.ids.len() != steps * bsz || batch.targets.len() != steps * bsz {
+        return Err(KernelError::Value("ids and targets must both be [steps, batch]".into()));
+    }
+    if batch.lengths.len() != bsz {
+        return Err(KernelError::shape("lengths", [bsz], [batch.lengths.len()]));
+    }
+    if !(0.0..1.0).contains(&opts.dropout) {
+        return Err(KernelError::Value(format!("dropout must be in [0, 1), got {}", opts.dropout)));
+    }
+    let state_len = n_layers * bsz * hid;
+    for (name, s) in [("h0", opts.h0), ("c0", opts.c0)] {
+        if let Some(s) = s {
+            if s.len() != state_len {
+                return Err(KernelError::shape(name, [n_layers, bsz, hid], format!("{} values", s.len())));
+            }
+            if s.iter().any(|v| !v.is_finite()) {
+                return Err(KernelError::Value(format!("{name} holds a non-finite value")));
+            }
+        }
+    }
+    if opts.c0.is_some() && !params.kind.has_cell_state() {
+        return Err(KernelError::Value(format!("c0 is only for LSTM, not {}", params.kind.name())));
+    }
+    let categories = params.check_categories(opts.categories, bsz)?;
+    let layout = SeqLayout::new(steps, batch.lengths)?;
+    let rows = layout.rows();
+    let ids = pack_ids(&layout, batch.ids, params.vocab, "ids")?;
+    let targets = pack_ids(&layout, batch.targets, params.vocab, "targets")?;
+    // The category of every packed row (rank r at any step is sequence order[r]).
+    let row_cats: Option<Vec<usize>> = categories.as_ref().map(|cats| {
+        let mut out = Vec::with_capacity(rows);
+        for &bs in &layout.batch_sizes {
+            out.extend(layout.order[..bs].iter().map(|&b| cats[b]));
+        }
+        out
+    });
+
+    let tables = InputTables::new(params);
+    let gw = tables.width;
+    let mut gates0 = vec![0.0f32; rows * gw];
+    for (r, (dst, &id)) in gates0.chunks_exact_mut(gw).zip(&ids).enumerate() {
+        tables.project(dst, id, row_cats.as_ref().map(|c| c[r]));
+    }
+
+    // Initial states per layer, rank order.
+    let zeros = vec![0.0f32; bsz * hid];
+    let layer_state = |s: Option<&[f32]>, l: usize| -> Vec<f32> {
+        match s {
+            Some(s) => layout.to_rank(&s[l * bsz * hid..(l + 1) * bsz * hid], hid),
+            None => zeros.clone(),
+        }
+    };
+    let has_c = params.kind.has_cell_state();
+    let training_dropout = opts.dropout > 0.0;
+    let mut rng = seeded_rng(opts.seed);
+    // masks[l] multiplies the input of layer l (l >= 1); masks[L] the output layer's input.
+    let mut masks: Vec<Vec<f32>> = vec![Vec::new(); n_layers + 1];
+    let mut h_init = Vec::with_capacity(n_layers);
+    let mut c_init = Vec::with_capacity(n_layers);
+    let mut tapes: Vec<LayerTape> = Vec::with_capacity(n_layers);
+    let mut inputs: Vec<Vec<f32>> = vec![Vec::new(); n_layers + 1]; // dropped-out inputs
+    for (l, w) in params.layers.iter().enumerate() {
+        h_init.push(layer_state(opts.h0, l));
+        c_init.push(if has_c { layer_state(opts.c0, l) } else { Vec::new() });
+        let tape = if l == 0 {
+            layer::forward_projected(&layout, w, std::mem::take(&mut gates0), &h_init[l], &c_init[l])?
+        } else if training_dropout {
+            masks[l] = dropout_mask(rows * hid, opts.dropout, &mut rng);
+            inputs[l] = apply_mask(&tapes[l - 1].h, &masks[l]);
+            layer::forward(&layout, w, &inputs[l], &h_init[l], &c_init[l])?
+        } else {
+            layer::forward(&layout, w, &tapes[l - 1].h, &h_init[l], &c_init[l])?
+        };
+        tapes.push(tape);
+    }
+    if training_dropout {
+        masks[n_layers] = dropout_mask(rows * hid, opts.dropout, &mut rng);
+        inputs[n_layers] = apply_mask(&tapes[n_layers - 1].h, &masks[n_layers]);
+    }
+
+    // Output layer and loss.
+    let v = params.vocab;
+    let top: &[f32] = if training_dropout { &inputs[n_layers] } else { &tapes[n_layers - 1].h };
+    let mut logits = vec![0.0f32; rows * v];
+    for row in logits.chunks_exact_mut(v) {
+        row.copy_from_slice(params.fc_b);
+    }
+    matmul_abt(rows, v, hid, top, params.fc_w, 1.0, &mut logits);
+    let nll = softmax_nll(&mut logits, &targets, v);
+    let mut seq_loss = vec![0.0f64; bsz];
+    for (t, &bs) in layout.batch_sizes.iter().enumerate() {
+        for rank in 0..bs {
+            seq_loss[layout.order[rank]] += nll[layout.offsets[t] + rank];
+        }
+    }
+    let loss_sum = nll.iter().sum();
+
+    // Final states, batch order, stacked [L, B, H].
+    let mut h_n = Vec::with_capacity(state_len);
+    let mut c_n = Vec::with_capacity(if has_c { state_len } else { 0 });
+    for (l, tape) in tapes.iter().enumerate() {
+        h_n.extend(layout.from_rank(&layout.final_state(&tape.h, &h_init[l], hid), hid));
+        if has_c {
+            c_n.extend(layout.from_rank(&layout.final_state(&tape.aux, &c_init[l], hid), hid));
+        }
+    }
+
+    let grads = if opts.compute_grad {
+        // d(loss)/d(logits) = softmax - onehot(target).
+        for (row, &t) in logits.chunks_exact_mut(v).zip(&targets) {
+            row[t] -= 1.0;
+        }
+        let shapes = params.shapes();
+        let mut grads: Vec<Vec<f32>> = shapes.iter().map(|s| vec![0.0; s.iter().product()]).collect();
+        let fc = 1 + 4 * n_layers;
+        matmul_atb(v, hid, rows, &logits, top, 0.0, &mut grads[fc]);
+        add_column_sums(&logits, v, &mut grads[fc + 1]);
+        let mut d_h = vec![0.0f32; rows * hid];
+        matmul_ab(rows, hid, v, &logits, params.fc_w, 0.0, &mut d_h);
+        drop(logits);
+        if training_dropout {
+            d_h.iter_mut().zip(&masks[n_layers]).for_each(|(d, m)| *d *= m);
+        }
+
+        let zero_state = vec![0.0f32; bsz * hid];
+        let no_c: Vec<f32> = Vec::new();
+        let d_cn = if has_c { &zero_state } else { &no_c };
+        for l in (1..n_layers).rev() {
+            let w = &params.layers[l];
+ // The input layer l actually saw (after dropout).
+            let x: &[f32] = if training_dropout { &inputs[l] } else { &tapes[l - 1].h };
+            let g = layer::backward(&layout, w, x, &h_init[l], &c_init[l], &tapes[l], &d_h, &zero_state, d_cn)?;
+            let base = 1 + 4 * l;
+            grads[base] = g.w_ih;
+            grads[base + 1] = g.w_hh;
+            grads[base + 2] = g.b_ih;
+            grads[base + 3] = g.b_hh;
+            d_h = g.x;
+            if training_dropout {
+                d_h.iter_mut().zip(&masks[l]).for_each(|(d, m)| *d *= m);
+            }
+        }
+        // Layer 0: sum the pre-activation gradients per character (and per category); the
+        // input weights' and the embeddings' gradients are then small multiplies.
+        let l0 = &params.layers[0];
+        let g0 = layer::backward_recurrent(&layout, l0, &h_init[0], &c_init[0], &tapes[0], &d_h, &zero_state, d_cn)?;
+        let mut d_char = vec![0.0f32; v * gw];
+        let mut d_cat = vec![0.0f32; params.n_categories * gw];
+        for (r, (row, &id)) in g0.d_pre.chunks_exact(gw).zip(&ids).enumerate() {
+            for (d, g) in d_char[id * gw..(id + 1) * gw].iter_mut().zip(row) {
+                *d += g;
+            }
+            if let Some(cats) = &row_cats {
+                let k = cats[r];
+                for (d, g) in d_cat[k * gw..(k + 1) * gw].iter_mut().zip(row) {
+                    *d += g;
+                }
+            }
+        }
+        let (e, c) = (params.embed, params.category_dim);
+        matmul_ab(v, e, gw, &d_char, &tables.w_char, 0.0, &mut grads[0]);
+        if let Some(cat) = params.category {
+            let mut dw_char = vec![0.0f32; gw * e];
+            let mut dw_cat = vec![0.0f32; gw * c];
+            matmul_atb(gw, e, v, &d_char, params.embedding, 0.0, &mut dw_char);
+            matmul_atb(gw, c, params.n_categories, &d_cat, cat, 0.0, &mut dw_cat);
+            let dw = &mut grads[1];
+            for j in 0..gw {
+                dw[j * (e + c)..j * (e + c) + e].copy_from_slice(&dw_char[j * e..(j + 1) * e]);
+                dw[j * (e + c) + e..(j + 1) * (e + c)].copy_from_slice(&dw_cat[j * c..(j + 1) * c]);
+            }
+            let last = grads.len() - 1;
+            matmul_ab(params.n_categories, c, gw, &d_cat, &tables.w_cat, 0.0, &mut grads[last]);
+        } else {
+            matmul_atb(gw, e, v, &d_char, params.embedding, 0.0, &mut grads[1]);
+        }
+        grads[2] = g0.w_hh;
+        grads[3] = g0.b_ih;
+        grads[4] = g0.b_hh;
+        Some(grads)
+    } else {
+        None
+    };
+
+    Ok(ForwardOutput { loss_sum, seq_loss, count: rows, grads, h_n, c_n: has_c.then_some(c_n) })
+}

@@ -1,0 +1,480 @@
+//! Generation: runs the model one step at a time for many sequences at once and draws the
+//! next character from the softmax with temperature and top-k.
+//!
+//! Randomness comes from one named generator, ChaCha8 seeded with a `u64` (`rand_chacha`),
+//! whose stream is specified and the same on every machine.
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use crate::cell::{gru_rows, lstm_rows, rnn_rows, CellKind};
+use crate::error::{KernelError, Result};
+use crate::model::{InputTables, ModelParams};
+use crate::packed_gemm::PackedMatrix;
+
+/// The recurrent state of `rows` sequences (and their categories, for conditional models).
+#[derive(Debug, Clone)]
+pub struct StepState {
+    pub rows: usize,
+    /// Per layer `[rows, H]`.
+    pub h: Vec<Vec<f32>>,
+    /// Per layer `[rows, H]` (LSTM only).
+    pub c: Vec<Vec<f32>>,
+    /// Category of each row (conditional models only).
+    pub categories: Option<Vec<usize>>,
+    hidden: usize,
+}
+
+impl StepState {
+    /// `rows` sequences from a zero state.
+    pub fn zeros(params: &ModelParams, rows: usize, categories: Option<Vec<usize>>) -> Self {
+        let hid = params.hidden;
+        let n = params.n_layers();
+        StepState {
+            rows,
+            h: vec![vec![0.0; rows * hid]; n],
+            c: if params.kind.has_cell_state() { vec![vec![0.0; rows * hid]; n] } else { Vec::new() },
+            categories,
+            hidden: hid,
+        }
+    }
+
+    /// Keeps only the listed rows, in that order (a row may be listed several times).
+    pub fn keep_rows(&mut self, keep: &[usize]) {
+        let hid = self.hidden;
+        let pick = |s: &Vec<f32>| -> Vec<f32> { keep.iter().flat_map(|&r| s[r * hid..(r + 1) * hid].iter().copied()).collect() };
+        self.h = self.h.iter().map(pick).collect();
+        self.c = self.c.iter().map(pick).collect();
+        if let Some(c) = &mut self.categories {
+            *c = keep.iter().map(|&r| c[r]).collect();
+        }
+        self.rows = keep.len();
+    }
+}
+
+/// A model prepared for stepping: input tables and weights packed once.
+pub struct Stepper<'p, 'a> {
+    params: &'p ModelParams<'a>,
+    tables: InputTables,
+    w_hh_t: Vec<PackedMatrix>,
+    /// Layers 1..: `W_ih^T`.
+    w_ih_t: Vec<PackedMatrix>,
+    fc_t: PackedMatrix,
+    gates: Vec<f32>,
+    hh: Vec<f32>,
+    h_new: Vec<f32>,
+    c_new: Vec<f32>,
+    hn: Vec<f32>,
+    /// `[rows, V]` after `step`.
+    pub logits: Vec<f32>,
+}
+
+impl<'p, 'a> Stepper<'p, 'a> {
+    pub fn new(params: &'p ModelParams<'a>) -> Self {
+        let (hid, gh) = (params.hidden, params.kind.gates() * params.hidden);
+        Stepper {
+            params,
+            tables: InputTables::new(params),
+            w_hh_t: params.layers.iter().map(|w| PackedMatrix::from_transposed(w.w_hh, gh, hid)).collect(),
+            w_ih_t: params.layers.iter().skip(1).map(|w| PackedMatrix::from_transposed(w.w_ih, gh, hid)).collect(),
+            fc_t: PackedMatrix::from_transposed(params.fc_w, params.vocab, hid),
+            gates: Vec::new(),
+            hh: Vec::new(),
+            h_new: Vec::new(),
+            c_new: Vec::new(),
+            hn: Vec::new(),
+            logits: Vec::new(),
+        }
+    }
+
+    /// Feeds one token per row of `state` and computes the logits of the next one.
+    pub fn step(&mut self, state: &mut StepState, tokens: &[usize]) {
+        let p = self.params;
+        let (rows, hid, v) = (state.rows, p.hidden, p.vocab);
+        assert_eq!(tokens.len(), rows, "one token per row");
+        let gh = p.kind.gates() * hid;
+        self.gates.resize(rows * gh, 0.0);
+        self.h_new.resize(rows * hid, 0.0);
+        for l in 0..p.n_layers() {
+            let w = &p.layers[l];
+            if l == 0 {
+                for (r, (dst, &tok)) in self.gates.chunks_exact_mut(gh).zip(tokens).enumerate() {
+                    self.tables.project(dst, tok, state.categories.as_ref().map(|c| c[r]));
+                }
+            } else {
+                let bias = w.input_bias();
+                for row in self.gates.chunks_exact_mut(gh) {
+                    row.copy_from_slice(&bias);
+                }
+                // The input of layer l is the new state of layer l-1.
+                self.w_ih_t[l - 1].multiply(rows, &state.h[l - 1], &mut self.gates, true);
+            }
+            match p.kind {
+                CellKind::Lstm => {
+                    self.w_hh_t[l].multiply(rows, &state.h[l], &mut self.gates, true);
+                    self.c_new.resize(rows * hid, 0.0);
+                    lstm_rows(&mut self.gates, &state.c[l], &mut self.c_new, &mut self.h_new, hid);
+                    std::mem::swap(&mut state.c[l], &mut self.c_new);
+                }
+                CellKind::Rnn => {
+                    self.w_hh_t[l].multiply(rows, &state.h[l], &mut self.gates, true);
+                    rnn_rows(&self.gates, &mut self.h_new);
+                }
+                CellKind::Gru => {
+                    self.hh.resize(rows * gh, 0.0);
+                    self.hn.resize(rows * hid, 0.0);
+                    for row in self.hh.chunks_exact_mut(gh) {
+                        row.copy_from_slice(w.b_hh);
+                    }
+                    self.w_hh_t[l].multiply(rows, &state.h[l], &mut self.hh, true);
+                    gru_rows(&mut self.gates, &self.hh, &state.h[l], &mut self.h_new, &mut self.hn, hid);
+                }
+            }
+            std::mem::swap(&mut state.h[l], &mut self.h_new);
+        }
+        self.logits.resize(rows * v, 0.0);
+        for row in self.logits.chunks_exact_mut(v) {
+            row.copy_from_slice(p.fc_b);
+        }
+        self.fc_t.multiply(rows, &state.h[p.n_layers() - 1], &mut self.logits, true);
+    }
+
+    /// Keeps the logits of the listed rows only (to match `StepState::keep_rows`).
+    pub fn keep_logit_rows(&mut self, keep: &[usize]) {
+        let v = self.params.vocab;
+        self.logits = keep.iter().flat_map(|&r| self.logits[r * v..(r + 1) * v].iter().copied()).collect();
+    }
+}
+
+/// How to draw the next character from the logits.
+#[derive(Debug, Clone)]
+pub struct DrawRule {
+    pub temperature: f32,
+    /// 0: no restriction.
+    pub top_k: usize,
+    /// Nucleus sampling: keep the most likely ids whose probabilities add up to at least
+    /// `top_p` (1.0: no restriction).
+    pub top_p: f32,
+    /// `allowed[id]` is false for ids that must never be drawn.
+    pub allowed: Vec<bool>,
+}
+
+/// Reusable buffers of `DrawRule::draw`.
+#[derive(Debug, Default)]
+pub struct DrawScratch {
+    scores: Vec<(f32, usize)>,
+    weights: Vec<f64>,
+}
+
+impl DrawRule {
+    pub fn new(vocab: usize, temperature: f32, top_k: usize, banned: &[usize]) -> Result<Self> {
+        if !(temperature > 0.0 && temperature.is_finite()) {
+            return Err(KernelError::Value(format!("temperature must be a positive number, got {temperature}")));
+        }
+        let mut allowed = vec![true; vocab];
+        for &b in banned {
+            if b >= vocab {
+                return Err(KernelError::Value(format!("banned id {b} is outside 0..{vocab} (the vocabulary)")));
+            }
+            allowed[b] = false;
+        }
+        if !allowed.iter().any(|&a| a) {
+            return Err(KernelError::Value("every id is banned: nothing can be drawn".into()));
+        }
+        Ok(DrawRule { temperature, top_k, top_p: 1.0, allowed })
+    }
+
+    /// The same rule restricted to the nucleus of probability `top_p` (0 < top_p <= 1).
+    pub fn with_top_p(mut self, top_p: f32) -> Result<Self> {
+        if !(top_p > 0.0 && top_p <= 1.0) {
+            return Err(KernelError::Value(format!("top_p must be in (0, 1], got {top_p}")));
+        }
+        self.top_p = top_p;
+        Ok(self)
+    }
+
+    /// Draws one id from `softmax(logits / temperature)` over the allowed ids, restricted to
+    /// the `top_k` largest (ties broken by lower id).
+    pub fn draw(&self, logits: &[f32], rng: &mut ChaCha8Rng, scratch: &mut DrawScratch) -> usize {
+        let scores = &mut scratch.scores;
+        scores.clear();
+        // NaN logits are treated as the lowest possible score. Kept in id order.
+        scores.extend(logits.iter().enumerate().filter(|(i, _)| self.allowed[*i]).map(|(i, &z)| {
+            let s = z / self.temperature;
+            (if s.is_nan() { f32::NEG_INFINITY } else { s }, i)
+        }));
+        if self.top_k > 0 && self.top_k < scores.len() {
+            let k = self.top_k;
+            scores.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            scores.truncate(k);
+            scores.sort_unstable_by_key(|e| e.1); // back to id order
+        }
+        if self.top_p < 1.0 && scores.len() > 1 {
+            // Most likely first (ties: lower id), keep the smallest prefix with mass >= top_p.
+            scores.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let max = scores[0].0;
+            let w: Vec<f64> = scores.iter().map(|e| f64::from(e.0 - max).exp()).collect();
+            let total: f64 = w.iter().sum();
+            let (mut acc, mut keep) = (0.0, scores.len());
+            for (i, wi) in w.iter().enumerate() {
+                acc += wi;
+                if acc >= f64::from(self.top_p) * total {
+                    keep = i + 1;
+                    break;
+                }
+            }
+            scores.truncate(keep);
+            scores.sort_unstable_by_key(|e| e.1);
+        }
+        let max = scores.iter().map(|e| e.0).fold(f32::NEG_INFINITY, f32::max);
+        if max == f32::NEG_INFINITY {
+            // Every score is -inf: take the lowest allowed id, deterministically.
+            return scores[0].1;
+        }
+        let weights = &mut scratch.weights;
+        weights.clear();
+        let mut total = 0.0f64;
+        for e in scores.iter() {
+            let w = f64::from(e.0 - max).exp();
+            total += w;
+            weights.push(total);
+        }
+        let u = uniform(rng) * total;
+        let i = weights.partition_point(|&c| c <= u).min(scores.len() - 1);
+        scores[i].1
+    }
+}
+
+/// A uniform number in [0, 1) from the top 53 bits of the generator's next `u64`.
+pub fn uniform(rng: &mut ChaCha8Rng) -> f64 {
+    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+pub fn seeded_rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
+#[derive(Debug, Clone)]
+pub struct SampleOptions {
+    pub n: usize,
+    pub start_id: usize,
+    pub end_id: usize,
+    /// Maximum number of ids drawn after the prefix (the end id included).
+    pub max_steps: usize,
+    pub temperature: f32,
+    pub top_k: usize,
+    /// Nucleus sampling threshold (1.0: off).
+    pub top_p: f32,
+    pub prefix: Vec<usize>,
+    pub seed: u64,
+    pub banned: Vec<usize>,
+    /// Category of every sequence (conditional models only).
+    pub categories: Option<Vec<i32>>,
+}
+
+/// Checks that every id of `ids` is in the vocabulary.
+pub fn check_ids(ids: &[usize], vocab: usize, what: &str) -> Result<()> {
+    match ids.iter().find(|&&id| id >= vocab) {
+        Some(bad) => Err(KernelError::Value(format!("{what} contains id {bad}, outside 0..{vocab} (the vocabulary)"))),
+        None => Ok(()),
+    }
+}
+
+/// Draws `n` sequences: each starts from a zero state, is fed `start_id` and the prefix,
+/// then draws until `end_id` or `max_steps`. Returns the drawn ids without the end id.
+pub fn sample(params: &ModelParams, opts: &SampleOptions) -> Result<Vec<Vec<u32>>> {
+    let v = params.vocab;
+    check_ids(&[opts.start_id], v, "start_id")?;
+    check_ids(&[opts.end_id], v, "end_id")?;
+    check_ids(&opts.prefix, v, "prefix")?;
+    let rule = DrawRule::new(v, opts.temperature, opts.top_k, &opts.banned)?.with_top_p(opts.top_p)?;
+    let categories = params.check_categories(opts.categories.as_deref(), opts.n)?;
+    let mut out: Vec<Vec<u32>> = vec![Vec::new(); opts.n];
+    if opts.n == 0 || opts.max_steps == 0 {
+        return Ok(out);
+    }
+    let mut stepper = Stepper::new(params);
+    // Sequences with the same category see the same start and prefix: warm up one row per
+    // distinct category, then copy it to every sequence.
+    let mut distinct: Vec<usize> = categories.clone().unwrap_or_else(|| vec![0]);
+    distinct.sort_unstable();
+    distinct.dedup();
+    let mut state = StepState::zeros(params, distinct.len(), categories.as_ref().map(|_| distinct.clone()));
+    stepper.step(&mut state, &vec![opts.start_id; distinct.len()]);
+    for &id in &opts.prefix {
+        stepper.step(&mut state, &vec![id; distinct.len()]);
+    }
+    let source: Vec<usize> = match &categories {
+        Some(c) => c.iter().map(|k| distinct.binary_search(k).unwrap()).collect(),
+        None => vec![0; opts.n],
+    };
+    state.keep_rows(&source);
+    stepper.keep_logit_rows(&source);
+
+    let mut rng = seeded_rng(opts.seed);
+    let mut active: Vec<usize> = (0..opts.n).collect();
+    let mut scratch = DrawScratch::default();
+    for step in 0..opts.max_steps {
+        let mut keep = Vec::with_capacity(active.len());
+        let mut next = Vec::with_capacity(active.len());
+        for (row, &seq) in active.iter().enumerate() {
+            let id = rule.draw(&stepper.logits[row * v..(row + 1) * v], &mut rng, &mut scratch);
+            if id != opts.end_id {
+                out[seq].push(id as u32);
+                keep.push(row);
+                next.push(id);
+            }
+        }
+        if keep.is_empty() || step + 1 == opts.max_steps {
+            break;
+        }
+        if keep.len() != active.len() {
+            state.keep_rows(&keep);
+            active = keep.iter().map(|&r| active[r]).collect();
+        }
+        stepper.step(&mut state, &next);
+    }
+    Ok(out)
+}
+
+/// Continues one or more streams of text: feeds the last drawn id back in and draws the
+/// next, `steps` times, without an end marker. `state` and the logits (`last_logits`,
+/// `[rows, V]`, those after the last fed id) carry over between calls, so text can be
+/// generated in chunks.
+pub fn continue_text(
+    params: &ModelParams,
+    state: &mut StepState,
+    last_logits: &mut Vec<f32>,
+    rule: &DrawRule,
+    rng: &mut ChaCha8Rng,
+    steps: usize,
+) -> Result<Vec<Vec<u32>>> {
+    let v = params.vocab;
+    if last_logits.len() != state.rows * v {
+        return Err(KernelError::Value("nothing fed yet: feed at least one id (the prime) first".into()));
+    }
+    let mut stepper = Stepper::new(params);
+    stepper.logits = std::mem::take(last_logits);
+    let mut out = vec![Vec::with_capacity(steps); state.rows];
+    let mut scratch = DrawScratch::default();
+    for _ in 0..steps {
+        let next: Vec<usize> =
+            (0..state.rows).map(|r| rule.draw(&stepper.logits[r * v..(r + 1) * v], rng, &mut scratch)).collect();
+        for (o, &id) in out.iter_mut().zip(&next) {
+            o.push(id as u32);
+        }
+        stepper.step(state, &next);
+    }
+    *last_logits = std::mem::take(&mut stepper.logits);
+    Ok(out)
+}
+
+/// Feeds ids (one sequence per row, all of equal length) into `state`; returns the logits
+/// after the last one.
+pub fn feed(params: &ModelParams, state: &mut StepState, ids: &[Vec<usize>]) -> Result<Vec<f32>> {
+    if ids.len() != state.rows {
+        return Err(KernelError::Value(format!("feed: {} id lists for {} streams", ids.len(), state.rows)));
+    }
+    let len = ids.first().map_or(0, |s| s.len());
+    if ids.iter().any(|s| s.len() != len) || len == 0 {
+        return Err(KernelError::Value("feed: every stream needs the same, non-zero number of ids".into()));
+    }
+    for s in ids {
+        check_ids(s, params.vocab, "ids")?;
+    }
+    let mut stepper = Stepper::new(params);
+    for t in 0..len {
+        let col: Vec<usize> = ids.iter().map(|s| s[t]).collect();
+        stepper.step(state, &col);
+    }
+    Ok(stepper.logits)
+}
+
+/// One finished beam-search hypothesis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hypothesis {
+    /// Ids after the prefix, without the end id.
+    pub ids: Vec<u32>,
+    /// Natural log-probability of those ids and the end id, given the start and prefix.
+    pub log_prob: f64,
+}
+
+/// The `beam` most likely completions of `prefix` (each ending with `end_id`, at most
+/// `max_steps` ids after the prefix, end included), most likely first. Deterministic.
+pub fn beam_search(
+    params: &ModelParams,
+    start_id: usize,
+    end_id: usize,
+    prefix: &[usize],
+    beam: usize,
+    max_steps: usize,
+    banned: &[usize],
+    category: Option<i32>,
+) -> Result<Vec<Hypothesis>> {
+    let v = params.vocab;
+    check_ids(&[start_id, end_id], v, "start_id/end_id")?;
+    check_ids(prefix, v, "prefix")?;
+    check_ids(banned, v, "banned")?;
+    if beam == 0 {
+        return Err(KernelError::Value("beam must be at least 1".into()));
+    }
+    let cats = params.check_categories(category.map(|c| vec![c]).as_deref(), 1)?;
+    let mut allowed = vec![true; v];
+    for &b in banned {
+        allowed[b] = false;
+    }
+    let mut stepper = Stepper::new(params);
+    let mut state = StepState::zeros(params, 1, cats);
+    stepper.step(&mut state, &[start_id]);
+    for &id in prefix {
+        stepper.step(&mut state, &[id]);
+    }
+    // Active hypotheses: (ids, log-prob), one state row each.
+    let mut active: Vec<(Vec<u32>, f64)> = vec![(Vec::new(), 0.0)];
+    let mut done: Vec<Hypothesis> = Vec::new();
+    for step in 0..max_steps {
+        let mut cands: Vec<(f64, usize, usize)> = Vec::new(); // (log-prob, row, id)
+        for (row, (_, lp)) in active.iter().enumerate() {
+            let z = &stepper.logits[row * v..(row + 1) * v];
+            let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let lse = f64::from(max) + z.iter().map(|&x| f64::from(x - max).exp()).sum::<f64>().ln();
+            for id in (0..v).filter(|&id| allowed[id]) {
+                cands.push((lp + f64::from(z[id]) - lse, row, id));
+            }
+        }
+        cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        let mut keep_rows = Vec::new();
+        let mut next_tokens = Vec::new();
+        let mut next_active = Vec::new();
+        for &(lp, row, id) in &cands {
+            if next_active.len() == beam {
+                break;
+            }
+            if id == end_id {
+                if done.len() < beam {
+                    done.push(Hypothesis { ids: active[row].0.clone(), log_prob: lp });
+                }
+                continue;
+            }
+            if step + 1 == max_steps {
+                continue; // no room left to end
+            }
+            let mut ids = active[row].0.clone();
+            ids.push(id as u32);
+            next_active.push((ids, lp));
+            keep_rows.push(row);
+            next_tokens.push(id);
+        }
+        done.sort_by(|a, b| b.log_prob.total_cmp(&a.log_prob));
+        done.truncate(beam);
+        // Log-probabilities only fall: stop when no active hypothesis can still enter.
+        let best_active = next_active.first().map(|a| a.1).unwrap_or(f64::NEG_INFINITY);
+        if next_active.is_empty() || (done.len() == beam && best_active <= done[beam - 1].log_prob) {
+            break;
+        }
+        state.keep_rows(&keep_rows);
+        stepper.step(&mut state, &next_tokens);
+        active = next_active;
+    }
+    Ok(done)
+}

@@ -1,0 +1,225 @@
+//! The sampler: reproducibility, greedy decoding, prefixes, banned ids, and that draws
+//! follow the softmax distribution.
+
+mod common;
+
+use charrnn_core::cell::CellKind;
+use charrnn_core::model::Batch;
+use charrnn_core::sampler::{sample, seeded_rng, DrawRule, DrawScratch, SampleOptions};
+use common::{run, OwnedParams, Rng};
+
+fn options(seed: u64) -> SampleOptions {
+    SampleOptions {
+        n: 16,
+        start_id: 1,
+        end_id: 2,
+        max_steps: 12,
+        temperature: 1.0,
+        top_k: 0,
+        top_p: 1.0,
+        prefix: vec![],
+        seed,
+        banned: vec![0, 1],
+        categories: None,
+    }
+}
+
+fn model(kind: CellKind) -> OwnedParams {
+    OwnedParams::random(kind, 9, 4, 8, 2, &mut Rng::new(7))
+}
+
+#[test]
+fn the_same_seed_gives_the_same_samples_and_another_seed_differs() {
+    for kind in [CellKind::Lstm, CellKind::Rnn, CellKind::Gru] {
+        let p = model(kind);
+        let a = sample(&p.view(), &options(5)).unwrap();
+        assert_eq!(a, sample(&p.view(), &options(5)).unwrap());
+        assert_ne!(a, sample(&p.view(), &options(6)).unwrap());
+        assert!(a.iter().flatten().all(|&id| id >= 3), "banned or end ids in {a:?}");
+        assert!(a.iter().all(|s| s.len() <= 12));
+    }
+}
+
+/// top-k = 1 always takes the most likely next id: the result must equal a greedy decode
+/// computed with the training forward pass, whatever the seed.
+#[test]
+fn top_k_one_is_greedy_decoding_of_the_training_forward_pass() {
+    let p = model(CellKind::Lstm);
+    let view = p.view();
+    let mut opts = options(1);
+    opts.top_k = 1;
+    opts.n = 3;
+    opts.banned = vec![0, 1, 2]; // never end: decode all 12 steps
+    opts.prefix = vec![4, 5];
+    let got = sample(&view, &opts).unwrap();
+    opts.seed = 99;
+    assert_eq!(got, sample(&view, &opts).unwrap());
+
+    let mut seq: Vec<i32> = vec![1, 4, 5];
+    let mut greedy = Vec::new();
+    for _ in 0..12 {
+        // Loss of every candidate next id = -log p(candidate | seq): the argmin is the argmax.
+        let mut best = (f64::INFINITY, 0);
+        for cand in 3..9 {
+            let mut targets: Vec<i32> = seq[1..].to_vec();
+            targets.push(cand);
+            let out = run(
+                &view,
+                &Batch { steps: seq.len(), batch: 1, ids: &seq, targets: &targets, lengths: &[seq.len() as i64] },
+                None,
+                None,
+                false,
+            );
+            if out.loss_sum < best.0 {
+                best = (out.loss_sum, cand);
+            }
+        }
+        greedy.push(best.1 as u32);
+        seq.push(best.1);
+    }
+    for s in &got {
+        assert_eq!(s, &greedy);
+    }
+}
+
+#[test]
+fn draws_follow_the_tempered_softmax() {
+    let logits = [0.0f32, 1.0, 2.0, -1.0];
+    let mut rng = seeded_rng(3);
+    let mut scratch = DrawScratch::default();
+    for (temperature, top_k) in [(1.0f32, 0usize), (0.5, 0), (2.0, 2)] {
+        let rule = DrawRule::new(4, temperature, top_k, &[]).unwrap();
+        let mut counts = [0usize; 4];
+        let n = 40_000;
+        for _ in 0..n {
+            counts[rule.draw(&logits, &mut rng, &mut scratch)] += 1;
+        }
+        let kept: Vec<usize> = if top_k == 2 { vec![1, 2] } else { vec![0, 1, 2, 3] };
+        let z: f64 = kept.iter().map(|&i| (f64::from(logits[i]) / f64::from(temperature)).exp()).sum();
+        for i in 0..4 {
+            let p = if kept.contains(&i) { (f64::from(logits[i]) / f64::from(temperature)).exp() / z } else { 0.0 };
+            let freq = counts[i] as f64 / n as f64;
+            // 5 standard deviations of a binomial proportion.
+            let sd = (p * (1.0 - p) / n as f64).sqrt();
+            assert!((freq - p).abs() <= 5.0 * sd + 1e-9, "T={temperature} k={top_k} id {i}: {freq} vs {p}");
+        }
+    }
+}
+
+#[test]
+fn invalid_sampling_options_are_errors_not_panics() {
+    let p = model(CellKind::Gru);
+    let view = p.view();
+    for bad in [
+        SampleOptions { temperature: 0.0, ..options(0) },
+        SampleOptions { temperature: f32::NAN, ..options(0) },
+        SampleOptions { start_id: 9, ..options(0) },
+        SampleOptions { prefix: vec![3, 40], ..options(0) },
+        SampleOptions { banned: (0..9).collect(), ..options(0) },
+    ] {
+        assert!(sample(&view, &bad).is_err(), "{bad:?}");
+    }
+}
+
+/// Text generation in chunks (state and logits carried between calls) gives exactly the
+/// text of one long call, and feeding a prime gives the logits of the training forward pass.
+#[test]
+fn text_generation_in_chunks_equals_one_call_and_feed_matches_the_forward_pass() {
+    use charrnn_core::sampler::{continue_text, feed, StepState};
+    for kind in [CellKind::Lstm, CellKind::Rnn, CellKind::Gru] {
+        let p = model(kind);
+        let view = p.view();
+        let rule = DrawRule::new(9, 0.8, 0, &[0]).unwrap();
+        let prime = vec![vec![1usize, 4, 5, 6], vec![3, 3, 7, 8]];
+        let mut s1 = StepState::zeros(&view, 2, None);
+        let mut l1 = feed(&view, &mut s1, &prime).unwrap();
+        // The logits after the prime are those the training pass scores the next id with.
+        for (row, seq) in prime.iter().enumerate() {
+            let ids: Vec<i32> = seq.iter().map(|&v| v as i32).collect();
+            for cand in [2i32, 5] {
+                let mut targets = ids[1..].to_vec();
+                targets.push(cand);
+                let one = |t: &[i32]| run(&view, &Batch { steps: 4, batch: 1, ids: &ids, targets: t, lengths: &[4] }, None, None, false);
+                let z = &l1[row * 9..(row + 1) * 9];
+                let lse = z.iter().map(|&v| f64::from(v).exp()).sum::<f64>().ln();
+                let last_nll = lse - f64::from(z[cand as usize]);
+                let prefix_only = one(&targets).loss_sum - last_nll;
+                let check = run(&view, &Batch { steps: 3, batch: 1, ids: &ids[..3], targets: &ids[1..], lengths: &[3] }, None, None, false);
+                assert!((prefix_only - check.loss_sum).abs() < 1e-4, "{kind:?}");
+            }
+        }
+        let mut rng1 = seeded_rng(11);
+        let whole = continue_text(&view, &mut s1, &mut l1, &rule, &mut rng1, 30).unwrap();
+        let mut s2 = StepState::zeros(&view, 2, None);
+        let mut l2 = feed(&view, &mut s2, &prime).unwrap();
+        let mut rng2 = seeded_rng(11);
+        let mut parts = vec![Vec::new(), Vec::new()];
+        for n in [7, 13, 10] {
+            for (acc, chunk) in parts.iter_mut().zip(continue_text(&view, &mut s2, &mut l2, &rule, &mut rng2, n).unwrap()) {
+                acc.extend(chunk);
+            }
+        }
+        assert_eq!(whole, parts, "{kind:?}");
+        assert!(whole.iter().flatten().all(|&id| id != 0));
+    }
+}
+
+#[test]
+fn nucleus_keeps_the_smallest_set_of_likely_ids_reaching_the_mass() {
+    // Probabilities of softmax([0, 1, 2, -1]): 0.087, 0.237, 0.644, 0.032.
+    let logits = [0.0f32, 1.0, 2.0, -1.0];
+    let mut rng = seeded_rng(4);
+    let mut scratch = DrawScratch::default();
+    let rule = DrawRule::new(4, 1.0, 0, &[]).unwrap().with_top_p(0.8).unwrap();
+    let mut seen = [0usize; 4];
+    for _ in 0..5000 {
+        seen[rule.draw(&logits, &mut rng, &mut scratch)] += 1;
+    }
+    assert!(seen[0] == 0 && seen[3] == 0 && seen[1] > 0 && seen[2] > seen[1], "{seen:?}");
+    let greedy = DrawRule::new(4, 1.0, 0, &[]).unwrap().with_top_p(0.5).unwrap();
+    assert!((0..100).all(|_| greedy.draw(&logits, &mut rng, &mut scratch) == 2));
+    assert!(DrawRule::new(4, 1.0, 0, &[]).unwrap().with_top_p(0.0).is_err());
+}
+
+/// Beam search against brute force: every name of up to 3 characters scored by the
+/// training forward pass; the beam's best completions are the best of those.
+#[test]
+fn beam_search_finds_the_most_likely_completions() {
+    use charrnn_core::sampler::beam_search;
+    let p = OwnedParams::random(CellKind::Lstm, 5, 3, 6, 1, &mut Rng::new(21));
+    let view = p.view();
+    let score = |seq: &[i32]| -> f64 {
+        // log p(seq + end | start, prefix 3)
+        let mut ids = vec![1, 3];
+        ids.extend_from_slice(seq);
+        let mut targets = ids[1..].to_vec();
+        targets.push(2);
+        let full = run(&view, &Batch { steps: ids.len(), batch: 1, ids: &ids, targets: &targets, lengths: &[ids.len() as i64] }, None, None, false);
+        let head = run(&view, &Batch { steps: 1, batch: 1, ids: &[1], targets: &[3], lengths: &[1] }, None, None, false);
+        -(full.loss_sum - head.loss_sum)
+    };
+    let mut all: Vec<(f64, Vec<u32>)> = Vec::new();
+    for len in 0..=2 {
+        let mut seq = vec![3i32; len];
+        loop {
+            all.push((score(&seq), seq.iter().map(|&v| v as u32).collect()));
+            let mut i = 0;
+            while i < len && seq[i] == 4 {
+                seq[i] = 3;
+                i += 1;
+            }
+            if i == len {
+                break;
+            }
+            seq[i] += 1;
+        }
+    }
+    all.sort_by(|a, b| b.0.total_cmp(&a.0));
+    // With max_steps 3 the search sees exactly these candidates (ids 3 and 4, up to 2 + end).
+    let got = beam_search(&view, 1, 2, &[3], 7, 3, &[0, 1], None).unwrap();
+    assert_eq!(got.len(), 7);
+    for (h, (lp, ids)) in got.iter().zip(&all) {
+        assert!((h.log_prob - lp).abs() < 1e-4, "{h:?} vs {ids:?} {lp}");
+    }
+    assert!(got.windows(2).all(|w| w[0].log_prob >= w[1].log_prob));
+}
