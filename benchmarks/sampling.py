@@ -17,10 +17,11 @@ def charrnn_sample(cell: str, params: list[np.ndarray], n: int, batch: bool, max
     from charrnn import _core
 
     kw = dict(temperature=1.0, banned=[PAD, BOS])
+    model = _core.PreparedModel(cell, params)  # what CharRNN.sample keeps between calls
     if batch:
-        names = _core.sample(cell, params, n, BOS, EOS, max_len, seed=seed, **kw)
+        names = model.sample(n, BOS, EOS, max_len, seed=seed, **kw)
     else:
-        names = [_core.sample(cell, params, 1, BOS, EOS, max_len, seed=seed + i, **kw)[0] for i in range(n)]
+        names = [model.sample(1, BOS, EOS, max_len, seed=seed + i, **kw)[0] for i in range(n)]
     return sum(min(len(s) + 1, max_len) for s in names)
 
 

@@ -24,6 +24,7 @@ Conventions shared by every function here:
 
   The number of layers is inferred from the list length.
 * The GIL is released while a kernel runs.  A kernel panic (a bug) raises RuntimeError.
+  Long calls check for signals about every 100 ms: Ctrl-C raises KeyboardInterrupt.
 """
 
 from typing import Optional
@@ -173,6 +174,38 @@ def beam_search(
     """The ``beam`` most likely completions of ``prefix`` (each ends with ``end_id`` within
     ``max_steps`` ids), best first: ``(ids after the prefix without the end id, natural
     log-probability of those ids and the end id given start + prefix)``.  Deterministic."""
+
+class PreparedModel:
+    """A model prepared once (weights packed, input tables built) for repeated sampling
+    from unchanged weights, e.g. one name at a time.  It keeps its own copy."""
+
+    def __init__(self, cell: str, params: list[F32], category_embedding: Optional[F32] = None) -> None: ...
+    def sample(
+        self,
+        n: int,
+        start_id: int,
+        end_id: int,
+        max_steps: int,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        prefix: list[int] = ...,
+        seed: int = 0,
+        banned: list[int] = ...,
+        categories: Optional[list[int]] = None,
+        top_p: float = 1.0,
+    ) -> list[list[int]]:
+        """Same as ``charrnn._core.sample``."""
+    def beam_search(
+        self,
+        start_id: int,
+        end_id: int,
+        prefix: list[int],
+        beam: int,
+        max_steps: int,
+        banned: list[int] = ...,
+        category: Optional[int] = None,
+    ) -> list[tuple[list[int], float]]:
+        """Same as ``charrnn._core.beam_search``."""
 
 def set_num_threads(n: int) -> None:
     """Number of worker threads of the kernels (0: one per core).  With 1 thread every

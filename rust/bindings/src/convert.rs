@@ -1,6 +1,8 @@
 //! numpy <-> Rust conversions and error mapping: every argument check of the binding layer.
 
-use charrnn_core::KernelError;
+use charrnn_core::{Cancel, KernelError};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use numpy::ndarray::{ArrayD, IxDyn};
 use numpy::{IntoPyArray, PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -105,13 +107,35 @@ pub fn lengths_arg(obj: &Bound<'_, PyAny>, batch: usize) -> PyResult<Vec<i64>> {
 
 /// Runs a kernel with the GIL released. Kernel errors become `ValueError`; a panic (a bug:
 /// kernels validate their inputs) becomes `RuntimeError` instead of unwinding into Python.
+/// The kernel gets a cancellation hook that, at most every 100 ms, briefly takes the GIL to
+/// run Python's signal handlers: Ctrl-C raises `KeyboardInterrupt` out of a long call.
 pub fn guarded<T: Send, F>(py: Python<'_>, f: F) -> PyResult<T>
 where
-    F: FnOnce() -> charrnn_core::Result<T> + Send,
+    F: FnOnce(Cancel<'_>) -> charrnn_core::Result<T> + Send,
 {
-    let result = py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    let pending: Mutex<Option<PyErr>> = Mutex::new(None);
+    let last = Mutex::new(Instant::now());
+    let hook = || -> bool {
+        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.elapsed() < Duration::from_millis(100) {
+            return false;
+        }
+        *last = Instant::now();
+        match Python::attach(|py| py.check_signals()) {
+            Ok(()) => false,
+            Err(e) => {
+                *pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                true
+            }
+        }
+    };
+    let result = py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(Cancel(Some(&hook))))));
     match result {
         Ok(Ok(v)) => Ok(v),
+        Ok(Err(KernelError::Interrupted)) => Err(pending
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(|| pyo3::exceptions::PyKeyboardInterrupt::new_err("interrupted"))),
         Ok(Err(e)) => Err(kernel_err(e)),
         Err(panic) => {
             let msg = panic

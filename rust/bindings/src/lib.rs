@@ -20,6 +20,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(model::sample, m)?)?;
     m.add_class::<model::PyGenerator>()?;
     m.add_function(wrap_pyfunction!(model::beam_search, m)?)?;
+    m.add_class::<model::PyPreparedModel>()?;
     m.add_function(wrap_pyfunction!(model::set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(model::get_num_threads, m)?)?;
     Ok(())

@@ -2,8 +2,7 @@
 //! batch (or per chunk of generated text).
 
 use charrnn_core::model::{self, Batch, ModelParams, ParamRef, PassOptions};
-use charrnn_core::sampler::{self, seeded_rng, DrawRule, SampleOptions, StepState};
-use charrnn_core::CellKind;
+use charrnn_core::sampler::{self, seeded_rng, DrawRule, SampleOptions, StepState, Stepper};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -82,15 +81,11 @@ pub fn forward_backward<'py>(
         _ => None,
     };
     let b = Batch { steps, batch, ids: ids.slice(), targets: targets.slice(), lengths: &lengths };
-    let opts = PassOptions {
-        h0: h0.as_ref().map(|a| a.slice()),
-        c0: c0.as_ref().map(|a| a.slice()),
-        compute_grad,
-        dropout: dropout as f32,
-        seed,
-        categories: cats.as_ref().map(|c| c.slice()),
-    };
-    let out = guarded(py, || model::forward_backward(&mp, &b, &opts))?;
+    let (h0s, c0s, cats_s) = (h0.as_ref().map(|a| a.slice()), c0.as_ref().map(|a| a.slice()), cats.as_ref().map(|c| c.slice()));
+    let out = guarded(py, |cancel| {
+        let opts = PassOptions { h0: h0s, c0: c0s, compute_grad, dropout: dropout as f32, seed, categories: cats_s, cancel };
+        model::forward_backward(&mp, &b, &opts)
+    })?;
     let grads = out.grads.map(|gs| gs.into_iter().zip(mp.shapes()).map(|(g, s)| to_numpy(py, g, &s).into_any()).collect::<Vec<_>>());
     Ok((
         out.loss_sum,
@@ -139,30 +134,19 @@ pub fn sample(
         banned: ids_from(banned, "banned")?,
         categories,
     };
-    guarded(py, || sampler::sample(&mp, &opts))
+    guarded(py, |cancel| sampler::sample(&mp, &opts, cancel))
 }
 
 /// A stateful text generator: owns a copy of the weights, the recurrent state of its
 /// streams and its random generator, so text can be produced chunk by chunk.
 #[pyclass(name = "Generator", module = "charrnn._core")]
 pub struct PyGenerator {
-    kind: CellKind,
-    data: Vec<Vec<f32>>,
-    shapes: Vec<Vec<usize>>,
-    category: Option<(Vec<f32>, Vec<usize>)>,
+    stepper: Stepper,
     state: Option<StepState>,
     logits: Vec<f32>,
     rng: ChaCha8Rng,
     streams: usize,
     categories: Option<Vec<usize>>,
-}
-
-impl PyGenerator {
-    fn params(&self) -> charrnn_core::Result<ModelParams<'_>> {
-        let refs: Vec<ParamRef> = self.data.iter().zip(&self.shapes).map(|(d, s)| ParamRef { data: d, shape: s }).collect();
-        let cat = self.category.as_ref().map(|(d, s)| ParamRef { data: d, shape: s });
-        ModelParams::new(self.kind, &refs, cat)
-    }
 }
 
 #[pymethods]
@@ -184,19 +168,19 @@ impl PyGenerator {
         if streams == 0 {
             return Err(PyValueError::new_err("streams must be at least 1"));
         }
-        let gen = PyGenerator {
-            kind,
-            data: args.iter().map(|a| a.slice().to_vec()).collect(),
-            shapes: args.iter().map(|a| a.shape().to_vec()).collect(),
-            category: cat_arg.map(|a| (a.slice().to_vec(), a.shape().to_vec())),
+        let stepper = {
+            let refs = param_refs(&args);
+            Stepper::new(&ModelParams::new(kind, &refs, category_ref(&cat_arg)).map_err(kernel_err)?)
+        };
+        let cats = stepper.check_categories(categories.as_deref(), streams).map_err(kernel_err)?;
+        Ok(PyGenerator {
+            stepper,
             state: None,
             logits: Vec::new(),
             rng: seeded_rng(seed),
             streams,
-            categories: None,
-        };
-        let cats = gen.params().and_then(|p| p.check_categories(categories.as_deref(), streams)).map_err(kernel_err)?;
-        Ok(PyGenerator { categories: cats, ..gen })
+            categories: cats,
+        })
     }
 
     /// Feeds ids to every stream (a list of ids, the same for all streams, or one list per
@@ -208,29 +192,17 @@ impl PyGenerator {
             let lists: Vec<Vec<i64>> = ids.extract().map_err(|_| PyTypeError::new_err("ids must be a list of ints or a list of lists of ints"))?;
             lists.into_iter().map(|l| ids_from(l, "ids")).collect::<PyResult<_>>()?
         };
-        let mut state = match self.state.take() {
+        let mut state = match self.state.clone() {
             Some(s) => s,
-            None => StepState::zeros(&self.params().map_err(kernel_err)?, self.streams, self.categories.clone()),
+            None => self.stepper.zero_state(self.streams, self.categories.clone()),
         };
-        let this = &*self;
-        let result = guarded(py, || {
-            let p = this.params()?;
-            sampler::feed(&p, &mut state, &per_stream)
-        });
-        match result {
-            Ok(logits) => {
-                self.logits = logits;
-                self.state = Some(state);
-                Ok(())
-            }
-            Err(e) => {
-                // A failed feed (bad ids) leaves the generator as it was.
-                if !self.logits.is_empty() {
-                    self.state = Some(state);
-                }
-                Err(e)
-            }
-        }
+        let stepper = &mut self.stepper;
+        let logits = guarded(py, |cancel| sampler::feed(stepper, &mut state, &per_stream, cancel))?;
+        // Only a completed feed changes the generator (a failed or interrupted one leaves it
+        // as it was).
+        self.logits = logits;
+        self.state = Some(state);
+        Ok(())
     }
 
     /// Draws `steps` ids per stream, feeding each back in; returns one list per stream.
@@ -250,22 +222,21 @@ impl PyGenerator {
         let Some(mut state) = self.state.take() else {
             return Err(PyValueError::new_err("nothing fed yet: feed the prime (at least one id) first"));
         };
-        let mut logits = std::mem::take(&mut self.logits);
+        let mut logits = self.logits.clone();
         let mut rng = self.rng.clone();
-        let this = &*self;
-        let result = guarded(py, || {
-            let p = this.params()?;
-            let rule = DrawRule::new(p.vocab, temperature as f32, top_k, &banned)?.with_top_p(top_p as f32)?;
-            sampler::continue_text(&p, &mut state, &mut logits, &rule, &mut rng, steps)
+        let before = state.clone();
+        let stepper = &mut self.stepper;
+        let result = guarded(py, |cancel| {
+            let rule = DrawRule::new(stepper.vocab, temperature as f32, top_k, &banned)?.with_top_p(top_p as f32)?;
+            sampler::continue_text(stepper, &mut state, &mut logits, &rule, &mut rng, steps, cancel)
         });
         if result.is_ok() {
             self.rng = rng;
             self.state = Some(state);
             self.logits = logits;
         } else {
-            // Nothing was drawn: keep the state from before the call.
-            self.state = Some(state);
-            self.logits = logits;
+            // Bad options or an interruption: the generator stays as it was before the call.
+            self.state = Some(before);
         }
         result
     }
@@ -315,6 +286,86 @@ pub fn beam_search(
     let prefix = ids_from(prefix, "prefix")?;
     let banned = ids_from(banned, "banned")?;
     let (beam, max_steps) = (count(beam, "beam")?, count(max_steps, "max_steps")?);
-    let hyps = guarded(py, || sampler::beam_search(&mp, start, end, &prefix, beam, max_steps, &banned, category))?;
+    let hyps = guarded(py, |cancel| sampler::beam_search(&mut Stepper::new(&mp), start, end, &prefix, beam, max_steps, &banned, category, cancel))?;
     Ok(hyps.into_iter().map(|h| (h.ids, h.log_prob)).collect())
+}
+
+/// A model prepared once for repeated sampling: weights packed, input tables built. Use it
+/// when drawing many small batches (one name at a time) from unchanged weights; it keeps a
+/// copy, so later changes to the arrays do not affect it.
+#[pyclass(name = "PreparedModel", module = "charrnn._core")]
+pub struct PyPreparedModel {
+    stepper: Stepper,
+}
+
+#[pymethods]
+impl PyPreparedModel {
+    #[new]
+    #[pyo3(signature = (cell, params, category_embedding=None))]
+    fn new(cell: &str, params: &Bound<'_, PyAny>, category_embedding: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let kind = parse_cell(cell)?;
+        let args = param_args(params)?;
+        let refs = param_refs(&args);
+        let cat_arg = opt_f32_arg(category_embedding, "category_embedding")?;
+        let mp = ModelParams::new(kind, &refs, category_ref(&cat_arg)).map_err(kernel_err)?;
+        Ok(PyPreparedModel { stepper: Stepper::new(&mp) })
+    }
+
+    /// Same as `charrnn._core.sample`, without the per-call preparation.
+    #[pyo3(signature = (n, start_id, end_id, max_steps, temperature=1.0, top_k=0, prefix=Vec::new(), seed=0, banned=Vec::new(), categories=None, top_p=1.0))]
+    #[allow(clippy::too_many_arguments)]
+    fn sample(
+        &mut self,
+        py: Python<'_>,
+        n: i64,
+        start_id: i64,
+        end_id: i64,
+        max_steps: i64,
+        temperature: f64,
+        top_k: i64,
+        prefix: Vec<i64>,
+        seed: u64,
+        banned: Vec<i64>,
+        categories: Option<Vec<i32>>,
+        top_p: f64,
+    ) -> PyResult<Vec<Vec<u32>>> {
+        let opts = SampleOptions {
+            n: count(n, "n")?,
+            start_id: count(start_id, "start_id")?,
+            end_id: count(end_id, "end_id")?,
+            max_steps: count(max_steps, "max_steps")?,
+            temperature: temperature as f32,
+            top_k: count(top_k, "top_k")?,
+            top_p: top_p as f32,
+            prefix: ids_from(prefix, "prefix")?,
+            seed,
+            banned: ids_from(banned, "banned")?,
+            categories,
+        };
+        let stepper = &mut self.stepper;
+        guarded(py, |cancel| sampler::sample_prepared(stepper, &opts, cancel))
+    }
+
+    /// Same as `charrnn._core.beam_search`, without the per-call preparation.
+    #[pyo3(signature = (start_id, end_id, prefix, beam, max_steps, banned=Vec::new(), category=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn beam_search(
+        &mut self,
+        py: Python<'_>,
+        start_id: i64,
+        end_id: i64,
+        prefix: Vec<i64>,
+        beam: i64,
+        max_steps: i64,
+        banned: Vec<i64>,
+        category: Option<i32>,
+    ) -> PyResult<Vec<(Vec<u32>, f64)>> {
+        let (start, end) = (count(start_id, "start_id")?, count(end_id, "end_id")?);
+        let prefix = ids_from(prefix, "prefix")?;
+        let banned = ids_from(banned, "banned")?;
+        let (beam, max_steps) = (count(beam, "beam")?, count(max_steps, "max_steps")?);
+        let stepper = &mut self.stepper;
+        let hyps = guarded(py, |cancel| sampler::beam_search(stepper, start, end, &prefix, beam, max_steps, &banned, category, cancel))?;
+        Ok(hyps.into_iter().map(|h| (h.ids, h.log_prob)).collect())
+    }
 }

@@ -9,6 +9,8 @@ pub enum KernelError {
     Shape { what: String, expected: String, got: String },
     /// An argument is outside its allowed range (an id >= vocab, a length > T, ...).
     Value(String),
+    /// The caller's cancellation hook asked to stop (e.g. Ctrl-C).
+    Interrupted,
 }
 
 impl KernelError {
@@ -28,6 +30,7 @@ impl fmt::Display for KernelError {
                 write!(f, "{what}: expected shape {expected}, got {got}")
             }
             KernelError::Value(msg) => f.write_str(msg),
+            KernelError::Interrupted => f.write_str("interrupted"),
         }
     }
 }
@@ -47,4 +50,28 @@ pub fn check_len(what: &str, data: &[f32], dims: &[usize]) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// A caller-supplied "should I stop?" check, polled by long loops between steps.
+#[derive(Clone, Copy, Default)]
+pub struct Cancel<'a>(pub Option<&'a (dyn Fn() -> bool + Sync)>);
+
+impl Cancel<'_> {
+    /// Never cancels.
+    pub const NEVER: Cancel<'static> = Cancel(None);
+
+    /// `Err(Interrupted)` when the hook says stop.
+    #[inline]
+    pub fn check(&self) -> Result<()> {
+        match self.0 {
+            Some(f) if f() => Err(KernelError::Interrupted),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl fmt::Debug for Cancel<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "Cancel(hook)" } else { "Cancel(never)" })
+    }
 }

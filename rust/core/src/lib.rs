@@ -21,5 +21,5 @@ pub mod sampler;
 pub mod simd;
 
 pub use cell::CellKind;
-pub use error::{KernelError, Result};
+pub use error::{Cancel, KernelError, Result};
 pub use layout::SeqLayout;

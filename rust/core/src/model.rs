@@ -5,7 +5,7 @@
 use rand_chacha::ChaCha8Rng;
 
 use crate::cell::CellKind;
-use crate::error::{KernelError, Result};
+use crate::error::{Cancel, KernelError, Result};
 use crate::gemm::{add_column_sums, matmul_ab, matmul_abt, matmul_atb};
 use crate::layer::{self, LayerTape, LayerWeights};
 use crate::layout::SeqLayout;
@@ -47,6 +47,22 @@ fn expect_shape(index: usize, name: &str, p: &ParamRef, want: &[usize]) -> Resul
         return Err(KernelError::Value(format!("params[{index}] ({name}): data does not match its shape")));
     }
     Ok(())
+}
+
+/// Whether no value is NaN or infinite: a branch-free integer reduction over the exponent
+/// bits (all ones only for NaN/inf) that the compiler vectorises.
+pub fn all_finite(data: &[f32]) -> bool {
+    const EXP: u32 = 0x7f80_0000;
+    let mut acc = [0u32; 16];
+    let chunks = data.chunks_exact(16);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, v) in acc.iter_mut().zip(c) {
+            *a = (*a).max(v.to_bits() & EXP);
+        }
+    }
+    let max = acc.iter().chain(rest.iter().map(|v| v.to_bits() & EXP).collect::<Vec<_>>().iter()).copied().max().unwrap_or(0);
+    max != EXP
 }
 
 fn nonempty_matrix(what: &str, p: &ParamRef) -> Result<(usize, usize)> {
@@ -96,8 +112,14 @@ impl<'a> ModelParams<'a> {
         expect_shape(fc, "fc weight", &params[fc], &[vocab, hidden])?;
         expect_shape(fc + 1, "fc bias", &params[fc + 1], &[vocab])?;
         for (i, p) in params.iter().enumerate() {
-            if let Some(bad) = p.data.iter().position(|v| !v.is_finite()) {
+            if !all_finite(p.data) {
+                let bad = p.data.iter().position(|v| !v.is_finite()).unwrap_or(0);
                 return Err(KernelError::Value(format!("params[{i}] holds a non-finite value at flat index {bad}")));
+            }
+        }
+        if let Some(c) = &category {
+            if !all_finite(c.data) {
+                return Err(KernelError::Value("category_embedding holds a non-finite value".into()));
             }
         }
         Ok(ModelParams {
@@ -243,6 +265,8 @@ pub struct PassOptions<'a> {
     pub seed: u64,
     /// `[B]` category of each sequence (conditional models only).
     pub categories: Option<&'a [i32]>,
+    /// Polled between layers (a long batch can be interrupted).
+    pub cancel: Cancel<'a>,
 }
 
 #[derive(Debug, Clone)]
@@ -375,6 +399,7 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
     let mut tapes: Vec<LayerTape> = Vec::with_capacity(n_layers);
     let mut inputs: Vec<Vec<f32>> = vec![Vec::new(); n_layers + 1]; // dropped-out inputs
     for (l, w) in params.layers.iter().enumerate() {
+        opts.cancel.check()?;
         h_init.push(layer_state(opts.h0, l));
         c_init.push(if has_c { layer_state(opts.c0, l) } else { Vec::new() });
         let tape = if l == 0 {
@@ -441,6 +466,7 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         let no_c: Vec<f32> = Vec::new();
         let d_cn = if has_c { &zero_state } else { &no_c };
         for l in (1..n_layers).rev() {
+            opts.cancel.check()?;
             let w = &params.layers[l];
  // The input layer l actually saw (after dropout).
             let x: &[f32] = if training_dropout { &inputs[l] } else { &tapes[l - 1].h };

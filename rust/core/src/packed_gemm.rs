@@ -12,19 +12,51 @@ const NR: usize = 16;
 /// Rows of the result per micro-kernel call.
 const MR: usize = 6;
 
+/// One packed row of a panel: 16 floats on a cache line of their own, so that the two
+/// 8-float loads of the micro-kernel never straddle cache lines.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct Line([f32; NR]);
+
 /// A `[k, n]` right-hand operand packed in column panels.
 #[derive(Debug, Clone, Default)]
 pub struct PackedMatrix {
     pub k: usize,
     pub n: usize,
-    data: Vec<f32>,
+    lines: Vec<Line>,
+}
+
+impl PackedMatrix {
+    fn zeroed(k: usize, n: usize) -> Self {
+        PackedMatrix { k, n, lines: vec![Line::default(); n.div_ceil(NR) * k] }
+    }
+
+    fn data(&self) -> &[f32] {
+        // SAFETY: Line is repr(C) [f32; NR] with no padding (64 bytes = 16 floats).
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr() as *const f32, self.lines.len() * NR) }
+    }
+
+    fn data_mut(&mut self) -> &mut [f32] {
+        // SAFETY: as in `data`.
+        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr() as *mut f32, self.lines.len() * NR) }
+    }
 }
 
 impl PackedMatrix {
     /// Packs `W^T` for a row-major `w` of shape `[n, k]` (so that `A @ W^T` can be formed).
     pub fn from_transposed(w: &[f32], n: usize, k: usize) -> Self {
         assert_eq!(w.len(), n * k, "PackedMatrix: w must be [n, k]");
-        Self::pack(n, k, |kk, j| w[j * k + kk])
+        // Column j of W^T is row j of w: read each row once, scatter it down its panel.
+        let mut out = Self::zeroed(k, n);
+        let data = out.data_mut();
+        for (j, row) in w.chunks_exact(k).enumerate() {
+            let (p, jj) = (j / NR, j % NR);
+            let panel = &mut data[p * k * NR..(p + 1) * k * NR];
+            for (kk, &v) in row.iter().enumerate() {
+                panel[kk * NR + jj] = v;
+            }
+        }
+        out
     }
 
     /// Packs a row-major `b` of shape `[k, n]`.
@@ -35,7 +67,8 @@ impl PackedMatrix {
 
     fn pack(n: usize, k: usize, at: impl Fn(usize, usize) -> f32) -> Self {
         let panels = n.div_ceil(NR);
-        let mut data = vec![0.0f32; panels * k * NR];
+        let mut out = Self::zeroed(k, n);
+        let data = out.data_mut();
         for p in 0..panels {
             let base = p * k * NR;
             for kk in 0..k {
@@ -47,7 +80,7 @@ impl PackedMatrix {
                 }
             }
         }
-        PackedMatrix { k, n, data }
+        out
     }
 
     /// `C[m, n] = A[m, k] @ self` (`accumulate == false`) or `C += A @ self`.
@@ -69,7 +102,7 @@ impl PackedMatrix {
     fn multiply_portable(&self, m: usize, a: &[f32], c: &mut [f32], accumulate: bool) {
         let (k, n) = (self.k, self.n);
         for p in 0..n.div_ceil(NR) {
-            let panel = &self.data[p * k * NR..(p + 1) * k * NR];
+            let panel = &self.data()[p * k * NR..(p + 1) * k * NR];
             let width = NR.min(n - p * NR);
             for i in 0..m {
                 let mut acc = [0.0f32; NR];
@@ -97,8 +130,16 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn multiply(b: &PackedMatrix, m: usize, a: &[f32], c: &mut [f32], accumulate: bool) {
         let (k, n) = (b.k, b.n);
+        if m <= 2 {
+            // A few rows (sampling one name): one row against four panels at a time keeps
+            // eight independent accumulators in flight instead of two.
+            for i in 0..m {
+                row_times_panels(k, n, a.as_ptr().add(i * k), b.data().as_ptr(), c.as_mut_ptr().add(i * n), accumulate);
+            }
+            return;
+        }
         for p in 0..n.div_ceil(NR) {
-            let panel = b.data.as_ptr().add(p * k * NR);
+            let panel = b.data().as_ptr().add(p * k * NR);
             let width = NR.min(n - p * NR);
             let mut i = 0;
             while i < m {
@@ -115,6 +156,36 @@ mod avx2 {
                 }
                 i += rows;
             }
+        }
+    }
+
+    /// One row of A times every panel, four panels per pass.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn row_times_panels(k: usize, n: usize, a: *const f32, data: *const f32, c: *mut f32, accumulate: bool) {
+        let panels = n.div_ceil(NR);
+        let mut p = 0;
+        while p < panels {
+            let group = 4.min(panels - p);
+            let mut acc = [_mm256_setzero_ps(); 8];
+            for kk in 0..k {
+                let av = _mm256_set1_ps(*a.add(kk));
+                for g in 0..group {
+                    let src = data.add((p + g) * k * NR + kk * NR);
+                    acc[2 * g] = _mm256_fmadd_ps(av, _mm256_loadu_ps(src), acc[2 * g]);
+                    acc[2 * g + 1] = _mm256_fmadd_ps(av, _mm256_loadu_ps(src.add(8)), acc[2 * g + 1]);
+                }
+            }
+            for g in 0..group {
+                let mut tmp = [0.0f32; NR];
+                _mm256_storeu_ps(tmp.as_mut_ptr(), acc[2 * g]);
+                _mm256_storeu_ps(tmp.as_mut_ptr().add(8), acc[2 * g + 1]);
+                let col0 = (p + g) * NR;
+                for (j, &v) in tmp.iter().enumerate().take(NR.min(n - col0)) {
+                    let d = c.add(col0 + j);
+                    *d = if accumulate { *d + v } else { v };
+                }
+            }
+            p += group;
         }
     }
 
@@ -170,7 +241,7 @@ mod tests {
 
     #[test]
     fn packed_products_match_a_naive_product_for_ragged_shapes() {
-        for &(m, n, k) in &[(1, 1, 1), (7, 33, 5), (13, 512, 128), (6, 16, 3), (25, 65, 40)] {
+        for &(m, n, k) in &[(1, 1, 1), (7, 33, 5), (13, 512, 128), (6, 16, 3), (25, 65, 40), (1, 200, 9), (2, 70, 33)] {
             let a: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 11) as f32 - 5.0) * 0.1).collect();
             let w: Vec<f32> = (0..n * k).map(|i| ((i * 5 % 13) as f32 - 6.0) * 0.1).collect(); // [n, k]
             let mut want = vec![0.0f32; m * n];

@@ -13,10 +13,17 @@ pub fn set_num_threads(n: usize) {
     REQUESTED.store(n, Ordering::SeqCst);
 }
 
+/// The number of cores, read once (`available_parallelism` reads cgroup files: far too
+/// slow to ask on every call).
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+}
+
 /// The number of worker threads in use.
 pub fn num_threads() -> usize {
-    match REQUESTED.load(Ordering::SeqCst) {
-        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+    match REQUESTED.load(Ordering::Relaxed) {
+        0 => cores(),
         n => n,
     }
 }

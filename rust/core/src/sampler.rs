@@ -8,9 +8,10 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use crate::cell::{gru_rows, lstm_rows, rnn_rows, CellKind};
-use crate::error::{KernelError, Result};
+use crate::error::{Cancel, KernelError, Result};
 use crate::model::{InputTables, ModelParams};
 use crate::packed_gemm::PackedMatrix;
+use crate::parallel::SharedMut;
 
 /// The recurrent state of `rows` sequences (and their categories, for conditional models).
 #[derive(Debug, Clone)]
@@ -52,96 +53,166 @@ impl StepState {
     }
 }
 
-/// A model prepared for stepping: input tables and weights packed once.
-pub struct Stepper<'p, 'a> {
-    params: &'p ModelParams<'a>,
+/// A model prepared for stepping: input tables and weights packed once, owning everything
+/// it needs, so it can be kept and reused across calls.
+pub struct Stepper {
+    kind: CellKind,
+    pub vocab: usize,
+    pub hidden: usize,
+    n_layers: usize,
+    pub n_categories: usize,
     tables: InputTables,
     w_hh_t: Vec<PackedMatrix>,
     /// Layers 1..: `W_ih^T`.
     w_ih_t: Vec<PackedMatrix>,
+    /// Layers 1..: the input bias (`b_ih + b_hh`, GRU: `b_ih`).
+    in_bias: Vec<Vec<f32>>,
+    /// Per layer `b_hh` (GRU keeps it inside the reset gate's product).
+    b_hh: Vec<Vec<f32>>,
     fc_t: PackedMatrix,
-    gates: Vec<f32>,
-    hh: Vec<f32>,
-    h_new: Vec<f32>,
-    c_new: Vec<f32>,
-    hn: Vec<f32>,
+    fc_b: Vec<f32>,
     /// `[rows, V]` after `step`.
     pub logits: Vec<f32>,
 }
 
-impl<'p, 'a> Stepper<'p, 'a> {
-    pub fn new(params: &'p ModelParams<'a>) -> Self {
+/// Rows per thread below which a step is not split.
+const PARALLEL_MIN_ROWS: usize = 48;
+
+impl Stepper {
+    pub fn new(params: &ModelParams) -> Self {
         let (hid, gh) = (params.hidden, params.kind.gates() * params.hidden);
         Stepper {
-            params,
+            kind: params.kind,
+            vocab: params.vocab,
+            hidden: hid,
+            n_layers: params.n_layers(),
+            n_categories: params.n_categories,
             tables: InputTables::new(params),
             w_hh_t: params.layers.iter().map(|w| PackedMatrix::from_transposed(w.w_hh, gh, hid)).collect(),
             w_ih_t: params.layers.iter().skip(1).map(|w| PackedMatrix::from_transposed(w.w_ih, gh, hid)).collect(),
+            in_bias: params.layers.iter().skip(1).map(|w| w.input_bias()).collect(),
+            b_hh: params.layers.iter().map(|w| w.b_hh.to_vec()).collect(),
             fc_t: PackedMatrix::from_transposed(params.fc_w, params.vocab, hid),
-            gates: Vec::new(),
-            hh: Vec::new(),
-            h_new: Vec::new(),
-            c_new: Vec::new(),
-            hn: Vec::new(),
+            fc_b: params.fc_b.to_vec(),
             logits: Vec::new(),
         }
     }
 
-    /// Feeds one token per row of `state` and computes the logits of the next one.
+    /// A zero state for `rows` sequences of this model.
+    pub fn zero_state(&self, rows: usize, categories: Option<Vec<usize>>) -> StepState {
+        let hid = self.hidden;
+        StepState {
+            rows,
+            h: vec![vec![0.0; rows * hid]; self.n_layers],
+            c: if self.kind.has_cell_state() { vec![vec![0.0; rows * hid]; self.n_layers] } else { Vec::new() },
+            categories,
+            hidden: hid,
+        }
+    }
+
+    /// Checks per-sequence categories against the model (see `ModelParams::check_categories`).
+    pub fn check_categories(&self, categories: Option<&[i32]>, rows: usize) -> Result<Option<Vec<usize>>> {
+        match (self.n_categories > 0, categories) {
+            (false, None) => Ok(None),
+            (false, Some(_)) => Err(KernelError::Value("categories given, but the model has no category embedding".into())),
+            (true, None) => Err(KernelError::Value("this model is conditional: categories are required".into())),
+            (true, Some(c)) => {
+                if c.len() != rows {
+                    return Err(KernelError::shape("categories", [rows], [c.len()]));
+                }
+                c.iter()
+                    .map(|&k| {
+                        if k < 0 || k as usize >= self.n_categories {
+                            Err(KernelError::Value(format!(
+                                "category {k} is outside 0..{} (the model's categories)",
+                                self.n_categories
+                            )))
+                        } else {
+                            Ok(k as usize)
+                        }
+                    })
+                    .collect::<Result<Vec<_>>>()
+                    .map(Some)
+            }
+        }
+    }
+
+    /// Feeds one token per row of `state` and computes the logits of the next one. Large
+    /// batches are split by rows across the worker threads (rows are independent).
     pub fn step(&mut self, state: &mut StepState, tokens: &[usize]) {
-        let p = self.params;
-        let (rows, hid, v) = (state.rows, p.hidden, p.vocab);
+        let rows = state.rows;
         assert_eq!(tokens.len(), rows, "one token per row");
-        let gh = p.kind.gates() * hid;
-        self.gates.resize(rows * gh, 0.0);
-        self.h_new.resize(rows * hid, 0.0);
-        for l in 0..p.n_layers() {
-            let w = &p.layers[l];
+        self.logits.resize(rows * self.vocab, 0.0);
+        let threads = crate::parallel::num_threads();
+        let parts = if threads > 1 && rows >= 2 * PARALLEL_MIN_ROWS { threads.min(rows / PARALLEL_MIN_ROWS) } else { 1 };
+        let hid = self.hidden;
+        let h: Vec<SharedMut> = state.h.iter_mut().map(|b| SharedMut::new(b)).collect();
+        let c: Vec<SharedMut> = state.c.iter_mut().map(|b| SharedMut::new(b)).collect();
+        let logits = SharedMut::new(&mut self.logits);
+        let cats = state.categories.as_deref();
+        let this = &*self;
+        let chunk = rows.div_ceil(parts);
+        let ranges: Vec<std::ops::Range<usize>> = (0..parts).map(|i| i * chunk..((i + 1) * chunk).min(rows)).filter(|r| !r.is_empty()).collect();
+        crate::parallel::for_each(ranges, |r| {
+            // SAFETY: the row ranges are disjoint; each call touches only its rows.
+            unsafe {
+                let hs: Vec<&mut [f32]> = h.iter().map(|b| b.range(r.start * hid, r.end * hid)).collect();
+                let cs: Vec<&mut [f32]> = c.iter().map(|b| b.range(r.start * hid, r.end * hid)).collect();
+                let lg = logits.range(r.start * this.vocab, r.end * this.vocab);
+                this.step_rows(hs, cs, &tokens[r.clone()], cats.map(|c| &c[r.clone()]), lg);
+            }
+        });
+    }
+
+    /// One step for a block of rows: `h`/`c` are this block's rows of every layer's state.
+    fn step_rows(&self, mut h: Vec<&mut [f32]>, mut c: Vec<&mut [f32]>, tokens: &[usize], cats: Option<&[usize]>, logits: &mut [f32]) {
+        let (rows, hid) = (tokens.len(), self.hidden);
+        let gh = self.kind.gates() * hid;
+        let mut gates = vec![0.0f32; rows * gh];
+        let mut h_new = vec![0.0f32; rows * hid];
+        let mut c_new = if self.kind.has_cell_state() { vec![0.0f32; rows * hid] } else { Vec::new() };
+        let (mut hh, mut hn) = if self.kind == CellKind::Gru { (vec![0.0f32; rows * gh], vec![0.0f32; rows * hid]) } else { (Vec::new(), Vec::new()) };
+        for l in 0..self.n_layers {
             if l == 0 {
-                for (r, (dst, &tok)) in self.gates.chunks_exact_mut(gh).zip(tokens).enumerate() {
-                    self.tables.project(dst, tok, state.categories.as_ref().map(|c| c[r]));
+                for (r, (dst, &tok)) in gates.chunks_exact_mut(gh).zip(tokens).enumerate() {
+                    self.tables.project(dst, tok, cats.map(|c| c[r]));
                 }
             } else {
-                let bias = w.input_bias();
-                for row in self.gates.chunks_exact_mut(gh) {
-                    row.copy_from_slice(&bias);
+                for row in gates.chunks_exact_mut(gh) {
+                    row.copy_from_slice(&self.in_bias[l - 1]);
                 }
                 // The input of layer l is the new state of layer l-1.
-                self.w_ih_t[l - 1].multiply(rows, &state.h[l - 1], &mut self.gates, true);
+                self.w_ih_t[l - 1].multiply(rows, &*h[l - 1], &mut gates, true);
             }
-            match p.kind {
+            match self.kind {
                 CellKind::Lstm => {
-                    self.w_hh_t[l].multiply(rows, &state.h[l], &mut self.gates, true);
-                    self.c_new.resize(rows * hid, 0.0);
-                    lstm_rows(&mut self.gates, &state.c[l], &mut self.c_new, &mut self.h_new, hid);
-                    std::mem::swap(&mut state.c[l], &mut self.c_new);
+                    self.w_hh_t[l].multiply(rows, &*h[l], &mut gates, true);
+                    lstm_rows(&mut gates, &*c[l], &mut c_new, &mut h_new, hid);
+                    c[l].copy_from_slice(&c_new);
                 }
                 CellKind::Rnn => {
-                    self.w_hh_t[l].multiply(rows, &state.h[l], &mut self.gates, true);
-                    rnn_rows(&self.gates, &mut self.h_new);
+                    self.w_hh_t[l].multiply(rows, &*h[l], &mut gates, true);
+                    rnn_rows(&gates, &mut h_new);
                 }
                 CellKind::Gru => {
-                    self.hh.resize(rows * gh, 0.0);
-                    self.hn.resize(rows * hid, 0.0);
-                    for row in self.hh.chunks_exact_mut(gh) {
-                        row.copy_from_slice(w.b_hh);
+                    for row in hh.chunks_exact_mut(gh) {
+                        row.copy_from_slice(&self.b_hh[l]);
                     }
-                    self.w_hh_t[l].multiply(rows, &state.h[l], &mut self.hh, true);
-                    gru_rows(&mut self.gates, &self.hh, &state.h[l], &mut self.h_new, &mut self.hn, hid);
+                    self.w_hh_t[l].multiply(rows, &*h[l], &mut hh, true);
+                    gru_rows(&mut gates, &hh, &*h[l], &mut h_new, &mut hn, hid);
                 }
             }
-            std::mem::swap(&mut state.h[l], &mut self.h_new);
+            h[l].copy_from_slice(&h_new);
         }
-        self.logits.resize(rows * v, 0.0);
-        for row in self.logits.chunks_exact_mut(v) {
-            row.copy_from_slice(p.fc_b);
+        for row in logits.chunks_exact_mut(self.vocab) {
+            row.copy_from_slice(&self.fc_b);
         }
-        self.fc_t.multiply(rows, &state.h[p.n_layers() - 1], &mut self.logits, true);
+        self.fc_t.multiply(rows, &*h[self.n_layers - 1], logits, true);
     }
 
     /// Keeps the logits of the listed rows only (to match `StepState::keep_rows`).
     pub fn keep_logit_rows(&mut self, keep: &[usize]) {
-        let v = self.params.vocab;
+        let v = self.vocab;
         self.logits = keep.iter().flat_map(|&r| self.logits[r * v..(r + 1) * v].iter().copied()).collect();
     }
 }
@@ -282,24 +353,28 @@ pub fn check_ids(ids: &[usize], vocab: usize, what: &str) -> Result<()> {
 
 /// Draws `n` sequences: each starts from a zero state, is fed `start_id` and the prefix,
 /// then draws until `end_id` or `max_steps`. Returns the drawn ids without the end id.
-pub fn sample(params: &ModelParams, opts: &SampleOptions) -> Result<Vec<Vec<u32>>> {
-    let v = params.vocab;
+pub fn sample(params: &ModelParams, opts: &SampleOptions, cancel: Cancel) -> Result<Vec<Vec<u32>>> {
+    sample_prepared(&mut Stepper::new(params), opts, cancel)
+}
+
+/// `sample` with a model prepared once (see `Stepper`), for repeated calls.
+pub fn sample_prepared(stepper: &mut Stepper, opts: &SampleOptions, cancel: Cancel) -> Result<Vec<Vec<u32>>> {
+    let v = stepper.vocab;
     check_ids(&[opts.start_id], v, "start_id")?;
     check_ids(&[opts.end_id], v, "end_id")?;
     check_ids(&opts.prefix, v, "prefix")?;
     let rule = DrawRule::new(v, opts.temperature, opts.top_k, &opts.banned)?.with_top_p(opts.top_p)?;
-    let categories = params.check_categories(opts.categories.as_deref(), opts.n)?;
+    let categories = stepper.check_categories(opts.categories.as_deref(), opts.n)?;
     let mut out: Vec<Vec<u32>> = vec![Vec::new(); opts.n];
     if opts.n == 0 || opts.max_steps == 0 {
         return Ok(out);
     }
-    let mut stepper = Stepper::new(params);
     // Sequences with the same category see the same start and prefix: warm up one row per
     // distinct category, then copy it to every sequence.
     let mut distinct: Vec<usize> = categories.clone().unwrap_or_else(|| vec![0]);
     distinct.sort_unstable();
     distinct.dedup();
-    let mut state = StepState::zeros(params, distinct.len(), categories.as_ref().map(|_| distinct.clone()));
+    let mut state = stepper.zero_state(distinct.len(), categories.as_ref().map(|_| distinct.clone()));
     stepper.step(&mut state, &vec![opts.start_id; distinct.len()]);
     for &id in &opts.prefix {
         stepper.step(&mut state, &vec![id; distinct.len()]);
@@ -315,6 +390,7 @@ pub fn sample(params: &ModelParams, opts: &SampleOptions) -> Result<Vec<Vec<u32>
     let mut active: Vec<usize> = (0..opts.n).collect();
     let mut scratch = DrawScratch::default();
     for step in 0..opts.max_steps {
+        cancel.check()?;
         let mut keep = Vec::with_capacity(active.len());
         let mut next = Vec::with_capacity(active.len());
         for (row, &seq) in active.iter().enumerate() {
@@ -342,22 +418,23 @@ pub fn sample(params: &ModelParams, opts: &SampleOptions) -> Result<Vec<Vec<u32>
 /// `[rows, V]`, those after the last fed id) carry over between calls, so text can be
 /// generated in chunks.
 pub fn continue_text(
-    params: &ModelParams,
+    stepper: &mut Stepper,
     state: &mut StepState,
     last_logits: &mut Vec<f32>,
     rule: &DrawRule,
     rng: &mut ChaCha8Rng,
     steps: usize,
+    cancel: Cancel,
 ) -> Result<Vec<Vec<u32>>> {
-    let v = params.vocab;
+    let v = stepper.vocab;
     if last_logits.len() != state.rows * v {
         return Err(KernelError::Value("nothing fed yet: feed at least one id (the prime) first".into()));
     }
-    let mut stepper = Stepper::new(params);
     stepper.logits = std::mem::take(last_logits);
     let mut out = vec![Vec::with_capacity(steps); state.rows];
     let mut scratch = DrawScratch::default();
     for _ in 0..steps {
+        cancel.check()?;
         let next: Vec<usize> =
             (0..state.rows).map(|r| rule.draw(&stepper.logits[r * v..(r + 1) * v], rng, &mut scratch)).collect();
         for (o, &id) in out.iter_mut().zip(&next) {
@@ -371,7 +448,7 @@ pub fn continue_text(
 
 /// Feeds ids (one sequence per row, all of equal length) into `state`; returns the logits
 /// after the last one.
-pub fn feed(params: &ModelParams, state: &mut StepState, ids: &[Vec<usize>]) -> Result<Vec<f32>> {
+pub fn feed(stepper: &mut Stepper, state: &mut StepState, ids: &[Vec<usize>], cancel: Cancel) -> Result<Vec<f32>> {
     if ids.len() != state.rows {
         return Err(KernelError::Value(format!("feed: {} id lists for {} streams", ids.len(), state.rows)));
     }
@@ -380,14 +457,14 @@ pub fn feed(params: &ModelParams, state: &mut StepState, ids: &[Vec<usize>]) -> 
         return Err(KernelError::Value("feed: every stream needs the same, non-zero number of ids".into()));
     }
     for s in ids {
-        check_ids(s, params.vocab, "ids")?;
+        check_ids(s, stepper.vocab, "ids")?;
     }
-    let mut stepper = Stepper::new(params);
     for t in 0..len {
+        cancel.check()?;
         let col: Vec<usize> = ids.iter().map(|s| s[t]).collect();
         stepper.step(state, &col);
     }
-    Ok(stepper.logits)
+    Ok(std::mem::take(&mut stepper.logits))
 }
 
 /// One finished beam-search hypothesis.
@@ -402,7 +479,7 @@ pub struct Hypothesis {
 /// The `beam` most likely completions of `prefix` (each ending with `end_id`, at most
 /// `max_steps` ids after the prefix, end included), most likely first. Deterministic.
 pub fn beam_search(
-    params: &ModelParams,
+    stepper: &mut Stepper,
     start_id: usize,
     end_id: usize,
     prefix: &[usize],
@@ -410,21 +487,21 @@ pub fn beam_search(
     max_steps: usize,
     banned: &[usize],
     category: Option<i32>,
+    cancel: Cancel,
 ) -> Result<Vec<Hypothesis>> {
-    let v = params.vocab;
+    let v = stepper.vocab;
     check_ids(&[start_id, end_id], v, "start_id/end_id")?;
     check_ids(prefix, v, "prefix")?;
     check_ids(banned, v, "banned")?;
     if beam == 0 {
         return Err(KernelError::Value("beam must be at least 1".into()));
     }
-    let cats = params.check_categories(category.map(|c| vec![c]).as_deref(), 1)?;
+    let cats = stepper.check_categories(category.map(|c| vec![c]).as_deref(), 1)?;
     let mut allowed = vec![true; v];
     for &b in banned {
         allowed[b] = false;
     }
-    let mut stepper = Stepper::new(params);
-    let mut state = StepState::zeros(params, 1, cats);
+    let mut state = stepper.zero_state(1, cats);
     stepper.step(&mut state, &[start_id]);
     for &id in prefix {
         stepper.step(&mut state, &[id]);
@@ -433,6 +510,7 @@ pub fn beam_search(
     let mut active: Vec<(Vec<u32>, f64)> = vec![(Vec::new(), 0.0)];
     let mut done: Vec<Hypothesis> = Vec::new();
     for step in 0..max_steps {
+        cancel.check()?;
         let mut cands: Vec<(f64, usize, usize)> = Vec::new(); // (log-prob, row, id)
         for (row, (_, lp)) in active.iter().enumerate() {
             let z = &stepper.logits[row * v..(row + 1) * v];

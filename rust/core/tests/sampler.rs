@@ -4,6 +4,7 @@
 mod common;
 
 use charrnn_core::cell::CellKind;
+use charrnn_core::Cancel;
 use charrnn_core::model::Batch;
 use charrnn_core::sampler::{sample, seeded_rng, DrawRule, DrawScratch, SampleOptions};
 use common::{run, OwnedParams, Rng};
@@ -32,9 +33,9 @@ fn model(kind: CellKind) -> OwnedParams {
 fn the_same_seed_gives_the_same_samples_and_another_seed_differs() {
     for kind in [CellKind::Lstm, CellKind::Rnn, CellKind::Gru] {
         let p = model(kind);
-        let a = sample(&p.view(), &options(5)).unwrap();
-        assert_eq!(a, sample(&p.view(), &options(5)).unwrap());
-        assert_ne!(a, sample(&p.view(), &options(6)).unwrap());
+        let a = sample(&p.view(), &options(5), Cancel::NEVER).unwrap();
+        assert_eq!(a, sample(&p.view(), &options(5), Cancel::NEVER).unwrap());
+        assert_ne!(a, sample(&p.view(), &options(6), Cancel::NEVER).unwrap());
         assert!(a.iter().flatten().all(|&id| id >= 3), "banned or end ids in {a:?}");
         assert!(a.iter().all(|s| s.len() <= 12));
     }
@@ -51,9 +52,9 @@ fn top_k_one_is_greedy_decoding_of_the_training_forward_pass() {
     opts.n = 3;
     opts.banned = vec![0, 1, 2]; // never end: decode all 12 steps
     opts.prefix = vec![4, 5];
-    let got = sample(&view, &opts).unwrap();
+    let got = sample(&view, &opts, Cancel::NEVER).unwrap();
     opts.seed = 99;
-    assert_eq!(got, sample(&view, &opts).unwrap());
+    assert_eq!(got, sample(&view, &opts, Cancel::NEVER).unwrap());
 
     let mut seq: Vec<i32> = vec![1, 4, 5];
     let mut greedy = Vec::new();
@@ -117,7 +118,7 @@ fn invalid_sampling_options_are_errors_not_panics() {
         SampleOptions { prefix: vec![3, 40], ..options(0) },
         SampleOptions { banned: (0..9).collect(), ..options(0) },
     ] {
-        assert!(sample(&view, &bad).is_err(), "{bad:?}");
+        assert!(sample(&view, &bad, Cancel::NEVER).is_err(), "{bad:?}");
     }
 }
 
@@ -125,14 +126,14 @@ fn invalid_sampling_options_are_errors_not_panics() {
 /// text of one long call, and feeding a prime gives the logits of the training forward pass.
 #[test]
 fn text_generation_in_chunks_equals_one_call_and_feed_matches_the_forward_pass() {
-    use charrnn_core::sampler::{continue_text, feed, StepState};
+    use charrnn_core::sampler::{continue_text, feed, StepState, Stepper};
     for kind in [CellKind::Lstm, CellKind::Rnn, CellKind::Gru] {
         let p = model(kind);
         let view = p.view();
         let rule = DrawRule::new(9, 0.8, 0, &[0]).unwrap();
         let prime = vec![vec![1usize, 4, 5, 6], vec![3, 3, 7, 8]];
         let mut s1 = StepState::zeros(&view, 2, None);
-        let mut l1 = feed(&view, &mut s1, &prime).unwrap();
+        let mut l1 = feed(&mut Stepper::new(&view), &mut s1, &prime, Cancel::NEVER).unwrap();
         // The logits after the prime are those the training pass scores the next id with.
         for (row, seq) in prime.iter().enumerate() {
             let ids: Vec<i32> = seq.iter().map(|&v| v as i32).collect();
@@ -149,13 +150,13 @@ fn text_generation_in_chunks_equals_one_call_and_feed_matches_the_forward_pass()
             }
         }
         let mut rng1 = seeded_rng(11);
-        let whole = continue_text(&view, &mut s1, &mut l1, &rule, &mut rng1, 30).unwrap();
+        let whole = continue_text(&mut Stepper::new(&view), &mut s1, &mut l1, &rule, &mut rng1, 30, Cancel::NEVER).unwrap();
         let mut s2 = StepState::zeros(&view, 2, None);
-        let mut l2 = feed(&view, &mut s2, &prime).unwrap();
+        let mut l2 = feed(&mut Stepper::new(&view), &mut s2, &prime, Cancel::NEVER).unwrap();
         let mut rng2 = seeded_rng(11);
         let mut parts = vec![Vec::new(), Vec::new()];
         for n in [7, 13, 10] {
-            for (acc, chunk) in parts.iter_mut().zip(continue_text(&view, &mut s2, &mut l2, &rule, &mut rng2, n).unwrap()) {
+            for (acc, chunk) in parts.iter_mut().zip(continue_text(&mut Stepper::new(&view), &mut s2, &mut l2, &rule, &mut rng2, n, Cancel::NEVER).unwrap()) {
                 acc.extend(chunk);
             }
         }
@@ -185,7 +186,7 @@ fn nucleus_keeps_the_smallest_set_of_likely_ids_reaching_the_mass() {
 /// training forward pass; the beam's best completions are the best of those.
 #[test]
 fn beam_search_finds_the_most_likely_completions() {
-    use charrnn_core::sampler::beam_search;
+    use charrnn_core::sampler::{beam_search, Stepper};
     let p = OwnedParams::random(CellKind::Lstm, 5, 3, 6, 1, &mut Rng::new(21));
     let view = p.view();
     let score = |seq: &[i32]| -> f64 {
@@ -216,10 +217,41 @@ fn beam_search_finds_the_most_likely_completions() {
     }
     all.sort_by(|a, b| b.0.total_cmp(&a.0));
     // With max_steps 3 the search sees exactly these candidates (ids 3 and 4, up to 2 + end).
-    let got = beam_search(&view, 1, 2, &[3], 7, 3, &[0, 1], None).unwrap();
+    let got = beam_search(&mut Stepper::new(&view), 1, 2, &[3], 7, 3, &[0, 1], None, Cancel::NEVER).unwrap();
     assert_eq!(got.len(), 7);
     for (h, (lp, ids)) in got.iter().zip(&all) {
         assert!((h.log_prob - lp).abs() < 1e-4, "{h:?} vs {ids:?} {lp}");
     }
     assert!(got.windows(2).all(|w| w[0].log_prob >= w[1].log_prob));
+}
+
+#[test]
+fn a_cancel_hook_stops_sampling_with_interrupted() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let p = model(CellKind::Lstm);
+    let calls = AtomicUsize::new(0);
+    let hook = || calls.fetch_add(1, Ordering::SeqCst) >= 3;
+    let mut opts = options(0);
+    opts.banned = vec![0, 1, 2];
+    let err = sample(&p.view(), &opts, Cancel(Some(&hook))).unwrap_err();
+    assert_eq!(err, charrnn_core::KernelError::Interrupted);
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+}
+
+/// Large batches are stepped on several threads (split by rows): the samples must not
+/// depend on the number of threads.
+#[test]
+fn batched_sampling_is_the_same_on_one_and_several_threads() {
+    use charrnn_core::parallel::set_num_threads;
+    for kind in [CellKind::Lstm, CellKind::Gru, CellKind::Rnn] {
+        let p = model(kind);
+        let mut opts = options(3);
+        opts.n = 300;
+        set_num_threads(1);
+        let one = sample(&p.view(), &opts, Cancel::NEVER).unwrap();
+        set_num_threads(3);
+        let three = sample(&p.view(), &opts, Cancel::NEVER).unwrap();
+        set_num_threads(0);
+        assert_eq!(one, three, "{kind:?}");
+    }
 }
