@@ -66,16 +66,20 @@ def clip(grads: list[np.ndarray], max_norm: float) -> None:
 
 
 class CharrnnTrainer:
-    """One training step = one Rust ``forward_backward`` + clipping + Adam."""
+    """One training step = one Rust ``forward_backward`` + charrnn's own clipping and
+    Adam (``charrnn.training``: the fused Rust update), as ``charrnn.train`` runs it."""
 
     name = "charrnn"
 
     def __init__(self, cell: str, params: list[np.ndarray], stateful: bool = False) -> None:
         from charrnn import _core
+        from charrnn.training import Adam as CharrnnAdam
+        from charrnn.training import clip_grad_norm
 
         self.core, self.cell = _core, cell
         self.params = [p.copy() for p in params]
-        self.opt = Adam(self.params)
+        self.opt = CharrnnAdam(self.params, lr=2e-3)
+        self.clip = lambda grads: clip_grad_norm(grads, 5.0)
         self.stateful = stateful
         self.h = self.c = None
 
@@ -88,13 +92,14 @@ class CharrnnTrainer:
         n = int(lengths.sum())
         for g in grads:
             g /= n
-        clip(grads, 5.0)
+        self.clip(grads)
         self.opt.step(grads)
         return loss / n
 
 
 class NumpyTrainer(CharrnnTrainer):
-    """The same step computed by ``charrnn.reference`` (numpy)."""
+    """The same step computed from scratch in numpy: ``charrnn.reference`` for the model,
+    the numpy Adam and clipping above."""
 
     name = "numpy"
 
@@ -103,6 +108,8 @@ class NumpyTrainer(CharrnnTrainer):
         from charrnn import reference
 
         self.core = reference
+        self.opt = Adam(self.params)
+        self.clip = lambda grads: clip(grads, 5.0)
 
 
 class TorchTrainer:

@@ -207,6 +207,26 @@ class PreparedModel:
     ) -> list[tuple[list[int], float]]:
         """Same as ``charrnn._core.beam_search``."""
 
+def adam_step(
+    params: list[F32],
+    grads: list[F32],
+    m: list[F32],
+    v: list[F32],
+    lr: float,
+    step: int,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    grad_scale: float = 1.0,
+    max_norm: Optional[float] = None,
+) -> float:
+    """One Adam step in place on every parameter (``params``, ``m``, ``v`` must be
+    writeable float32 arrays): gradients are scaled by ``grad_scale``, clipped to the
+    global L2 norm ``max_norm`` when given, then ``m``, ``v`` and the parameters are
+    updated with bias corrections for the 1-based ``step``.  Returns the gradient norm
+    after scaling, before clipping; a non-finite norm raises ValueError and changes
+    nothing."""
+
 def set_num_threads(n: int) -> None:
     """Number of worker threads of the kernels (0: one per core).  With 1 thread every
     result is bit-for-bit reproducible."""

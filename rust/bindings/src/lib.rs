@@ -5,6 +5,7 @@
 mod convert;
 mod layer;
 mod model;
+mod optim;
 
 use pyo3::prelude::*;
 
@@ -21,6 +22,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<model::PyGenerator>()?;
     m.add_function(wrap_pyfunction!(model::beam_search, m)?)?;
     m.add_class::<model::PyPreparedModel>()?;
+    m.add_function(wrap_pyfunction!(optim::adam_step, m)?)?;
     m.add_function(wrap_pyfunction!(model::set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(model::get_num_threads, m)?)?;
     Ok(())

@@ -15,6 +15,7 @@ pub mod gemm;
 pub mod layer;
 pub mod layout;
 pub mod model;
+pub mod optim;
 pub mod packed_gemm;
 pub mod parallel;
 pub mod sampler;

@@ -1,0 +1,76 @@
+//! `adam_step`: the fused Adam update with global-norm clipping, in place on numpy arrays.
+
+use charrnn_core::optim::{adam_update, clip_factor, global_norm, AdamStep};
+use numpy::{PyReadwriteArrayDyn, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+use crate::convert::{f32_arg, guarded, ArrayArg};
+
+fn writable_list<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Vec<PyReadwriteArrayDyn<'py, f32>>> {
+    let list = obj.cast::<PyList>().map_err(|_| PyTypeError::new_err(format!("{name} must be a list of numpy float32 arrays")))?;
+    list.iter()
+        .enumerate()
+        .map(|(i, a)| {
+            // Checks dtype and contiguity with a readable message first.
+            f32_arg(&a, &format!("{name}[{i}]"))?;
+            let arr = a.extract::<PyReadwriteArrayDyn<'py, f32>>().map_err(|e| {
+                PyValueError::new_err(format!("{name}[{i}] must be a writeable float32 array not used twice in one call ({e})"))
+            })?;
+            if !arr.is_c_contiguous() {
+                return Err(PyValueError::new_err(format!("{name}[{i}] must be C-contiguous")));
+            }
+            Ok(arr)
+        })
+        .collect()
+}
+
+/// One Adam step on every parameter, in place: gradients are multiplied by `grad_scale`,
+/// clipped to the global L2 norm `max_norm` (when given), then the moments and the
+/// parameters are updated. Returns the gradient norm after scaling, before clipping.
+#[pyfunction]
+#[pyo3(signature = (params, grads, m, v, lr, step, beta1=0.9, beta2=0.999, eps=1e-8, grad_scale=1.0, max_norm=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn adam_step(
+    py: Python<'_>,
+    params: &Bound<'_, PyAny>,
+    grads: &Bound<'_, PyAny>,
+    m: &Bound<'_, PyAny>,
+    v: &Bound<'_, PyAny>,
+    lr: f64,
+    step: u64,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    grad_scale: f64,
+    max_norm: Option<f64>,
+) -> PyResult<f64> {
+    if !(lr.is_finite() && lr >= 0.0) || !(0.0..1.0).contains(&beta1) || !(0.0..1.0).contains(&beta2) || !(eps > 0.0) {
+        return Err(PyValueError::new_err("adam_step: need lr >= 0, 0 <= beta1, beta2 < 1 and eps > 0"));
+    }
+    if let Some(mx) = max_norm {
+        if !(mx > 0.0) {
+            return Err(PyValueError::new_err(format!("max_norm must be positive, got {mx}")));
+        }
+    }
+    let grads_list = grads.cast::<PyList>().map_err(|_| PyTypeError::new_err("grads must be a list of numpy float32 arrays"))?;
+    let grad_args: Vec<ArrayArg<f32>> =
+        grads_list.iter().enumerate().map(|(i, g)| f32_arg(&g, &format!("grads[{i}]"))).collect::<PyResult<_>>()?;
+    let mut p = writable_list(params, "params")?;
+    let mut mm = writable_list(m, "m")?;
+    let mut vv = writable_list(v, "v")?;
+    let g: Vec<&[f32]> = grad_args.iter().map(|a| a.slice()).collect();
+    let mut ps: Vec<&mut [f32]> = p.iter_mut().map(|a| a.as_slice_mut().expect("contiguous")).collect();
+    let mut ms: Vec<&mut [f32]> = mm.iter_mut().map(|a| a.as_slice_mut().expect("contiguous")).collect();
+    let mut vs: Vec<&mut [f32]> = vv.iter_mut().map(|a| a.as_slice_mut().expect("contiguous")).collect();
+    let s = AdamStep { lr: lr as f32, beta1: beta1 as f32, beta2: beta2 as f32, eps: eps as f32, step, grad_scale: grad_scale as f32 };
+    guarded(py, |_cancel| {
+        let norm = global_norm(&g, s.grad_scale);
+        if !norm.is_finite() {
+            return Err(charrnn_core::KernelError::Value(format!("the gradient norm is {norm}: the loss has diverged")));
+        }
+        adam_update(&mut ps, &g, &mut ms, &mut vs, &s, clip_factor(norm, max_norm))?;
+        Ok(norm)
+    })
+}
