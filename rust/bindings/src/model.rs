@@ -29,6 +29,11 @@ fn count(v: i64, what: &str) -> PyResult<usize> {
     usize::try_from(v).map_err(|_| PyValueError::new_err(format!("{what} must be >= 0, got {v}")))
 }
 
+/// Seeds are any integer in 0..2^64 (ValueError otherwise, not OverflowError).
+fn seed_arg(seed: i128) -> PyResult<u64> {
+    u64::try_from(seed).map_err(|_| PyValueError::new_err(format!("seed must be in 0..2**64, got {seed}")))
+}
+
 fn ids_from(values: Vec<i64>, what: &str) -> PyResult<Vec<usize>> {
     values.into_iter().map(|v| count(v, what)).collect()
 }
@@ -49,7 +54,7 @@ pub fn forward_backward<'py>(
     c0: Option<&Bound<'py, PyAny>>,
     compute_grad: bool,
     dropout: f64,
-    seed: u64,
+    seed: i128,
     categories: Option<&Bound<'py, PyAny>>,
     category_embedding: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<ForwardResult<'py>> {
@@ -81,6 +86,7 @@ pub fn forward_backward<'py>(
         _ => None,
     };
     let b = Batch { steps, batch, ids: ids.slice(), targets: targets.slice(), lengths: &lengths };
+    let seed = seed_arg(seed)?;
     let (h0s, c0s, cats_s) = (h0.as_ref().map(|a| a.slice()), c0.as_ref().map(|a| a.slice()), cats.as_ref().map(|c| c.slice()));
     let out = guarded(py, |cancel| {
         let opts = PassOptions { h0: h0s, c0: c0s, compute_grad, dropout: dropout as f32, seed, categories: cats_s, cancel };
@@ -110,7 +116,7 @@ pub fn sample(
     temperature: f64,
     top_k: i64,
     prefix: Vec<i64>,
-    seed: u64,
+    seed: i128,
     banned: Vec<i64>,
     categories: Option<Vec<i32>>,
     category_embedding: Option<&Bound<'_, PyAny>>,
@@ -130,7 +136,7 @@ pub fn sample(
         top_k: count(top_k, "top_k")?,
         top_p: top_p as f32,
         prefix: ids_from(prefix, "prefix")?,
-        seed,
+        seed: seed_arg(seed)?,
         banned: ids_from(banned, "banned")?,
         categories,
     };
@@ -157,7 +163,7 @@ impl PyGenerator {
         cell: &str,
         params: &Bound<'_, PyAny>,
         streams: i64,
-        seed: u64,
+        seed: i128,
         categories: Option<Vec<i32>>,
         category_embedding: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
@@ -177,7 +183,7 @@ impl PyGenerator {
             stepper,
             state: None,
             logits: Vec::new(),
-            rng: seeded_rng(seed),
+            rng: seeded_rng(seed_arg(seed)?),
             streams,
             categories: cats,
         })
@@ -324,7 +330,7 @@ impl PyPreparedModel {
         temperature: f64,
         top_k: i64,
         prefix: Vec<i64>,
-        seed: u64,
+        seed: i128,
         banned: Vec<i64>,
         categories: Option<Vec<i32>>,
         top_p: f64,
@@ -338,7 +344,7 @@ impl PyPreparedModel {
             top_k: count(top_k, "top_k")?,
             top_p: top_p as f32,
             prefix: ids_from(prefix, "prefix")?,
-            seed,
+            seed: seed_arg(seed)?,
             banned: ids_from(banned, "banned")?,
             categories,
         };

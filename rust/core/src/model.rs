@@ -5,7 +5,7 @@
 use rand_chacha::ChaCha8Rng;
 
 use crate::cell::CellKind;
-use crate::error::{Cancel, KernelError, Result};
+use crate::error::{check_memory, Cancel, KernelError, Result};
 use crate::gemm::{add_column_sums, matmul_ab, matmul_abt, matmul_atb};
 use crate::layer::{self, LayerTape, LayerWeights};
 use crate::layout::SeqLayout;
@@ -361,6 +361,10 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         return Err(KernelError::Value(format!("c0 is only for LSTM, not {}", params.kind.name())));
     }
     let categories = params.check_categories(opts.categories, bsz)?;
+    // Per real position: every layer's tape (gates, h, c) and gradients, and the logits.
+    let gw = params.kind.gates() * hid;
+    let per_row = 4 * (n_layers * (2 * gw + 6 * hid) + 2 * params.vocab + params.embed) as u128;
+    check_memory("this batch", (steps * bsz) as u128 * per_row)?;
     let layout = SeqLayout::new(steps, batch.lengths)?;
     let rows = layout.rows();
     let ids = pack_ids(&layout, batch.ids, params.vocab, "ids")?;
@@ -375,7 +379,6 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
     });
 
     let tables = InputTables::new(params);
-    let gw = tables.width;
     let mut gates0 = vec![0.0f32; rows * gw];
     for (r, (dst, &id)) in gates0.chunks_exact_mut(gw).zip(&ids).enumerate() {
         tables.project(dst, id, row_cats.as_ref().map(|c| c[r]));

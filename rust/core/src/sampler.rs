@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use crate::cell::{gru_rows, lstm_rows, rnn_rows, CellKind};
-use crate::error::{Cancel, KernelError, Result};
+use crate::error::{check_memory, Cancel, KernelError, Result};
 use crate::model::{InputTables, ModelParams};
 use crate::packed_gemm::PackedMatrix;
 use crate::parallel::SharedMut;
@@ -365,6 +365,9 @@ pub fn sample_prepared(stepper: &mut Stepper, opts: &SampleOptions, cancel: Canc
     check_ids(&opts.prefix, v, "prefix")?;
     let rule = DrawRule::new(v, opts.temperature, opts.top_k, &opts.banned)?.with_top_p(opts.top_p)?;
     let categories = stepper.check_categories(opts.categories.as_deref(), opts.n)?;
+    // State, logits and scratch per sequence, and the drawn ids.
+    let per_row = 4 * (3 * stepper.n_layers * stepper.hidden + 2 * stepper.vocab + 4 * stepper.hidden) as u128;
+    check_memory("sampling", opts.n as u128 * (per_row + 4 * opts.max_steps as u128 + 24))?;
     let mut out: Vec<Vec<u32>> = vec![Vec::new(); opts.n];
     if opts.n == 0 || opts.max_steps == 0 {
         return Ok(out);
@@ -431,6 +434,7 @@ pub fn continue_text(
         return Err(KernelError::Value("nothing fed yet: feed at least one id (the prime) first".into()));
     }
     stepper.logits = std::mem::take(last_logits);
+    check_memory("text generation", state.rows as u128 * steps as u128 * 4)?;
     let mut out = vec![Vec::with_capacity(steps); state.rows];
     let mut scratch = DrawScratch::default();
     for _ in 0..steps {
