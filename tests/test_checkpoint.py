@@ -78,7 +78,9 @@ def test_garbage_file_raises_checkpoint_error(tmp_path):
 
 
 def rewrite(path, tensors=None, **metadata_changes):
-    """Write a checkpoint like ``path`` with tensors and metadata entries replaced."""
+    """Write a checkpoint like ``path`` with tensors and metadata entries replaced — as a
+    crafted or buggy writer would: with a checksum that matches the new contents, so that
+    the loader's other checks are what is tested."""
     with safe_open(str(path), framework="numpy") as f:
         meta = dict(f.metadata())
         current = {k: f.get_tensor(k) for k in f.keys()}
@@ -87,7 +89,10 @@ def rewrite(path, tensors=None, **metadata_changes):
             meta.pop(key, None)
         else:
             meta[key] = value
-    save_file(current if tensors is None else tensors(current), str(path), metadata=meta)
+    new = current if tensors is None else tensors(current)
+    if "sha256" in meta and "sha256" not in metadata_changes:
+        meta["sha256"] = checkpoint._digest(meta, new)
+    save_file(new, str(path), metadata=meta)
 
 
 @pytest.fixture

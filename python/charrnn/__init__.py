@@ -19,12 +19,29 @@ from __future__ import annotations
 from importlib import metadata as _metadata
 
 from . import datasets
+from ._core import get_num_threads, set_num_threads
 from .checkpoint import load
+from .classify import classify
 from .data import NameBatches, load_lines, split
-from .errors import CharRNNError, CheckpointError, DataError, UnknownCharacterError
+from .errors import (
+    CharRNNError,
+    CheckpointError,
+    DataError,
+    ResumeError,
+    TrainingDivergedError,
+    TrainingInterrupted,
+    UnknownCharacterError,
+)
+from .labelled import Labelled
 from .metrics import bits_per_char, perplexity
 from .model import CharRNN
+from .sampling import sample_filtered
+from .schedule import EarlyStopping, LRSchedule
+from .scoring import score
+from .text import TextBatches, evaluate_text, generate_text, load_text, split_text, text_vocab
+from .text_training import TextHistory, TextRecord, train_text
 from .training import EpochRecord, History, train
+from .training_state import load_training_checkpoint, resume
 from .vocab import Vocab
 
 try:
@@ -33,6 +50,23 @@ except _metadata.PackageNotFoundError:  # running from a source tree that is not
     __version__ = "0+unknown"
 
 __all__ = [
+    "EarlyStopping",
+    "LRSchedule",
+    "TextBatches",
+    "TextHistory",
+    "TextRecord",
+    "evaluate_text",
+    "generate_text",
+    "load_text",
+    "split_text",
+    "text_vocab",
+    "train_text",
+    "Labelled",
+    "classify",
+    "sample_filtered",
+    "score",
+    "get_num_threads",
+    "set_num_threads",
     "CharRNN",
     "CharRNNError",
     "CheckpointError",
@@ -40,6 +74,9 @@ __all__ = [
     "EpochRecord",
     "History",
     "NameBatches",
+    "ResumeError",
+    "TrainingDivergedError",
+    "TrainingInterrupted",
     "UnknownCharacterError",
     "Vocab",
     "__version__",
@@ -47,7 +84,9 @@ __all__ = [
     "datasets",
     "load",
     "load_lines",
+    "load_training_checkpoint",
     "perplexity",
+    "resume",
     "split",
     "train",
 ]

@@ -6,7 +6,8 @@
     charrnn eval names.safetensors held_out.txt --json
 
 Errors are one line on stderr (``charrnn: error: ...``) and exit status 2; Ctrl-C exits
-with status 130.
+with status 130 (during training, after saving a resumable checkpoint and saying how to
+resume: ``charrnn train --resume CKPT``).
 """
 
 from __future__ import annotations
@@ -16,15 +17,42 @@ import json
 import logging
 import math
 import os
+import shlex
 import sys
 from typing import Any, Optional, TextIO
 
 from . import _core, datasets
 from .checkpoint import load
-from .data import load_lines, split
-from .errors import CharRNNError
+from .cli_resume import cli_record, explicit_options, merge_resumed_args
+from .commands import (
+    add_commands,
+    add_sample_options,
+    add_train_options,
+    category_args,
+    final_samples,
+    labelled_data,
+    print_category_counts,
+    run_sample,
+    sample_command_applies,
+    save_trained,
+)
+from .data import describe_unseen, load_lines, move_unseen_to_train, split, unseen_characters
+from .errors import CharRNNError, DataError, TrainingInterrupted
+from .reading import DEFAULT_MAX_LINE_CHARS
 from .model import CELLS, DEFAULT_MAX_LEN, CharRNN
+from .text_cli import (
+    add_schedule_options,
+    add_text_sample_options,
+    add_text_train_options,
+    check_mode_options,
+    run_text_eval,
+    run_text_sample,
+    run_text_train,
+    schedule_kwargs,
+    text_sample_applies,
+)
 from .training import EpochRecord, train
+from .training_state import default_checkpoint_path, load_training_checkpoint
 from .vocab import Vocab
 
 __all__ = ["main", "build_parser", "TRAIN_DEFAULTS"]
@@ -75,6 +103,20 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports a bad command line in one line, like every other error of the command."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 class _HelpFormatter(argparse.HelpFormatter):
     """Shows each option's default, except where there is nothing worth showing."""
 
@@ -94,7 +136,7 @@ class _HelpFormatter(argparse.HelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="charrnn",
         description="Character-level RNN/LSTM/GRU language models: learn names, generate more like them.",
     )
@@ -114,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="train a model on a file of names (one per line)",
         formatter_class=_HelpFormatter,
-        description="Train a model on FILE (one item per line, UTF-8) and save it.",
+        description="Train a model on FILE (one item per line, UTF-8; with --mode text, the whole file as one "
+        "continuous stream) and save it.",
     )
     p.add_argument(
         "file", metavar="FILE", nargs="?", help=f"training data; default: the {BUNDLED} (male + female)"
@@ -122,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val", metavar="FILE", help="validation data (default: a random --val-fraction of FILE)")
     p.add_argument(
         "--val-fraction",
-        type=float,
+        type=_fraction,
         metavar="X",
         default=d["val_fraction"],
         help="share of FILE held out for validation when --val is not given",
@@ -140,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=_positive_float, metavar="X", default=d["lr"], help="Adam learning rate")
     p.add_argument(
         "--dropout",
-        type=float,
+        type=_fraction,
         metavar="X",
         default=d["dropout"],
         help="dropout on the inputs of layers 1.. and of the output layer",
@@ -168,6 +211,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", metavar="PATH", default=d["out"], help="where to save the model")
     p.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        default=None,
+        help="where to keep the resumable training state, rewritten atomically at every epoch end "
+        "(default: OUT with .safetensors replaced by .ckpt.safetensors; with --resume: CKPT)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=_positive_int,
+        metavar="STEPS",
+        default=None,
+        help="also write the resumable checkpoint every STEPS optimizer steps",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="CKPT",
+        default=None,
+        help="continue the run saved in CKPT exactly where it stopped (its options and data "
+        "come from CKPT; --epochs/--max-steps may extend it)",
+    )
+    p.add_argument(
+        "--max-line-length",
+        type=_non_negative_int,
+        metavar="N",
+        default=DEFAULT_MAX_LINE_CHARS,
+        help="refuse data files with an item longer than N characters (0: no limit)",
+    )
+    p.add_argument(
         "--samples",
         type=_non_negative_int,
         metavar="N",
@@ -177,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--json", action="store_true", help="print one JSON object per epoch on stdout and nothing else"
     )
+    add_train_options(p)  # --category/--preset/--category-dim, --log, --progress (charrnn.commands)
+    add_text_train_options(p)  # --mode, --seq-len, --test, --test-fraction, --eval-every (charrnn.text_cli)
+    add_schedule_options(p)  # --lr-decay*, --patience, --clip (charrnn.text_cli)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -210,11 +284,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         metavar="N",
         default=DEFAULT_MAX_LEN,
-        help="maximum characters per name, prefix included",
+        help="maximum characters per name, prefix included (longer names are cut; with --novel, "
+        "--exclude or --min-len they are drawn again)",
     )
     p.add_argument(
         "--seed", type=_non_negative_int, metavar="N", default=0, help="the same seed gives the same names"
     )
+    add_sample_options(p)  # --category, --novel, --exclude, --min-len, --beam, --json (charrnn.commands)
+    add_text_sample_options(p)  # --prime, --length: text models (charrnn.text_cli)
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser(
@@ -225,7 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL", help="a checkpoint written by 'charrnn train'")
     p.add_argument("file", metavar="FILE", help="one item per line, UTF-8")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--category", metavar="NAME", default=None, help="the category of FILE's items (conditional models)")
     p.set_defaults(func=cmd_eval)
+    add_commands(sub)  # classify, score, export, import, plot (charrnn.commands)
     return parser
 
 
@@ -244,22 +323,64 @@ def _epoch_line(record: EpochRecord, epochs: Optional[int], best: bool) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if getattr(args, "mode", "names") == "text":  # continuous text: charrnn.text_cli
+        return run_text_train(args)
+    check_mode_options(args)
+    resumed = None
+    if args.resume is not None:  # the run's options and data come from the checkpoint
+        resumed_model, resumed = load_training_checkpoint(args.resume)
+        explicit = explicit_options(build_parser(), getattr(args, "_argv", []))
+        merge_resumed_args(args, explicit, (resumed.extra or {}).get("cli"), args.resume)
+        if "checkpoint" not in explicit:
+            args.checkpoint = args.resume
+        if args.threads:  # main() set the threads before the stored value was known
+            _core.set_num_threads(args.threads)
     # Human-readable text goes to stdout, or to stderr when stdout carries JSON lines.
     out: TextIO = sys.stderr if args.json else sys.stdout
-    if args.file is None:
+    max_chars = args.max_line_length or None
+    labelled = labelled_data(args, max_chars)  # --preset / --category: a conditional model
+    if labelled is not None:
+        items, source = labelled
+    elif args.file is None:
         items, source = datasets.russian_names("first"), BUNDLED
     else:
-        items, source = load_lines(args.file, dedupe=args.dedupe), args.file
+        items, source = load_lines(args.file, dedupe=args.dedupe, max_line_chars=max_chars), args.file
     if args.val is not None:
-        train_items, val_items = items, load_lines(args.val, dedupe=args.dedupe)
+        train_items, val_items = items, load_lines(args.val, dedupe=args.dedupe, max_line_chars=max_chars)
+        # A character the training data never shows cannot be learnt: refuse, saying which.
+        unseen = unseen_characters(train_items, val_items)
+        if unseen:
+            raise DataError(
+                f"{args.val}: {len(unseen)} character(s) never occur in the training data, so no model "
+                f"trained on it can predict them: {describe_unseen(unseen)}; remove those lines or add "
+                f"examples of them to the training data"
+            )
     else:
         train_items, val_items = split(items, val_fraction=args.val_fraction, seed=args.seed)
-    # The alphabet is everything seen in training or validation data, so that a
-    # character present only in the validation set does not make evaluation impossible.
-    vocab = Vocab.from_items(list(train_items) + list(val_items))
-    model = CharRNN(
-        vocab, cell=args.cell, hidden=args.hidden, layers=args.layers, embed=args.embed, seed=args.seed
-    )
+        # A random split can leave a rare character only in the validation part: those
+        # items go back to training, so that every character of FILE is learnt.
+        train_items, val_items, moved = move_unseen_to_train(train_items, val_items)
+        if moved:
+            print(f"moved {moved} validation item(s) with characters found in no training item to training", file=out)
+        if len(items) == 1:
+            print("warning: only 1 item: nothing to hold out, training without validation", file=sys.stderr)
+    # The alphabet is the training data's (see above for the validation data).
+    vocab = Vocab.from_items(train_items)
+    if resumed is not None:
+        if resumed_model.vocab != vocab:
+            raise DataError(f"{source}: its alphabet differs from the one the checkpoint {args.resume} was trained on")
+        model = resumed_model
+    else:
+        model = CharRNN(
+            vocab,
+            cell=args.cell,
+            hidden=args.hidden,
+            layers=args.layers,
+            embed=args.embed,
+            seed=args.seed,
+            **category_args(args, train_items),
+        )
+    checkpoint = args.checkpoint or default_checkpoint_path(args.out)
     epochs = (
         args.epochs if args.epochs is not None else (None if args.max_steps else TRAIN_DEFAULTS["epochs"])
     )
@@ -267,6 +388,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     chars = "".join(vocab.chars)
     print(f"data: {len(train_items):,} train / {len(val_items):,} val items from {source}", file=out)
     print(f"vocab: {len(vocab)} ids (3 markers + {len(vocab.chars)} characters: {chars})", file=out)
+    print_category_counts(train_items, val_items, out)
     print(
         f"model: {model.cell} hidden {model.hidden} x {model.layers} layer(s), embed {model.embed}, "
         f"{model.num_params:,} parameters; batch {args.batch}, lr {args.lr:g}, dropout {args.dropout:g}, "
@@ -275,7 +397,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         file=out,
         flush=True,
     )
-    best_so_far = [math.inf]
+    if resumed is not None:
+        print(f"resuming from {args.resume} at {resumed.summary()}", file=out, flush=True)
+    best_so_far = [math.inf if resumed is None or resumed.best_val_nll is None else resumed.best_val_nll]
 
     def report(record: EpochRecord) -> None:
         if args.json:
@@ -297,6 +421,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
         callback=report,
         dropout=args.dropout,
+        clip=args.clip or None,
+        **schedule_kwargs(args),
+        checkpoint=checkpoint,
+        checkpoint_every=args.checkpoint_every,
+        resume=resumed,
+        checkpoint_info={"cli": cli_record(args)},
+        progress=False if args.json else args.progress,
+        log=args.log,
     )
     extra = {
         "data": source,
@@ -312,20 +444,26 @@ def cmd_train(args: argparse.Namespace) -> int:
         "best_val_nll": history.best_val_nll,
         "history": history.to_dicts(),
     }
-    model.save(args.out, extra=extra)
+    save_trained(model, args.out, extra, train_items, val_items)  # + the names seen, for sample --novel
+    if history.stopped_early:
+        print(f"stopped early: {args.patience} epoch(s) in a row without a better validation loss", file=out)
     if history.best_val_nll is not None:
         print(
             f"kept the weights of epoch {history.best_epoch} (val nll {history.best_val_nll:.4f})", file=out
         )
     if args.samples:
         print("samples:", file=out)
-        for name in model.sample(n=args.samples, seed=args.seed):
+        for name in final_samples(model, args.samples, args.seed):
             print(f"  {name}", file=out)
-    print(f"saved to {args.out}", file=out)
+    print(f"saved to {args.out} (resumable training state: {checkpoint})", file=out)
     return 0
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    if text_sample_applies(args):  # a text model, or --prime/--length (charrnn.text_cli)
+        return run_text_sample(args)
+    if sample_command_applies(args):  # categories, filters, beam search, JSON
+        return run_sample(args)
     model = load(args.model)
     names = model.sample(
         n=args.n,
@@ -343,8 +481,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     model = load(args.model)
+    if model.mode == "text":  # the file is one stream (charrnn.text_cli)
+        return run_text_eval(args, model)
     items = load_lines(args.file)
-    result = model.evaluate(items)
+    if model.categories is not None and args.category is None:
+        raise ValueError(f"this model is conditional: give the category of the items with --category ({', '.join(model.categories)})")
+    result = model.evaluate(items, category=args.category)
     if args.json:
         print(json.dumps({**result, "items": len(items)}))
     else:
@@ -367,6 +509,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args._argv = list(sys.argv[1:] if argv is None else argv)  # to tell typed options from defaults
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(name)s: %(message)s",
@@ -376,6 +519,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.threads:
             _core.set_num_threads(args.threads)
         return args.func(args)
+    except TrainingInterrupted as e:
+        print(f"charrnn: interrupted at step {e.step} (epoch {e.epoch})", file=sys.stderr)
+        if e.checkpoint:
+            print(f"charrnn: saved the training state to {e.checkpoint}", file=sys.stderr)
+            print(f"charrnn: to continue: charrnn train --resume {shlex.quote(e.checkpoint)}", file=sys.stderr)
+        return 128 + (e.signum or 2)
     except KeyboardInterrupt:
         print("charrnn: interrupted", file=sys.stderr)
         return 130

@@ -10,6 +10,8 @@ batch starts from a zero state (nothing is carried between batches).
 
 from __future__ import annotations
 
+import copy
+import io
 import logging
 import os
 import unicodedata
@@ -20,54 +22,49 @@ from typing import Optional
 import numpy as np
 
 from .errors import DataError
+from .labelled import Labelled
+from .reading import DEFAULT_MAX_LINE_CHARS, read_items
 from .vocab import BOS, EOS, PAD, Vocab
 
-__all__ = ["load_lines", "parse_lines", "split", "Batch", "NameBatches", "make_batch"]
+__all__ = [
+    "load_lines",
+    "parse_lines",
+    "split",
+    "Batch",
+    "NameBatches",
+    "make_batch",
+    "unseen_characters",
+    "move_unseen_to_train",
+]
 
 logger = logging.getLogger(__name__)
 
 
-def parse_lines(data: bytes, source: str, dedupe: bool = False) -> list[str]:
+def parse_lines(
+    data: bytes, source: str, dedupe: bool = False, max_line_chars: Optional[int] = DEFAULT_MAX_LINE_CHARS
+) -> list[str]:
     """The items in ``data`` (the bytes of a file called ``source`` in messages).
 
     Decodes UTF-8 (an optional BOM is skipped), NFC-normalises, strips each line and
-    skips blank ones; ``dedupe`` keeps only the first occurrence of each item.
+    skips blank ones; ``dedupe`` keeps only the first occurrence of each item; an item
+    longer than ``max_line_chars`` characters is a :class:`DataError` (None: no limit).
     """
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise DataError(
-            f"{source}: line {line}: not valid UTF-8 at byte offset {e.start} "
-            f"(byte 0x{data[e.start]:02x}); save the file as UTF-8"
-        ) from None
-    items: list[str] = []
-    seen: set[str] = set()
-    for line in text.splitlines():
-        item = unicodedata.normalize("NFC", line).strip()
-        if not item:
-            continue
-        if dedupe:
-            if item in seen:
-                continue
-            seen.add(item)
-        items.append(item)
-    if not items:
-        raise DataError(f"{source}: no items (the file is empty or has only blank lines)")
-    return items
+    return read_items(io.BytesIO(data), source, dedupe=dedupe, max_line_chars=max_line_chars)
 
 
-def load_lines(path: str | os.PathLike[str], dedupe: bool = False) -> list[str]:
+def load_lines(
+    path: str | os.PathLike[str], dedupe: bool = False, max_line_chars: Optional[int] = DEFAULT_MAX_LINE_CHARS
+) -> list[str]:
     """The non-blank lines of a UTF-8 text file, NFC-normalised and stripped.
 
-    Raises FileNotFoundError (missing file) or :class:`DataError` (not UTF-8 — the message
-    names the file, line and byte offset — or no items at all).
+    The file is read in chunks: memory stays bounded by ``max_line_chars`` (the longest
+    item accepted, None: no limit) however long its lines are.  Raises
+    FileNotFoundError (missing file), IsADirectoryError (a folder) or :class:`DataError`
+    (not UTF-8 — the message names the file, line and byte offset —, a line over the
+    limit, or no items at all).
     """
     with open(path, "rb") as f:
-        data = f.read()
-    items = parse_lines(data, os.fspath(path), dedupe=dedupe)
+        items = read_items(f, os.fspath(path), dedupe=dedupe, max_line_chars=max_line_chars)
     logger.debug("read %d items from %s", len(items), path)
     return items
 
@@ -77,8 +74,11 @@ def split(items: Sequence[str], val_fraction: float = 0.1, seed: int = 0) -> tup
 
     ``val`` gets ``round(len(items) * val_fraction)`` items (at least one when the
     fraction is positive and there are at least two items); both parts keep the items'
-    original order.
+    original order.  A :class:`~charrnn.labelled.Labelled` list is split within each
+    category and gives two ``Labelled`` lists (see :meth:`Labelled.split`).
     """
+    if isinstance(items, Labelled):
+        return items.split(val_fraction, seed)  # type: ignore[return-value]
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     n = len(items)
@@ -101,13 +101,17 @@ class Batch:
     """A padded, time-major batch of independent sequences.
 
     ``ids[t, b]`` is the input at step ``t`` of sequence ``b`` and ``targets[t, b]`` the id
-    to predict there; positions ``t >= lengths[b]`` hold the pad id 0.
+    to predict there; positions ``t >= lengths[b]`` hold the pad id 0.  A batch of
+    labelled items (for a conditional model) also has ``categories[b]``, the category id
+    of sequence ``b``, ids into ``category_names``.
     """
 
     ids: np.ndarray  # [T, B] int32
     targets: np.ndarray  # [T, B] int32
     lengths: np.ndarray  # [B] int32
     index: np.ndarray  # [B] positions of the batch's items in the source list
+    categories: Optional[np.ndarray] = None  # [B] int32 category ids (labelled items only)
+    category_names: Optional[tuple[str, ...]] = None  # what the ids in `categories` stand for
 
     @property
     def n_chars(self) -> int:
@@ -123,8 +127,14 @@ class Batch:
         return int(self.ids.shape[1])
 
 
-def make_batch(encoded: Sequence[Sequence[int]], index: Optional[np.ndarray] = None) -> Batch:
-    """A :class:`Batch` of already-encoded items (character ids, without markers)."""
+def make_batch(
+    encoded: Sequence[Sequence[int]],
+    index: Optional[np.ndarray] = None,
+    categories: Optional[Sequence[int]] = None,
+    category_names: Optional[Sequence[str]] = None,
+) -> Batch:
+    """A :class:`Batch` of already-encoded items (character ids, without markers), with
+    one category id per item for labelled items."""
     lengths = np.array([len(e) + 1 for e in encoded], dtype=np.int32)
     T, B = int(lengths.max()), len(encoded)
     ids = np.full((T, B), PAD, dtype=np.int32)
@@ -137,7 +147,13 @@ def make_batch(encoded: Sequence[Sequence[int]], index: Optional[np.ndarray] = N
         targets[n, b] = EOS
     if index is None:
         index = np.arange(B)
-    return Batch(ids, targets, lengths, np.asarray(index))
+    if categories is None:
+        return Batch(ids, targets, lengths, np.asarray(index))
+    cats = np.ascontiguousarray(categories, dtype=np.int32)
+    if cats.shape != (B,):
+        raise ValueError(f"{B} items but {cats.shape} categories")
+    names = None if category_names is None else tuple(category_names)
+    return Batch(ids, targets, lengths, np.asarray(index), cats, names)
 
 
 class NameBatches:
@@ -147,6 +163,7 @@ class NameBatches:
     ``Generator`` seeded with ``seed`` (so epoch ``k`` is the same on every run), in batches
     of ``batch_size`` (the last one may be smaller).  ``shuffle=False`` keeps the list's
     order.  Items are encoded once, up front (an unknown character raises there).
+    Batches of a :class:`~charrnn.labelled.Labelled` list carry each item's category.
     """
 
     def __init__(
@@ -165,6 +182,9 @@ class NameBatches:
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.encoded = [vocab.encode(item) for item in items]
+        labelled = isinstance(items, Labelled)
+        self.labels = items.labels if labelled else None
+        self.category_names = items.categories if labelled else None
         self.n_chars = sum(len(e) + 1 for e in self.encoded)  # predicted positions per epoch
         self._rng = np.random.default_rng(seed)
         self.epochs_started = 0
@@ -179,4 +199,61 @@ class NameBatches:
         self.epochs_started += 1
         for start in range(0, n, self.batch_size):
             index = order[start : start + self.batch_size]
-            yield make_batch([self.encoded[i] for i in index], index)
+            labels = None if self.labels is None else self.labels[index]
+            yield make_batch([self.encoded[i] for i in index], index, labels, self.category_names)
+
+    def get_state(self) -> dict:
+        """The data-order generator's state, JSON-serialisable: after :meth:`set_state` with
+        it, the next epoch has the order it would have had (resuming training uses it)."""
+        return copy.deepcopy(self._rng.bit_generator.state)
+
+    def set_state(self, state: dict) -> None:
+        """Put back a state from :meth:`get_state`."""
+        try:
+            self._rng.bit_generator.state = copy.deepcopy(state)
+        except (TypeError, ValueError, KeyError) as e:
+            raise ValueError(f"not a data-order generator state: {e}") from None
+
+
+def unseen_characters(train_items: Sequence[str], val_items: Sequence[str]) -> dict[str, tuple[int, str]]:
+    """The characters of ``val_items`` that occur in no training item (after NFC), each
+    with how many times it occurs in ``val_items`` and the first item holding it."""
+    known: set[str] = set()
+    for item in train_items:
+        known.update(unicodedata.normalize("NFC", item))
+    unseen: dict[str, tuple[int, str]] = {}
+    for item in val_items:
+        for c in unicodedata.normalize("NFC", item):
+            if c not in known:
+                count, first = unseen.get(c, (0, item))
+                unseen[c] = (count + 1, first)
+    return unseen
+
+
+def describe_unseen(unseen: dict[str, tuple[int, str]], limit: int = 5) -> str:
+    """``'Q' (U+0051) 3 times, first in 'Quentin'; ...`` for the most frequent few."""
+    ranked = sorted(unseen.items(), key=lambda kv: (-kv[1][0], kv[0]))
+    parts = [
+        f"{c!r} (U+{ord(c):04X}) {n} time{'s' if n != 1 else ''}, first in {first!r}"
+        for c, (n, first) in ranked[:limit]
+    ]
+    if len(ranked) > limit:
+        parts.append(f"and {len(ranked) - limit} more")
+    return "; ".join(parts)
+
+
+def move_unseen_to_train(train_items: Sequence[str], val_items: Sequence[str]) -> tuple[list[str], list[str], int]:
+    """``(train, val, moved)``: the validation items holding a character that no training item
+    has are moved to the end of ``train``, so that every character of the data is trained
+    (a random split can put the only item with a rare character in the validation part).
+    Two :class:`~charrnn.labelled.Labelled` lists stay labelled."""
+    if isinstance(train_items, Labelled) and isinstance(val_items, Labelled):
+        return train_items.move_unseen_to_train(val_items)  # type: ignore[return-value]
+    train, val = list(train_items), list(val_items)
+    unseen = unseen_characters(train, val)
+    if not unseen:
+        return train, val, 0
+    keep, move = [], []
+    for item in val:
+        (move if any(c in unseen for c in unicodedata.normalize("NFC", item)) else keep).append(item)
+    return train + move, keep, len(move)

@@ -2,6 +2,8 @@
 
 The Russian name lists live in ``charrnn/data/*.txt`` (one name per line, UTF-8, NFC);
 see the repository's ``data/README`` for their source, licence and counts.
+``preset(name)`` gives them as labelled sets for conditional models (``ru-first-by-gender``,
+``ru-patronymics-by-gender``, ``ru-names-by-kind``; see :mod:`charrnn.labelled`).
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from importlib import resources
 from typing import Optional
 
 from .data import parse_lines
+from .labelled import PRESETS, preset
 
-__all__ = ["russian_names", "KINDS", "GENDERS"]
+__all__ = ["russian_names", "preset", "PRESETS", "KINDS", "GENDERS"]
 
 KINDS = ("first", "surnames", "patronymics")
 GENDERS = ("male", "female")

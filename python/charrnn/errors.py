@@ -6,7 +6,15 @@ Every error is a :class:`CharRNNError`; the ones about bad values are also
 
 from __future__ import annotations
 
-__all__ = ["CharRNNError", "DataError", "UnknownCharacterError", "CheckpointError"]
+__all__ = [
+    "CharRNNError",
+    "DataError",
+    "UnknownCharacterError",
+    "CheckpointError",
+    "ResumeError",
+    "TrainingDivergedError",
+    "TrainingInterrupted",
+]
 
 
 class CharRNNError(Exception):
@@ -31,3 +39,40 @@ class UnknownCharacterError(CharRNNError, ValueError):
 
 class CheckpointError(CharRNNError, ValueError):
     """A checkpoint file is not a valid charrnn checkpoint (corrupt, truncated, wrong version, ...)."""
+
+
+class ResumeError(CharRNNError, ValueError):
+    """A training checkpoint cannot be resumed as asked: other data, other options, or
+    not a training checkpoint at all."""
+
+
+class TrainingDivergedError(CharRNNError, FloatingPointError):
+    """The loss or the gradients became NaN or infinite; the weights were not updated with
+    them and the last checkpoint on disk was left as it was."""
+
+    def __init__(self, message: str, step: int = 0, epoch: int = 0, checkpoint: str | None = None) -> None:
+        super().__init__(message)
+        self.step = step
+        self.epoch = epoch
+        self.checkpoint = checkpoint
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.step, self.epoch, self.checkpoint))
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training was stopped by Ctrl-C (SIGINT) or SIGTERM at a safe point, after a whole
+    optimizer step.  ``checkpoint`` is the resumable checkpoint written there (None when
+    training had no checkpoint path); ``signum`` the signal that asked to stop.  It is a
+    ``KeyboardInterrupt``, so ``except Exception`` does not swallow it."""
+
+    def __init__(self, step: int, epoch: int, checkpoint: str | None = None, signum: int = 2) -> None:
+        where = f"interrupted at step {step} (epoch {epoch})"
+        super().__init__(where + (f"; resumable checkpoint: {checkpoint}" if checkpoint else ""))
+        self.step = step
+        self.epoch = epoch
+        self.checkpoint = checkpoint
+        self.signum = signum
+
+    def __reduce__(self):
+        return (type(self), (self.step, self.epoch, self.checkpoint, self.signum))

@@ -11,8 +11,13 @@ named as in a PyTorch ``state_dict`` of the equivalent module::
     rnn.bias_hh_l{k}        [G*H]
     fc.weight               [V, H]
     fc.bias                 [V]
+    category.weight         [K, C]           conditional models only
 
-so they load into ``torch.nn.Embedding`` / ``nn.LSTM`` / ``nn.Linear`` unchanged.
+so they load into ``torch.nn.Embedding`` / ``nn.LSTM`` / ``nn.Linear`` unchanged (see
+:mod:`charrnn.interop`).  A *conditional* model (``categories=["male", "female"]``) also
+learns one embedding of size ``C = category_dim`` per category; layer 0 reads the
+character embedding followed by the category embedding of the item's category, so its
+``weight_ih_l0`` is ``[G*H, E + C]``.
 """
 
 from __future__ import annotations
@@ -21,13 +26,14 @@ import logging
 import math
 import numbers
 import os
-from collections.abc import Sequence
-from typing import Any, Optional
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Optional, Union
 
 import numpy as np
 
 from . import _core
 from .data import Batch, NameBatches
+from .labelled import Labelled, check_category_names
 from .metrics import summarize
 from .vocab import Vocab
 
@@ -36,8 +42,13 @@ __all__ = ["CharRNN", "CELLS"]
 logger = logging.getLogger(__name__)
 
 CELLS = ("lstm", "rnn", "gru")
+MODES = ("names", "text")  # what a model learnt from: separate items, or one continuous text
 GATES = {"lstm": 4, "rnn": 1, "gru": 3}
 DEFAULT_MAX_LEN = 50  # default cap on the length of a sampled name, in characters
+DEFAULT_CATEGORY_DIM = 8  # default size of a conditional model's category embedding
+
+# What names a category: its name, or its id (0-based, in the model's category order).
+Category = Union[str, int]
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -54,6 +65,17 @@ class CharRNN:
     ``cell`` is ``"lstm"``, ``"gru"`` or ``"rnn"``; ``hidden`` the state size, ``layers``
     the number of stacked recurrent layers, ``embed`` the character embedding size.
     Weights are initialised like PyTorch's defaults from ``numpy.random.default_rng(seed)``.
+
+    ``categories`` (a list of names) makes the model *conditional*: every item then has a
+    category, whose learnt embedding of size ``category_dim`` is fed to layer 0 beside
+    each character's; training needs labelled items (:class:`charrnn.Labelled`) and
+    sampling a ``category``.  ``category_counts`` (training items per category, set by
+    :func:`charrnn.train`) is the prior of :func:`charrnn.classify`.
+
+    ``mode`` says what the model learnt from: ``"names"`` (independent items, each
+    between start and end markers) or ``"text"`` (one continuous stream, see
+    :mod:`charrnn.text`); :func:`charrnn.train_text` sets it, checkpoints keep it, and
+    ``charrnn sample`` generates accordingly (:meth:`generate_text` for text).
     """
 
     def __init__(
@@ -64,6 +86,10 @@ class CharRNN:
         layers: int = 2,
         embed: int = 32,
         seed: int = 0,
+        categories: Optional[Sequence[str]] = None,
+        category_dim: int = DEFAULT_CATEGORY_DIM,
+        category_counts: Optional[Union[Sequence[int], Mapping[str, int]]] = None,
+        mode: str = "names",
     ) -> None:
         if not isinstance(vocab, Vocab):
             raise TypeError(f"vocab must be a charrnn.Vocab, got {type(vocab).__name__}")
@@ -75,24 +101,143 @@ class CharRNN:
         self.layers = _positive_int(layers, "layers")
         self.embed = _positive_int(embed, "embed")
         self.seed = int(seed)
+        self.categories: Optional[tuple[str, ...]] = None if categories is None else check_category_names(categories)
+        self.category_dim = 0 if self.categories is None else _positive_int(category_dim, "category_dim")
+        self.category_counts = category_counts  # type: ignore[assignment]  # checked by the setter
+        self.mode = mode  # checked by the setter
         self.params: dict[str, np.ndarray] = self._init_params(np.random.default_rng(self.seed))
         # Draws the seeds of sample(seed=None) calls: successive calls differ, yet a run
         # is reproducible from the model's seed (nothing reads OS randomness).
         self._sample_rng = np.random.default_rng([self.seed, 1])
 
+    # -- mode ------------------------------------------------------------------------
+
+    @property
+    def mode(self) -> str:
+        """``"names"`` or ``"text"``: what the model was trained on (see the class docs)."""
+        return self._mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        if value not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {value!r}")
+        self._mode = value
+
+    # -- categories ------------------------------------------------------------------
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the model has categories."""
+        return self.categories is not None
+
+    @property
+    def category_counts(self) -> Optional[tuple[int, ...]]:
+        """Training items per category (in category order), or None when unknown."""
+        return self._category_counts
+
+    @category_counts.setter
+    def category_counts(self, counts: Optional[Union[Sequence[int], Mapping[str, int]]]) -> None:
+        if counts is None:
+            self._category_counts: Optional[tuple[int, ...]] = None
+            return
+        if self.categories is None:
+            raise ValueError("category_counts needs a conditional model (categories=[...])")
+        if isinstance(counts, Mapping):
+            unknown = sorted(set(counts) - set(self.categories))
+            if unknown:
+                raise ValueError(f"category_counts names unknown categories: {', '.join(map(str, unknown))}")
+            counts = [counts.get(name, 0) for name in self.categories]
+        values = tuple(counts)
+        if len(values) != len(self.categories):
+            raise ValueError(f"category_counts needs {len(self.categories)} counts, got {len(values)}")
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise ValueError(f"category_counts must be non-negative integers, got {v!r}")
+        if sum(values) == 0:
+            raise ValueError("category_counts must not all be zero")
+        self._category_counts = tuple(int(v) for v in values)
+
+    def category_id(self, category: Category) -> int:
+        """The id of ``category`` (a name, or an id which is checked)."""
+        if self.categories is None:
+            raise ValueError("this model has no categories (it was not built with categories=[...])")
+        if isinstance(category, str):
+            if category not in self.categories:
+                raise ValueError(f"unknown category {category!r}; this model's categories are {', '.join(self.categories)}")
+            return self.categories.index(category)
+        if isinstance(category, (int, np.integer)) and not isinstance(category, bool):
+            if not 0 <= category < len(self.categories):
+                raise ValueError(f"category id {category} is outside 0..{len(self.categories) - 1}")
+            return int(category)
+        raise TypeError(f"a category is a name or an id, got {category!r}")
+
+    def _category_ids(self, category: Union[None, Category, Sequence[Category]], n: int) -> Optional[list[int]]:
+        """One category id per item for ``n`` items (None for an unconditional model)."""
+        if self.categories is None:
+            if category is not None:
+                raise ValueError("this model has no categories (it was not built with categories=[...]); drop category")
+            return None
+        if category is None:
+            raise ValueError(
+                f"this model is conditional: give a category ({', '.join(self.categories)})"
+            )
+        if isinstance(category, (str, int, np.integer)):
+            return [self.category_id(category)] * n
+        ids = [self.category_id(c) for c in category]
+        if len(ids) != n:
+            raise ValueError(f"{n} items but {len(ids)} categories")
+        return ids
+
+    def _batch_categories(self, batch: Batch) -> Optional[np.ndarray]:
+        """The batch's category ids in this model's numbering (checked)."""
+        if batch.categories is None:
+            if self.categories is not None:
+                raise ValueError(
+                    f"this model is conditional (categories: {', '.join(self.categories)}): every item needs a "
+                    f"category; pass a charrnn.Labelled list (or category=...)"
+                )
+            return None
+        if self.categories is None:
+            raise ValueError(
+                "the items carry categories but the model is not conditional; build it with CharRNN(..., categories=[...])"
+            )
+        names = batch.category_names
+        if names is None or tuple(names) == self.categories:
+            ids = np.ascontiguousarray(batch.categories, dtype=np.int32)
+            if ids.size and (ids.min() < 0 or ids.max() >= len(self.categories)):
+                raise ValueError(f"category ids must be in 0..{len(self.categories) - 1}")
+            return ids
+        unknown = [n for n in names if n not in self.categories]
+        if unknown:
+            raise ValueError(
+                f"the items' categories {', '.join(unknown)} are not among this model's ({', '.join(self.categories)})"
+            )
+        remap = np.array([self.categories.index(n) for n in names], dtype=np.int32)
+        return np.ascontiguousarray(remap[batch.categories])
+
+    def _core_params(self) -> tuple[list[np.ndarray], Optional[np.ndarray]]:
+        """``(params for _core, category embedding or None)``."""
+        params = self.params_list()
+        if self.categories is None:
+            return params, None
+        return params[:-1], params[-1]
+
     # -- parameters ------------------------------------------------------------------
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Name -> shape of every parameter, in ``_core``'s order."""
+        """Name -> shape of every parameter, in ``_core``'s order (a conditional model's
+        ``category.weight`` last: ``_core`` takes it as ``category_embedding``)."""
         V, E, H, G = len(self.vocab), self.embed, self.hidden, GATES[self.cell]
         shapes: dict[str, tuple[int, ...]] = {"embedding.weight": (V, E)}
         for k in range(self.layers):
-            shapes[f"rnn.weight_ih_l{k}"] = (G * H, E if k == 0 else H)
+            shapes[f"rnn.weight_ih_l{k}"] = (G * H, E + self.category_dim if k == 0 else H)
             shapes[f"rnn.weight_hh_l{k}"] = (G * H, H)
             shapes[f"rnn.bias_ih_l{k}"] = (G * H,)
             shapes[f"rnn.bias_hh_l{k}"] = (G * H,)
         shapes["fc.weight"] = (V, H)
         shapes["fc.bias"] = (V,)
+        if self.categories is not None:
+            shapes["category.weight"] = (len(self.categories), self.category_dim)
         return shapes
 
     def _init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -101,7 +246,7 @@ class CharRNN:
         bound = 1.0 / math.sqrt(self.hidden)
         params = {}
         for name, shape in self.param_shapes().items():
-            if name == "embedding.weight":
+            if name in ("embedding.weight", "category.weight"):
                 value = rng.standard_normal(shape)
             else:
                 value = rng.uniform(-bound, bound, shape)
@@ -109,7 +254,9 @@ class CharRNN:
         return params
 
     def params_list(self) -> list[np.ndarray]:
-        """The parameters as the list ``_core`` takes (same arrays, not copies)."""
+        """The parameters as the list ``_core`` takes (same arrays, not copies); for a
+        conditional model the last one is ``category.weight``, which ``_core`` takes
+        separately, as ``category_embedding``."""
         return [self.params[name] for name in self.param_shapes()]
 
     def set_params(self, params: dict[str, np.ndarray]) -> None:
@@ -141,12 +288,23 @@ class CharRNN:
             "embed": self.embed,
             "vocab_size": len(self.vocab),
             "seed": self.seed,
+            **({"mode": self._mode} if self._mode != "names" else {}),
+            **(
+                {}
+                if self.categories is None
+                else {
+                    "categories": list(self.categories),
+                    "category_dim": self.category_dim,
+                    "category_counts": None if self._category_counts is None else list(self._category_counts),
+                }
+            ),
         }
 
     def __repr__(self) -> str:
+        cats = "" if self.categories is None else f", categories={list(self.categories)}, category_dim={self.category_dim}"
         return (
             f"CharRNN(cell={self.cell!r}, hidden={self.hidden}, layers={self.layers}, "
-            f"embed={self.embed}, vocab={len(self.vocab)}, params={self.num_params:,})"
+            f"embed={self.embed}, vocab={len(self.vocab)}{cats}, params={self.num_params:,})"
         )
 
     # -- loss ------------------------------------------------------------------------
@@ -163,49 +321,86 @@ class CharRNN:
         """
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        params, category_embedding = self._core_params()
         loss_sum, _, grads, _, _ = _core.forward_backward(
             self.cell,
-            self.params_list(),
+            params,
             batch.ids,
             batch.targets,
             batch.lengths,
             compute_grad=compute_grad,
             dropout=float(dropout),
             seed=int(seed),
+            categories=self._batch_categories(batch),
+            category_embedding=category_embedding,
         )
         if grads is None:
             return float(loss_sum), None
         return float(loss_sum), dict(zip(self.param_shapes(), grads, strict=True))
 
-    def log_probs(self, items: Sequence[str], batch_size: int = 256) -> np.ndarray:
-        """Natural log-probability of each item, end marker included (float64 array)."""
+    def _labelled(self, items: Sequence[str], category: Union[None, Category, Sequence[Category]]) -> Sequence[str]:
+        """``items`` labelled with ``category`` (one for all, or one per item), when given."""
+        if category is None:
+            return items
+        if isinstance(items, Labelled):
+            raise ValueError("give either labelled items or category=, not both")
+        ids = self._category_ids(category, len(items))
+        assert self.categories is not None and ids is not None
+        return Labelled(items, ids, self.categories)
+
+    def log_probs(
+        self,
+        items: Sequence[str],
+        batch_size: int = 256,
+        category: Union[None, Category, Sequence[Category]] = None,
+    ) -> np.ndarray:
+        """Natural log-probability of each item, end marker included (float64 array).
+
+        A conditional model needs each item's category: ``items`` is a
+        :class:`charrnn.Labelled` list, or ``category`` gives one for all or one per item.
+        """
         if len(items) == 0:
             return np.zeros(0, dtype=np.float64)
+        items = self._labelled(items, category)
         out = np.zeros(len(items), dtype=np.float64)
-        params = self.params_list()
+        params, category_embedding = self._core_params()
         for batch in NameBatches(items, self.vocab, batch_size=batch_size, shuffle=False):
             _, seq_loss, _, _, _ = _core.forward_backward(
-                self.cell, params, batch.ids, batch.targets, batch.lengths, compute_grad=False
+                self.cell,
+                params,
+                batch.ids,
+                batch.targets,
+                batch.lengths,
+                compute_grad=False,
+                categories=self._batch_categories(batch),
+                category_embedding=category_embedding,
             )
             out[batch.index] = -np.asarray(seq_loss, dtype=np.float64)
         return out
 
-    def log_prob(self, text: str) -> float:
-        """Natural log-probability the model gives the whole of ``text``, end marker included."""
-        return float(self.log_probs([text])[0])
+    def log_prob(self, text: str, category: Optional[Category] = None) -> float:
+        """Natural log-probability the model gives the whole of ``text``, end marker included
+        (given ``category`` for a conditional model)."""
+        return float(self.log_probs([text], category=category)[0])
 
-    def evaluate(self, items: Sequence[str], batch_size: int = 256) -> dict[str, float]:
+    def evaluate(
+        self,
+        items: Sequence[str],
+        batch_size: int = 256,
+        category: Union[None, Category, Sequence[Category]] = None,
+    ) -> dict[str, float]:
         """``{"nll", "ppl", "bpc", "chars"}`` on ``items``: NLL (nats) per predicted character,
-        every character and each item's end marker counted."""
+        every character and each item's end marker counted.  ``category`` as in
+        :meth:`log_probs`."""
         if len(items) == 0:
             raise ValueError("cannot evaluate on an empty list")
-        total = -float(self.log_probs(items, batch_size=batch_size).sum())
+        total = -float(self.log_probs(items, batch_size=batch_size, category=category).sum())
         chars = sum(len(self.vocab.encode(item)) + 1 for item in items)
         return summarize(total, chars)
 
-    def perplexity(self, items: Sequence[str]) -> float:
+    def perplexity(self, items: Sequence[str], category: Union[None, Category, Sequence[Category]] = None) -> float:
         """exp(NLL per character) on ``items``."""
-        return self.evaluate(items)["ppl"]
+        return self.evaluate(items, category=category)["ppl"]
 
     # -- sampling --------------------------------------------------------------------
 
@@ -218,6 +413,7 @@ class CharRNN:
         seed: Optional[int] = None,
         max_len: int = DEFAULT_MAX_LEN,
         top_p: Optional[float] = None,
+        category: Union[None, Category, Sequence[Category]] = None,
     ) -> list[str]:
         """Generate ``n`` items, each ``prefix`` + what the model writes after it.
 
@@ -227,7 +423,8 @@ class CharRNN:
         probabilities add up to ``top_p`` (nucleus sampling); ``max_len`` caps the total
         length in characters, prefix included.  The same ``seed`` gives the same items on
         any machine; ``seed=None`` draws one from the model's own generator (seeded by the
-        model's seed), so repeated calls differ.
+        model's seed), so repeated calls differ.  A conditional model needs ``category``: one
+        name (or id) for all ``n`` items, or a list of ``n``.
         """
         n = _positive_int(n, "n")
         max_len = _positive_int(max_len, "max_len")
@@ -248,9 +445,11 @@ class CharRNN:
             seed = int(self._sample_rng.integers(0, 2**63))
         elif seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
+        categories = self._category_ids(category, n)
+        params, category_embedding = self._core_params()
         drawn = _core.sample(
             self.cell,
-            self.params_list(),
+            params,
             n,
             self.vocab.bos_id,
             self.vocab.eos_id,
@@ -261,9 +460,73 @@ class CharRNN:
             seed=int(seed),
             banned=[self.vocab.pad_id, self.vocab.bos_id],
             top_p=float(top_p),
+            categories=categories,
+            category_embedding=category_embedding,
         )
         prefix = self.vocab.decode(prefix_ids)  # the NFC form of the prefix
         return [prefix + self.vocab.decode(ids) for ids in drawn]
+
+    def beam_search(
+        self,
+        prefix: str = "",
+        beam: int = 5,
+        max_len: int = DEFAULT_MAX_LEN,
+        category: Optional[Category] = None,
+    ) -> list[tuple[str, float]]:
+        """The ``beam`` most likely items that start with ``prefix`` and are at most
+        ``max_len`` characters long (prefix included), best first, each with the natural
+        log-probability of its completion *given the prefix* (the characters after the
+        prefix and the end marker).  Deterministic; may return fewer than ``beam`` when
+        fewer completions fit in ``max_len``.  A conditional model needs ``category``."""
+        beam = _positive_int(beam, "beam")
+        max_len = _positive_int(max_len, "max_len")
+        prefix_ids = self.vocab.encode(prefix)
+        if len(prefix_ids) > max_len:
+            raise ValueError(f"prefix has {len(prefix_ids)} characters, more than max_len={max_len}")
+        ids = self._category_ids(category, 1)
+        params, category_embedding = self._core_params()
+        found = _core.beam_search(
+            self.cell,
+            params,
+            self.vocab.bos_id,
+            self.vocab.eos_id,
+            prefix_ids,
+            beam,
+            max_len - len(prefix_ids) + 1,  # the characters after the prefix, and the end marker
+            banned=[self.vocab.pad_id, self.vocab.bos_id],
+            category=None if ids is None else ids[0],
+            category_embedding=category_embedding,
+        )
+        prefix = self.vocab.decode(prefix_ids)
+        return [(prefix + self.vocab.decode(seq), float(logp)) for seq, logp in found]
+
+    # -- continuous text (see charrnn.text) --------------------------------------------
+
+    def generate_text(
+        self,
+        prime: str = "",
+        length: int = 1000,
+        temperature: float = 1.0,
+        top_k: Optional[int] = None,
+        top_p: Optional[float] = None,
+        seed: Optional[int] = None,
+        chunk: int = 64,
+    ) -> Iterator[str]:
+        """Yield ``length`` characters of text, ``chunk`` at a time, continuing ``prime``
+        (the state is warmed on it; it is not yielded).  Joined, the chunks are the same
+        text for any ``chunk``; the options are :meth:`sample`'s.  See
+        :func:`charrnn.text.generate_text`."""
+        from .text import generate_text
+
+        return generate_text(self, prime, length, temperature, top_k, top_p, seed, chunk)
+
+    def evaluate_text(self, text: str, batch_size: int = 50, seq_len: int = 50) -> dict[str, float]:
+        """``{"nll", "ppl", "bpc", "chars"}`` over the whole of ``text`` read as one stream
+        (``batch_size`` streams, ``seq_len`` characters per chunk, state carried).  See
+        :func:`charrnn.text.evaluate_text`."""
+        from .text import evaluate_text
+
+        return evaluate_text(self, text, batch_size, seq_len)
 
     # -- persistence -----------------------------------------------------------------
 

@@ -14,18 +14,28 @@ are kept and put back into the model at the end (without validation: the last we
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
 import numpy as np
 
-from .data import NameBatches
+from . import _core
+from .data import NameBatches, describe_unseen, unseen_characters
+from .errors import TrainingDivergedError, TrainingInterrupted
+from .interrupt import deferred_interrupt
 from .metrics import bits_per_char, perplexity
+from .labelled import Labelled
 from .model import CharRNN
+from .progress import TrainingMonitor
+from .schedule import EarlyStopping, LRSchedule, check_patience
+from .training_state import TrainingState, capture_options, fingerprint, restore_into, save_training_checkpoint
 
 __all__ = ["train", "History", "EpochRecord", "Adam", "clip_grad_norm"]
 
@@ -47,6 +57,7 @@ class EpochRecord:
     val_bpc: Optional[float]
     chars_per_sec: float  # real characters per second of training steps (no validation)
     seconds: float
+    lr: Optional[float] = None  # the learning rate of the epoch (see charrnn.schedule)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,6 +68,7 @@ class History(list):
 
     best_epoch: Optional[int] = None
     best_val_nll: Optional[float] = None
+    stopped_early: bool = False  # True when `patience` evaluations brought no better val NLL
 
     @property
     def best(self) -> Optional[EpochRecord]:
@@ -84,24 +96,21 @@ class Adam:
         self.t = 0
 
     def step(self, grads: Sequence[np.ndarray]) -> None:
+        """``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``, then
+        ``p -= lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps)`` — one fused pass per
+        array in Rust (``_core.adam_step``) instead of ten numpy passes."""
         self.t += 1
-        b1, b2 = self.beta1, self.beta2
-        # Bias correction folded into the step size: lr * sqrt(1 - b2^t) / (1 - b1^t).
-        step_size = self.lr * math.sqrt(1.0 - b2**self.t) / (1.0 - b1**self.t)
-        eps_hat = self.eps * math.sqrt(1.0 - b2**self.t)
-        for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
-            m *= b1
-            m += (1.0 - b1) * g
-            v *= b2
-            v += (1.0 - b2) * np.square(g)
-            p -= step_size * m / (np.sqrt(v) + eps_hat)
+        _core.adam_step(
+            self.params, list(grads), self.m, self.v, self.lr, self.t, beta1=self.beta1, beta2=self.beta2, eps=self.eps
+        )
 
 
 def clip_grad_norm(grads: Sequence[np.ndarray], max_norm: Optional[float]) -> float:
     """Scale ``grads`` in place so their global L2 norm is at most ``max_norm``; returns
     the norm before clipping (``max_norm`` None: no clipping)."""
-    norm = math.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in grads))
-    if max_norm is not None and norm > max_norm:
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported as an inf norm
+        norm = math.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in grads))
+    if max_norm is not None and norm > max_norm and math.isfinite(norm):  # inf/NaN: the trainer stops
         scale = max_norm / (norm + 1e-6)
         for g in grads:
             g *= scale
@@ -121,6 +130,16 @@ def train(
     callback: Optional[Callable[[EpochRecord], None]] = None,
     log_every: Optional[int] = 100,
     dropout: float = 0.0,
+    checkpoint: Optional[str | os.PathLike[str]] = None,
+    checkpoint_every: Optional[int] = None,
+    resume: Optional[TrainingState] = None,
+    checkpoint_info: Optional[dict[str, Any]] = None,
+    progress: Optional[bool] = False,
+    log: Optional[str | os.PathLike[str]] = None,
+    lr_decay: float = 1.0,
+    lr_decay_every: int = 1,
+    lr_decay_start: int = 0,
+    patience: Optional[int] = None,
 ) -> History:
     """Train ``model`` in place and return its :class:`History`.
 
@@ -133,7 +152,31 @@ def train(
     steps a progress line goes to this module's logger (None: never).  On return — or on
     KeyboardInterrupt — the model holds the weights of the epoch with the best validation
     NLL (without ``val_items``: the last weights).
+
+    Reliability (see :mod:`charrnn.training_state`): with ``checkpoint`` (a path), a
+    resumable training checkpoint is written there atomically at the end of every epoch,
+    every ``checkpoint_every`` steps, at the end and when training is interrupted, with
+    ``checkpoint_info`` (a JSON-serialisable dict) as its ``training`` metadata;
+    ``resume`` (the state of :func:`~charrnn.training_state.load_training_checkpoint`,
+    with the model it returned) carries on that run exactly — easiest through
+    :func:`charrnn.resume`.  The first Ctrl-C (SIGINT) or SIGTERM lets the current step
+    finish, writes the checkpoint and raises :class:`~charrnn.errors.TrainingInterrupted`
+    (a KeyboardInterrupt); a loss or gradient that is NaN or infinite raises
+    :class:`~charrnn.errors.TrainingDivergedError` before it touches the weights.
+
+    Seeing it (see :mod:`charrnn.progress`): ``progress`` shows a bar with the running
+    loss and characters per second during each epoch (None: only when stderr is a
+    terminal); ``log`` (a path) gets one JSON line per evaluation.  A conditional model
+    (``CharRNN(categories=...)``) trains on :class:`charrnn.Labelled` items; their counts
+    per category become ``model.category_counts``, the prior of :func:`charrnn.classify`.
+
+    Schedule (see :mod:`charrnn.schedule`): the learning rate of epoch ``e`` is
+    ``lr * lr_decay ** n``, ``n`` the number of epochs ``k < e`` with
+    ``k >= lr_decay_start`` and ``k % lr_decay_every == 0`` (char-rnn: ``lr_decay=0.97,
+    lr_decay_start=10``); with ``patience`` training stops once that many epochs in a row
+    brought no lower validation NLL (``history.stopped_early``), keeping the best weights.
     """
+    run_options = capture_options(locals())
     if epochs is None and max_steps is None:
         raise ValueError("give epochs, max_steps or both; with neither training would never stop")
     if epochs is not None and epochs < 1:
@@ -146,6 +189,10 @@ def train(
         raise ValueError(f"clip must be positive or None, got {clip}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    schedule = LRSchedule(lr, lr_decay, lr_decay_every, lr_decay_start)
+    patience = check_patience(patience)
+    if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or checkpoint_every < 1):
+        raise ValueError(f"checkpoint_every must be at least 1 step or None, got {checkpoint_every}")
     if len(train_items) == 0:
         raise ValueError("no training items")
     if val_items is not None and len(val_items) == 0:
@@ -153,8 +200,22 @@ def train(
         val_items = None
 
     batches = NameBatches(train_items, model.vocab, batch_size=batch_size, shuffle=True, seed=seed)
+    note_category_counts(model, train_items)
     if val_items is not None:
         NameBatches(val_items, model.vocab, batch_size=batch_size, shuffle=False)  # fail early on bad chars
+        unseen = unseen_characters(train_items, val_items)
+        if unseen:
+            logger.warning(
+                "%d validation character(s) never occur in the training items, so they stay untrained: %s",
+                len(unseen),
+                describe_unseen(unseen),
+            )
+    if batch_size > len(train_items):
+        logger.warning(
+            "batch_size %d is larger than the %d training items: every step sees all of them",
+            batch_size,
+            len(train_items),
+        )
     names = list(model.param_shapes())
     optimizer = Adam(model.params_list(), lr=lr)
     history = History()
@@ -163,35 +224,145 @@ def train(
     start = time.perf_counter()
     step_seconds = 0.0  # wall time spent in training steps
     step_chars = 0  # real characters processed by training steps
+    epoch, start_batch, resumed_loss, resumed_chars = 0, 0, 0.0, 0
 
+    def more() -> bool:
+        return (
+            (epochs is None or epoch < epochs)
+            and (max_steps is None or step < max_steps)
+            and not history.stopped_early
+        )
+
+    data_id = {"train": fingerprint(train_items), "val": fingerprint(val_items)}
+    if resume is not None:
+        resume.check_compatible(model, run_options, train_items, val_items)
+        best_params = restore_into(resume, model, optimizer, batches)
+        history.extend(EpochRecord(**record) for record in resume.history)
+        history.best_epoch, history.best_val_nll = resume.best_epoch, resume.best_val_nll
+        step, epoch, start_batch = resume.step, resume.epoch, resume.batch
+        resumed_loss, resumed_chars = resume.epoch_loss, resume.epoch_chars
+        start -= resume.seconds
+        step_seconds, step_chars = resume.step_seconds, resume.step_chars
+        if resume.partial_recorded and history and more():
+            history.pop()  # that epoch was cut short by max_steps; it now runs to its end
+        logger.info("resuming at %s", resume.summary())
+    # Early stopping is a function of the validation NLLs so far (a resumed run replays them).
+    stopper = EarlyStopping.replay(patience, (record.val_nll for record in history))
+    history.stopped_early = stopper.should_stop
+
+    saved_at: Optional[int] = None  # the step of the last checkpoint this call wrote
+
+    def diverged(at: int, what: str) -> TrainingDivergedError:
+        if checkpoint is None:
+            kept = "no checkpoint is kept (pass checkpoint=PATH to keep one)"
+        elif saved_at is not None:
+            kept = f"the last checkpoint, {checkpoint} (step {saved_at}), was left as it was"
+        elif os.path.exists(checkpoint):
+            kept = f"the checkpoint {checkpoint} was left as it was"
+        else:
+            kept = "no checkpoint had been written yet"
+        return TrainingDivergedError(
+            f"training diverged at step {at} (epoch {epoch}): {what}; {kept}; try a smaller learning rate",
+            step=at,
+            epoch=epoch,
+            checkpoint=_path(checkpoint),
+        )
+
+    def ensure_finite() -> None:
+        """Checked before weights are validated or saved (not per step: it costs a pass)."""
+        if not all(np.isfinite(p).all() for p in model.params.values()):
+            raise diverged(step, "the weights overflowed to infinity")
+
+    def save_state(done_epochs: int, done_batches: int, order: dict, loss: float, chars: int, **flags: bool) -> None:
+        nonlocal saved_at
+        if checkpoint is None:
+            return
+        ensure_finite()  # a checkpoint is only ever replaced by a good one
+        state = TrainingState(
+            step=step,
+            epoch=done_epochs,
+            batch=done_batches,
+            order_state=order,
+            epoch_loss=loss,
+            epoch_chars=chars,
+            optimizer={
+                "t": optimizer.t,
+                "lr": optimizer.lr,
+                "beta1": optimizer.beta1,
+                "beta2": optimizer.beta2,
+                "eps": optimizer.eps,
+            },
+            m=dict(zip(names, optimizer.m, strict=True)),
+            v=dict(zip(names, optimizer.v, strict=True)),
+            params=model.params,
+            config=model.config,
+            options=run_options,
+            data=data_id,
+            history=history.to_dicts(),
+            best_epoch=history.best_epoch,
+            best_val_nll=history.best_val_nll,
+            best_params=best_params,
+            seconds=time.perf_counter() - start,
+            step_seconds=step_seconds,
+            step_chars=step_chars,
+            extra=checkpoint_info,
+            **flags,
+        )
+        save_training_checkpoint(checkpoint, model, state)
+        saved_at = step
+
+    stack = ExitStack()
+    stop = stack.enter_context(deferred_interrupt())
+    monitor = stack.enter_context(
+        TrainingMonitor(progress, log, append=resume is not None, epochs=epochs, header={"config": model.config, "options": run_options})
+    )
     try:
-        epoch = 0
-        while (epochs is None or epoch < epochs) and (max_steps is None or step < max_steps):
+        while more():
             epoch += 1
-            epoch_loss, epoch_chars = 0.0, 0
-            for batch in batches:
+            optimizer.lr = schedule.lr_at(epoch)  # a function of the epoch: the same when resumed
+            epoch_loss, epoch_chars = resumed_loss, resumed_chars
+            resumed_loss, resumed_chars = 0.0, 0
+            order = batches.get_state()  # this epoch's data order comes from this state
+            done = start_batch
+            for batch in monitor.epoch(itertools.islice(batches, start_batch, None), epoch, start_batch, len(batches)):
                 t0 = time.perf_counter()
                 # Each step's dropout masks get their own seed, derived from (seed, step).
                 mask_seed = (seed * 0x9E3779B97F4A7C15 + step) % 2**64
-                loss_sum, grads = model.loss_and_grads(batch, dropout=dropout, seed=mask_seed)
+                try:
+                    loss_sum, grads = model.loss_and_grads(batch, dropout=dropout, seed=mask_seed)
+                except ValueError:
+                    ensure_finite()  # the kernels refuse non-finite weights: say why they are
+                    raise
                 n = batch.n_chars
                 grad_list = [grads[name] for name in names]
                 for g in grad_list:
                     g /= n  # gradients of the mean NLL per character
                 norm = clip_grad_norm(grad_list, clip)
+                if not (math.isfinite(loss_sum) and math.isfinite(norm)):
+                    raise diverged(
+                        step + 1,
+                        f"the loss is {loss_sum / n:.6g} and the gradient norm {norm:.6g}; "
+                        f"the weights were not updated with them",
+                    )
                 optimizer.step(grad_list)
                 step_seconds += time.perf_counter() - t0
                 step_chars += n
                 step += 1
+                done += 1
                 epoch_loss += loss_sum
                 epoch_chars += n
+                monitor.step(loss_sum, n)
                 if log_every and step % log_every == 0:
                     logger.info("step %d: loss %.4f, grad norm %.3f", step, loss_sum / n, norm)
-                if not math.isfinite(loss_sum):
-                    raise FloatingPointError(f"loss became {loss_sum} at step {step}; try a smaller lr")
+                if stop.requested or (checkpoint_every and step % checkpoint_every == 0):
+                    save_state(epoch - 1, done, order, epoch_loss, epoch_chars)
+                if stop.requested:
+                    raise TrainingInterrupted(step, epoch, _path(checkpoint), stop.signum)
                 if max_steps is not None and step >= max_steps:
                     break
+            start_batch = 0
 
+            ensure_finite()
             train_nll = epoch_loss / epoch_chars
             val_nll = model.evaluate(val_items, batch_size=max(batch_size, 256))["nll"] if val_items else None
             record = EpochRecord(
@@ -205,6 +376,7 @@ def train(
                 val_bpc=None if val_nll is None else bits_per_char(val_nll),
                 chars_per_sec=step_chars / step_seconds if step_seconds > 0 else 0.0,
                 seconds=time.perf_counter() - start,
+                lr=optimizer.lr,
             )
             history.append(record)
             if val_nll is None or history.best_val_nll is None or val_nll < history.best_val_nll:
@@ -212,9 +384,20 @@ def train(
                 history.best_val_nll = val_nll
                 if val_nll is not None:
                     best_params = {name: p.copy() for name, p in model.params.items()}
+            if val_nll is not None:
+                stopper.update(val_nll)
+                history.stopped_early = stopper.should_stop  # then more() is False
+            if done < len(batches):  # cut short by max_steps: resuming with more steps finishes it
+                save_state(epoch - 1, done, order, epoch_loss, epoch_chars, partial_recorded=True, finished=not more())
+            else:
+                save_state(epoch, 0, batches.get_state(), 0.0, 0, finished=not more())
+            monitor.record(record)
             if callback is not None:
                 callback(record)
+            if stop.requested:  # asked during validation: the checkpoint above is the place
+                raise TrainingInterrupted(step, epoch, _path(checkpoint), stop.signum)
     finally:
+        stack.close()
         # Also on KeyboardInterrupt: the model then holds the best *recorded* weights.
         if best_params is not None:
             logger.info(
@@ -222,6 +405,16 @@ def train(
             )
             _restore(model, best_params)
     return history
+
+
+def note_category_counts(model: CharRNN, train_items: Sequence[str]) -> None:
+    """A conditional model learns its prior from the training items' categories."""
+    if model.conditional and isinstance(train_items, Labelled):
+        model.category_counts = train_items.counts()
+
+
+def _path(path: Optional[str | os.PathLike[str]]) -> Optional[str]:
+    return None if path is None else os.fspath(path)
 
 
 def _restore(model: CharRNN, saved: dict[str, np.ndarray]) -> None:

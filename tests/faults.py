@@ -1,0 +1,86 @@
+"""The README's "What happens when…" table, made from the tests that prove each row.
+
+A test that checks how charrnn meets a fault or a bad input is decorated with
+``@fault("the situation", "what the user sees")``; this module collects them, in test
+module order, into the Markdown table that README.md holds between the
+``<!-- faults:start -->`` and ``<!-- faults:end -->`` lines.  ``test_readme_table``
+fails when the README's table is not exactly the generated one, so every row of the
+table is a statement some test checks.  Regenerate it with::
+
+    python tests/faults.py --write
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pathlib
+import sys
+from collections.abc import Callable
+
+HERE = pathlib.Path(__file__).resolve().parent
+README = HERE.parent / "README.md"
+START, END = "<!-- faults:start -->", "<!-- faults:end -->"
+# The test modules that hold @fault tests, in the order of the table.
+MODULES = ["test_bad_input", "test_resume", "test_interrupt", "test_divergence", "test_core_robustness"]
+
+
+def fault(situation: str, outcome: str) -> Callable:
+    """Mark a test as the proof of one row of the README's table."""
+
+    def mark(test: Callable) -> Callable:
+        rows = list(getattr(test, "fault_rows", []))
+        rows.insert(0, (situation, outcome))  # decorators apply bottom-up: keep reading order
+        test.fault_rows = rows
+        return test
+
+    return mark
+
+
+def collect() -> list[tuple[str, str, str]]:
+    """``(situation, outcome, test name)`` for every @fault test, module by module in
+    :data:`MODULES` order and by line within a module."""
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    rows = []
+    for name in MODULES:
+        module = importlib.import_module(name)
+        tests = [
+            obj
+            for obj in vars(module).values()
+            if inspect.isfunction(obj) and obj.__module__ == module.__name__ and hasattr(obj, "fault_rows")
+        ]
+        tests.sort(key=lambda f: f.__code__.co_firstlineno)
+        for test in tests:
+            for situation, outcome in test.fault_rows:
+                rows.append((situation, outcome, f"{name}.py::{test.__name__}"))
+    return rows
+
+
+def table() -> str:
+    lines = ["| What happens when… | What you see | Checked by |", "| --- | --- | --- |"]
+    for situation, outcome, test in collect():
+        cells = [c.replace("|", "\\|") for c in (situation, outcome)]
+        lines.append(f"| {cells[0]} | {cells[1]} | `{test}` |")
+    return "\n".join(lines)
+
+
+def readme_table() -> str:
+    text = README.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        return ""
+    return text.split(START, 1)[1].split(END, 1)[0].strip()
+
+
+def write() -> None:
+    text = README.read_text(encoding="utf-8")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    README.write_text(f"{head}{START}\n{table()}\n{END}{tail}", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    if "--write" in sys.argv:
+        write()
+    else:
+        print(table())

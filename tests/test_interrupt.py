@@ -1,0 +1,286 @@
+"""Ctrl-C: training stops after a whole step, saves a resumable checkpoint, says where it
+is and how to resume, exits 130; long Rust calls (sampling, long sequences) stop too."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import charrnn
+import numpy as np
+import pytest
+from charrnn import CharRNN, TrainingInterrupted, Vocab, _core, train
+from charrnn.interrupt import deferred_interrupt
+from charrnn.training_state import load_training_checkpoint
+from faults import fault
+from test_train import ITEMS
+
+
+@pytest.fixture(scope="module")
+def data():
+    train_items, val_items = charrnn.split(ITEMS, val_fraction=0.15, seed=0)
+    return train_items, val_items, Vocab.from_items(ITEMS)
+
+
+def fresh(vocab):
+    return CharRNN(vocab, cell="lstm", hidden=16, layers=1, embed=8, seed=0)
+
+
+def signal_during_step(monkeypatch, model, step, signals=(signal.SIGINT,)):
+    """Deliver ``signals`` to this process in the middle of training step ``step`` (between
+    the forward/backward pass and the optimizer update)."""
+    real = model.loss_and_grads
+    calls = [0]
+
+    def loss_and_grads(*args, **kwargs):
+        calls[0] += 1
+        out = real(*args, **kwargs)
+        if calls[0] == step:
+            for s in signals:
+                os.kill(os.getpid(), s)
+        return out
+
+    monkeypatch.setattr(model, "loss_and_grads", loss_and_grads)
+
+
+@fault(
+    "Ctrl-C (SIGINT) during `charrnn.train()`",
+    "the current step finishes, the checkpoint is written, `TrainingInterrupted` (a `KeyboardInterrupt`, "
+    "not an `Exception`) says the step, epoch and checkpoint",
+)
+def test_sigint_finishes_the_step_saves_and_raises_training_interrupted(tmp_path, monkeypatch, data):
+    train_items, val_items, vocab = data
+    path = tmp_path / "run.ckpt.safetensors"
+    model = fresh(vocab)
+    signal_during_step(monkeypatch, model, 5)
+    with pytest.raises(TrainingInterrupted) as info:
+        train(model, train_items, val_items, epochs=5, batch_size=16, checkpoint=path)
+    e = info.value
+    assert isinstance(e, KeyboardInterrupt) and not isinstance(e, Exception)
+    assert (e.step, e.epoch, e.checkpoint, e.signum) == (5, 1, str(path), signal.SIGINT)
+    _, state = load_training_checkpoint(path)
+    assert state.step == 5 and state.optimizer["t"] == 5 and state.batch == 5, "the step finished, then saved"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the handler is put back"
+
+
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, data):
+    train_items, val_items, vocab = data
+    before = _core.get_num_threads()
+    _core.set_num_threads(1)
+    try:
+        reference = fresh(vocab)
+        train(reference, train_items, val_items, epochs=2, batch_size=16, dropout=0.1)
+        path = tmp_path / "run.ckpt.safetensors"
+        model = fresh(vocab)
+        signal_during_step(monkeypatch, model, 17)
+        with pytest.raises(TrainingInterrupted):
+            train(model, train_items, val_items, epochs=2, batch_size=16, dropout=0.1, checkpoint=path)
+        resumed, _ = charrnn.resume(path, train_items, val_items)
+    finally:
+        _core.set_num_threads(before)
+    for name in reference.params:
+        assert np.array_equal(resumed.params[name], reference.params[name]), name
+
+
+def test_sigterm_also_stops_at_a_safe_point(tmp_path, monkeypatch, data):
+    train_items, _, vocab = data
+    model = fresh(vocab)
+    signal_during_step(monkeypatch, model, 3, signals=(signal.SIGTERM,))
+    with pytest.raises(TrainingInterrupted) as info:
+        train(model, train_items, None, epochs=3, batch_size=16, checkpoint=tmp_path / "c.safetensors")
+    assert info.value.signum == signal.SIGTERM and info.value.step == 3
+
+
+@fault("a second Ctrl-C while training finishes its step", "a plain `KeyboardInterrupt` at once, nothing saved")
+def test_a_second_ctrl_c_stops_at_once(tmp_path, monkeypatch, data):
+    train_items, _, vocab = data
+    model = fresh(vocab)
+    signal_during_step(monkeypatch, model, 2, signals=(signal.SIGINT, signal.SIGINT))
+    with pytest.raises(KeyboardInterrupt) as info:
+        train(model, train_items, None, epochs=3, batch_size=16, checkpoint=tmp_path / "c.safetensors")
+    assert not isinstance(info.value, TrainingInterrupted)
+    assert not (tmp_path / "c.safetensors").exists(), "stopped before any checkpoint"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@fault(
+    "Ctrl-C during `charrnn.train()` without a checkpoint path",
+    "`TrainingInterrupted` with `checkpoint=None`; the model holds the weights of the best epoch so far",
+)
+def test_interrupt_without_a_checkpoint_path_still_stops_cleanly(monkeypatch, data):
+    train_items, val_items, vocab = data
+    model = fresh(vocab)
+    signal_during_step(monkeypatch, model, 20)  # in epoch 2: epoch 1's weights are the best so far
+    snapshot = {}
+    with pytest.raises(TrainingInterrupted) as info:
+        train(
+            model,
+            train_items,
+            val_items,
+            epochs=3,
+            batch_size=16,
+            callback=lambda r: snapshot.update({k: v.copy() for k, v in model.params.items()}),
+        )
+    assert info.value.checkpoint is None and info.value.epoch == 2
+    for name, value in snapshot.items():
+        np.testing.assert_array_equal(model.params[name], value)
+
+
+def test_deferred_interrupt_outside_the_main_thread_changes_nothing():
+    import threading
+
+    seen = []
+
+    def worker():
+        with deferred_interrupt() as stop:
+            seen.append(stop.requested)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert seen == [False]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# -- the command line, in a subprocess -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    from conftest import TINY_NAMES
+
+    d = tmp_path_factory.mktemp("interrupt")
+    (d / "names.txt").write_text("\n".join(TINY_NAMES * 3) + "\n", encoding="utf-8")
+    return d
+
+
+TRAIN = ["--threads", "1", "train", "names.txt", "--hidden", "24", "--embed", "8", "--batch", "4", "--samples", "0"]
+
+
+def start(args, cwd):
+    return subprocess.Popen(
+        [sys.executable, "-m", "charrnn", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@fault(
+    "Ctrl-C during `charrnn train`",
+    "the step finishes, the checkpoint is saved, then on stderr: 'interrupted at step N (epoch E)', "
+    "'saved the training state to CKPT', 'to continue: charrnn train --resume CKPT'; exit status 130, no traceback",
+)
+@fault("`kill` (SIGTERM) during `charrnn train`", "the same, with exit status 143")
+@pytest.mark.parametrize("sig,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_saves_says_how_to_resume_and_the_resumed_run_ends_like_an_uninterrupted_one(workdir, sig, status):
+    out = f"int{status}.safetensors"
+    proc = start([*TRAIN, "--epochs", "60", "--json", "--out", out], workdir)
+    try:
+        assert proc.stdout.readline().startswith("{")  # epoch 1 is done: training is under way
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == status, err
+    assert "Traceback" not in err
+    ckpt = f"int{status}.ckpt.safetensors"
+    lines = err.strip().splitlines()
+    assert lines[-3].startswith("charrnn: interrupted at step ")
+    assert lines[-2] == f"charrnn: saved the training state to {ckpt}"
+    assert lines[-1] == f"charrnn: to continue: charrnn train --resume {ckpt}"
+    stopped_at = load_training_checkpoint(workdir / ckpt)[1]
+    assert 0 < stopped_at.epoch < 60
+
+    # Resume exactly as told; the result is the uninterrupted run's, bit for bit.
+    resumed = subprocess.run(
+        [sys.executable, "-m", "charrnn", *lines[-1].split("continue: charrnn ", 1)[1].split()],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    reference = subprocess.run(
+        [sys.executable, "-m", "charrnn", *TRAIN, "--epochs", "60", "--json", "--out", f"ref{status}.safetensors"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert reference.returncode == 0, reference.stderr
+    a, b = charrnn.load(workdir / out), charrnn.load(workdir / f"ref{status}.safetensors")
+    for name in a.params:
+        assert np.array_equal(a.params[name], b.params[name]), name
+
+
+# -- long Rust calls ------------------------------------------------------------------------
+
+
+def run_interrupted(script: str, delay: float = 1.0):
+    """Run ``script`` (which prints 'ready' before its long call), send SIGINT ``delay``
+    seconds later; returns (stdout, status, seconds from the signal to the exit)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        t = time.perf_counter()
+        out, err = proc.communicate(timeout=120)
+        return out, proc.returncode, time.perf_counter() - t, err
+    finally:
+        proc.kill()
+
+
+LONG_CALL = """
+import sys, numpy as np, charrnn
+from charrnn import _core
+model = charrnn.CharRNN(charrnn.Vocab.from_items(["абвгд"]), hidden={hidden}, layers=2, embed=8)
+{setup}
+print("ready", flush=True)
+try:
+    {call}
+    print("finished")
+except KeyboardInterrupt:
+    print("KeyboardInterrupt")
+    sys.exit(130)
+"""
+
+
+@fault(
+    "Ctrl-C during a long `model.sample()` / `_core.sample` call",
+    "`KeyboardInterrupt` within 5 s (measured: about 0.2 s; the Rust loop polls Python's signal handlers)",
+)
+def test_ctrl_c_stops_a_long_rust_sampling_call():
+    # 64 sequences of 20,000 steps with the end id banned: minutes of work if not stopped.
+    script = LONG_CALL.format(
+        hidden=512,
+        setup="",
+        call='_core.sample("lstm", model.params_list(), 64, 1, 2, 20000, banned=[0, 1, 2])',
+    )
+    out, status, seconds, err = run_interrupted(script)
+    assert (out.strip(), status) == ("KeyboardInterrupt", 130), err
+    assert seconds < 5
+
+
+@fault(
+    "Ctrl-C during one long forward/backward pass (a very long sequence)",
+    "`KeyboardInterrupt` within 8 s (measured: about 1 s)",
+)
+def test_ctrl_c_stops_a_long_forward_backward_call():
+    # One call over 6,000 steps x 32 sequences takes ~20 s on 2 cores.
+    script = LONG_CALL.format(
+        hidden=256,
+        setup="ids = np.ones((6000, 32), np.int32); lengths = np.full(32, 6000, np.int32)",
+        call='_core.forward_backward("lstm", model.params_list(), ids, ids, lengths)',
+    )
+    out, status, seconds, err = run_interrupted(script)
+    assert (out.strip(), status) == ("KeyboardInterrupt", 130), err
+    assert seconds < 8
