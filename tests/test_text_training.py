@@ -258,3 +258,24 @@ def test_bad_arguments_are_refused():
         train_text(conditional, TEXT, epochs=1)
     with pytest.raises(charrnn.UnknownCharacterError):
         train_text(model, TEXT, "Zebra", epochs=1)
+
+
+def test_dropout_is_seeded_and_only_active_in_training_steps():
+    def trained(dropout, seed):
+        model = small_model()
+        history = train_text(model, TEXT, "the cat sat.", max_steps=3, epochs=None, batch_size=4, dropout=dropout, seed=seed)
+        return model, history
+
+    _core.set_num_threads(1)  # bit-for-bit reproducible kernels
+    try:
+        a, ha = trained(0.5, seed=1)
+        b, _ = trained(0.5, seed=1)
+        c, _ = trained(0.5, seed=2)
+        d, _ = trained(0.0, seed=1)
+    finally:
+        _core.set_num_threads(0)
+    assert all(np.array_equal(a.params[n], b.params[n]) for n in a.params)  # same seed, same masks
+    assert not np.array_equal(a.params["fc.weight"], c.params["fc.weight"])  # other masks
+    assert not np.array_equal(a.params["fc.weight"], d.params["fc.weight"])  # dropout changed the steps
+    # The validation figure is a plain pass with the trained weights: no dropout there.
+    assert ha[-1].val_nll == pytest.approx(a.evaluate_text("the cat sat.", batch_size=4)["nll"], rel=1e-6)

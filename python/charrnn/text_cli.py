@@ -288,7 +288,7 @@ def _fmt(value: Optional[float], spec: str) -> str:
 
 def _record_line(r: TextRecord, epochs: Optional[int], best: bool) -> str:
     of = f"/{epochs}" if epochs else ""
-    where = f"epoch {r.epoch:>3}{of}" if r.end_of_epoch else f"epoch {r.progress:6.2f}"
+    where = f"epoch {r.epoch:>3}{of}" + ("     " if r.end_of_epoch else f" {r.progress - (r.epoch - 1):4.0%}")
     test = f" | test nll {r.test_nll:.4f} bpc {r.test_bpc:.3f}" if r.test_nll is not None else ""
     return (
         f"{where}  step {r.step:>6}  lr {r.lr:.2e}  train nll {r.train_nll:.4f} | "
@@ -381,14 +381,18 @@ def run_text_train(args: argparse.Namespace) -> int:
 
     def report(record: TextRecord) -> None:
         history.append(record.to_dict())
-        improved = record.val_nll is not None and record.val_nll < best[0]
-        if improved:
-            best[0] = record.val_nll
+        val = record.val_nll
+        improved = val is not None and val < best[0]
+        if val is not None and improved:
+            best[0] = val
             save(model, args.out, extra=extra(record))  # the weights just evaluated: the best so far
         if args.json:
             print(json.dumps(record.to_dict()), flush=True)
-        else:
-            print(_record_line(record, args.epochs, improved), file=out, flush=True)
+        else:  # through tqdm: a progress bar on stderr (--progress) is cleared, not garbled
+            from tqdm import tqdm
+
+            tqdm.write(_record_line(record, args.epochs, improved), file=out)
+            out.flush()
 
     try:
         result = train_text(

@@ -277,6 +277,7 @@ def train_text(
                     mask_seed = (seed * 0x9E3779B97F4A7C15 + step) % 2**64
                     loss_sum, grads, state = text_pass(model, batch, state, dropout=dropout, seed=mask_seed)
                     n = batch.n_chars
+                    assert grads is not None
                     if not math.isfinite(loss_sum):
                         raise diverged(step + 1, f"the loss is {loss_sum / n:.6g}")
                     optimizer.t += 1
@@ -307,7 +308,7 @@ def train_text(
                     if log_every and step % log_every == 0:
                         logger.info("step %d: loss %.4f, grad norm %.3f", step, loss_sum / n, norm)
                     if stop.requested:
-                        raise TrainingInterrupted(step, epoch, None, stop.signum)
+                        raise TrainingInterrupted(step, epoch, None, stop.signum or 2)
                     if max_steps is not None and step >= max_steps:
                         break
                     if eval_every and step % eval_every == 0 and done < len(batches):
@@ -316,14 +317,14 @@ def train_text(
                             history.stopped_early = True
                             break
                         if stop.requested:  # asked during the evaluation
-                            raise TrainingInterrupted(step, epoch, None, stop.signum)
+                            raise TrainingInterrupted(step, epoch, None, stop.signum or 2)
                 if history.stopped_early:
                     break
                 evaluate(done, end=True)
                 if stopper.should_stop:
                     history.stopped_early = True
                 if stop.requested:
-                    raise TrainingInterrupted(step, epoch, None, stop.signum)
+                    raise TrainingInterrupted(step, epoch, None, stop.signum or 2)
             if history.stopped_early:
                 logger.info(
                     "stopping early: %d evaluations without a better validation NLL than %.4f",
