@@ -74,12 +74,10 @@ class CharrnnTrainer:
     def __init__(self, cell: str, params: list[np.ndarray], stateful: bool = False) -> None:
         from charrnn import _core
         from charrnn.training import Adam as CharrnnAdam
-        from charrnn.training import clip_grad_norm
 
         self.core, self.cell = _core, cell
         self.params = [p.copy() for p in params]
         self.opt = CharrnnAdam(self.params, lr=2e-3)
-        self.clip = lambda grads: clip_grad_norm(grads, 5.0)
         self.stateful = stateful
         self.h = self.c = None
 
@@ -90,11 +88,12 @@ class CharrnnTrainer:
         if self.stateful:  # truncated BPTT: carry the values, not the gradient
             self.h, self.c = h, c
         n = int(lengths.sum())
-        for g in grads:
-            g /= n
-        self.clip(grads)
-        self.opt.step(grads)
+        self.update(grads, n)
         return loss / n
+
+    def update(self, grads: list[np.ndarray], n: int) -> None:
+        """Mean per character, clip to 5, Adam: charrnn's fused step."""
+        self.opt.step(grads, grad_scale=1.0 / n, max_norm=5.0)
 
 
 class NumpyTrainer(CharrnnTrainer):
@@ -109,7 +108,12 @@ class NumpyTrainer(CharrnnTrainer):
 
         self.core = reference
         self.opt = Adam(self.params)
-        self.clip = lambda grads: clip(grads, 5.0)
+
+    def update(self, grads: list[np.ndarray], n: int) -> None:
+        for g in grads:
+            g /= n
+        clip(grads, 5.0)
+        self.opt.step(grads)
 
 
 class TorchTrainer:

@@ -21,6 +21,7 @@ import shlex
 import sys
 from typing import Any, Optional, TextIO
 
+from .argtypes import positive_int as _positive_int, non_negative_int as _non_negative_int, positive_float as _positive_float, fraction as _fraction
 from . import _core, datasets
 from .checkpoint import load
 from .cli_resume import cli_record, explicit_options, merge_resumed_args
@@ -80,34 +81,6 @@ def _version() -> str:
     from . import __version__
 
     return __version__
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
 
 
 class _Parser(argparse.ArgumentParser):

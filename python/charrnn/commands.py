@@ -22,6 +22,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, Optional
 
+from .argtypes import positive_int as _positive_int, non_negative_int as _non_negative_int
 from .checkpoint import load
 from .data import load_lines
 from .errors import DataError
@@ -47,20 +48,6 @@ __all__ = [
     "cmd_import",
     "cmd_plot",
 ]
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
 
 
 class _IntermixedParser(argparse.ArgumentParser):

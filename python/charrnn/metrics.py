@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["perplexity", "bits_per_char", "nll_per_char", "summarize"]
+__all__ = ["perplexity", "bits_per_char", "nll_per_char", "summarize", "split_metrics"]
 
 LN2 = math.log(2.0)
 
@@ -37,3 +37,11 @@ def summarize(loss_sum: float, chars: int) -> dict[str, float]:
     """``{"nll", "ppl", "bpc", "chars"}`` from a summed loss over ``chars`` predicted positions."""
     nll = nll_per_char(loss_sum, chars)
     return {"nll": nll, "ppl": perplexity(nll), "bpc": bits_per_char(nll), "chars": int(chars)}
+
+
+def split_metrics(split: str, nll: float | None) -> dict[str, float | None]:
+    """``{split_nll, split_ppl, split_bpc}`` for one data split (all None without data),
+    the fields of a training record."""
+    if nll is None:
+        return {f"{split}_nll": None, f"{split}_ppl": None, f"{split}_bpc": None}
+    return {f"{split}_nll": nll, f"{split}_ppl": perplexity(nll), f"{split}_bpc": bits_per_char(nll)}

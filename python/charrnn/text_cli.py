@@ -17,6 +17,7 @@ import os
 import sys
 from typing import Any, Optional, TextIO
 
+from .argtypes import positive_int as _positive_int, non_negative_int as _non_negative_int, fraction as _fraction
 from .checkpoint import load, save
 from .errors import DataError, TrainingInterrupted
 from .model import CharRNN
@@ -74,27 +75,6 @@ NAMES_ONLY_SAMPLE = {
 DEFAULT_LENGTH = 1000  # characters `charrnn sample --length` writes for a text model
 STREAM_CHUNK = 16  # characters per write (and flush) when streaming a sample to stdout
 FINAL_SAMPLE_CHARS = 400  # the sample `charrnn train --mode text` prints at the end
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
 
 
 def _decay(text: str) -> float:

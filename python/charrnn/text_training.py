@@ -34,15 +34,14 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import _core
 from .errors import TrainingDivergedError, TrainingInterrupted
 from .interrupt import deferred_interrupt
-from .metrics import bits_per_char, perplexity
+from .metrics import split_metrics
 from .model import CharRNN
 from .progress import TrainingMonitor
 from .schedule import EarlyStopping, LRSchedule, check_patience
 from .text import DEFAULT_SEQ_LEN, DEFAULT_TEXT_BATCH, TextBatches, evaluate_text, text_pass
-from .training import Adam, EpochRecord, History
+from .training import Adam, EpochRecord, History, restore_params, weights_finite
 
 __all__ = ["train_text", "TextRecord", "TextHistory", "TEXT_DEFAULTS"]
 
@@ -224,7 +223,7 @@ def train_text(
         )
 
     def ensure_finite() -> None:
-        if not all(np.isfinite(p).all() for p in model.params.values()):
+        if not weights_finite(model):
             raise diverged(step, "the weights overflowed to infinity")
 
     def evaluate(done: int, end: bool) -> TextRecord:
@@ -236,20 +235,14 @@ def train_text(
         record = TextRecord(
             epoch=epoch,
             step=step,
-            train_nll=train_nll,
-            val_nll=val,
-            train_ppl=perplexity(train_nll),
-            val_ppl=None if val is None else perplexity(val),
-            train_bpc=bits_per_char(train_nll),
-            val_bpc=None if val is None else bits_per_char(val),
+            **split_metrics("train", train_nll),
+            **split_metrics("val", val),
             chars_per_sec=step_chars / step_seconds if step_seconds > 0 else 0.0,
             seconds=time.perf_counter() - start,
             lr=optimizer.lr,
             progress=epoch - 1 + done / len(batches),
             end_of_epoch=end,
-            test_nll=test,
-            test_ppl=None if test is None else perplexity(test),
-            test_bpc=None if test is None else bits_per_char(test),
+            **split_metrics("test", test),
         )
         history.append(record)
         if val is None:
@@ -280,23 +273,9 @@ def train_text(
                     assert grads is not None
                     if not math.isfinite(loss_sum):
                         raise diverged(step + 1, f"the loss is {loss_sum / n:.6g}")
-                    optimizer.t += 1
                     try:
-                        norm = _core.adam_step(
-                            optimizer.params,
-                            grads,
-                            optimizer.m,
-                            optimizer.v,
-                            optimizer.lr,
-                            optimizer.t,
-                            beta1=optimizer.beta1,
-                            beta2=optimizer.beta2,
-                            eps=optimizer.eps,
-                            grad_scale=1.0 / n,
-                            max_norm=clip,
-                        )
+                        norm = optimizer.step(grads, grad_scale=1.0 / n, max_norm=clip)
                     except ValueError as e:  # a non-finite gradient norm: nothing was changed
-                        optimizer.t -= 1
                         raise diverged(step + 1, str(e)) from None
                     step_seconds += time.perf_counter() - t0
                     step_chars += n
@@ -333,6 +312,5 @@ def train_text(
                 )
         finally:
             if best_params is not None:
-                for name, value in best_params.items():
-                    np.copyto(model.params[name], value)
+                restore_params(model, best_params)
     return history

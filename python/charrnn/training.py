@@ -30,7 +30,7 @@ from . import _core
 from .data import NameBatches, describe_unseen, unseen_characters
 from .errors import TrainingDivergedError, TrainingInterrupted
 from .interrupt import deferred_interrupt
-from .metrics import bits_per_char, perplexity
+from .metrics import split_metrics
 from .labelled import Labelled
 from .model import CharRNN
 from .progress import TrainingMonitor
@@ -95,14 +95,32 @@ class Adam:
         self.v = [np.zeros_like(p) for p in self.params]  # running mean of squared gradients
         self.t = 0
 
-    def step(self, grads: Sequence[np.ndarray]) -> None:
-        """``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``, then
+    def step(self, grads: Sequence[np.ndarray], grad_scale: float = 1.0, max_norm: Optional[float] = None) -> float:
+        """``g = grad_scale * grads``, clipped to the global L2 norm ``max_norm`` (when
+        given); ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``, then
         ``p -= lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps)`` — one fused pass per
-        array in Rust (``_core.adam_step``) instead of ten numpy passes."""
-        self.t += 1
-        _core.adam_step(
-            self.params, list(grads), self.m, self.v, self.lr, self.t, beta1=self.beta1, beta2=self.beta2, eps=self.eps
+        array in Rust (``_core.adam_step``). Returns the norm of the scaled gradient before
+        clipping. A non-finite norm raises ``ValueError`` and changes nothing (``t`` included)."""
+        norm = _core.adam_step(
+            self.params,
+            list(grads),
+            self.m,
+            self.v,
+            self.lr,
+            self.t + 1,
+            beta1=self.beta1,
+            beta2=self.beta2,
+            eps=self.eps,
+            grad_scale=grad_scale,
+            max_norm=max_norm,
         )
+        self.t += 1
+        return norm
+
+
+def weights_finite(model: CharRNN) -> bool:
+    """Whether no weight has overflowed to inf or NaN."""
+    return all(np.isfinite(p).all() for p in model.params.values())
 
 
 def clip_grad_norm(grads: Sequence[np.ndarray], max_norm: Optional[float]) -> float:
@@ -270,7 +288,7 @@ def train(
 
     def ensure_finite() -> None:
         """Checked before weights are validated or saved (not per step: it costs a pass)."""
-        if not all(np.isfinite(p).all() for p in model.params.values()):
+        if not weights_finite(model):
             raise diverged(step, "the weights overflowed to infinity")
 
     def save_state(done_epochs: int, done_batches: int, order: dict, loss: float, chars: int, **flags: bool) -> None:
@@ -334,17 +352,13 @@ def train(
                     ensure_finite()  # the kernels refuse non-finite weights: say why they are
                     raise
                 n = batch.n_chars
-                grad_list = [grads[name] for name in names]
-                for g in grad_list:
-                    g /= n  # gradients of the mean NLL per character
-                norm = clip_grad_norm(grad_list, clip)
-                if not (math.isfinite(loss_sum) and math.isfinite(norm)):
-                    raise diverged(
-                        step + 1,
-                        f"the loss is {loss_sum / n:.6g} and the gradient norm {norm:.6g}; "
-                        f"the weights were not updated with them",
-                    )
-                optimizer.step(grad_list)
+                if not math.isfinite(loss_sum):
+                    raise diverged(step + 1, f"the loss is {loss_sum / n:.6g}; the weights were not updated with it")
+                try:
+                    # Gradients of the mean NLL per character, clipped, Adam: one fused pass.
+                    norm = optimizer.step([grads[name] for name in names], grad_scale=1.0 / n, max_norm=clip)
+                except ValueError as e:  # a non-finite gradient norm: nothing was changed
+                    raise diverged(step + 1, f"{e}; the weights were not updated with it") from None
                 step_seconds += time.perf_counter() - t0
                 step_chars += n
                 step += 1
@@ -368,12 +382,8 @@ def train(
             record = EpochRecord(
                 epoch=epoch,
                 step=step,
-                train_nll=train_nll,
-                val_nll=val_nll,
-                train_ppl=perplexity(train_nll),
-                val_ppl=None if val_nll is None else perplexity(val_nll),
-                train_bpc=bits_per_char(train_nll),
-                val_bpc=None if val_nll is None else bits_per_char(val_nll),
+                **split_metrics("train", train_nll),
+                **split_metrics("val", val_nll),
                 chars_per_sec=step_chars / step_seconds if step_seconds > 0 else 0.0,
                 seconds=time.perf_counter() - start,
                 lr=optimizer.lr,
@@ -403,7 +413,7 @@ def train(
             logger.info(
                 "keeping the weights of epoch %d (val nll %.4f)", history.best_epoch, history.best_val_nll
             )
-            _restore(model, best_params)
+            restore_params(model, best_params)
     return history
 
 
@@ -417,7 +427,7 @@ def _path(path: Optional[str | os.PathLike[str]]) -> Optional[str]:
     return None if path is None else os.fspath(path)
 
 
-def _restore(model: CharRNN, saved: dict[str, np.ndarray]) -> None:
+def restore_params(model: CharRNN, saved: dict[str, np.ndarray]) -> None:
     """Copy ``saved`` back into the model's own arrays (keeps their identity)."""
     for name, value in saved.items():
         np.copyto(model.params[name], value)

@@ -25,6 +25,16 @@ fn category_ref<'a>(arg: &'a Option<ArrayArg<'_, f32>>) -> Option<ParamRef<'a>> 
     arg.as_ref().map(|a| ParamRef { data: a.slice(), shape: a.shape() })
 }
 
+/// Validates a model's arrays and prepares it for stepping (weights packed, tables built).
+fn prepare(cell: &str, params: &Bound<'_, PyAny>, category_embedding: Option<&Bound<'_, PyAny>>) -> PyResult<Stepper> {
+    let kind = parse_cell(cell)?;
+    let args = param_args(params)?;
+    let refs = param_refs(&args);
+    let cat_arg = opt_f32_arg(category_embedding, "category_embedding")?;
+    let mp = ModelParams::new(kind, &refs, category_ref(&cat_arg)).map_err(kernel_err)?;
+    Ok(Stepper::new(&mp))
+}
+
 fn count(v: i64, what: &str) -> PyResult<usize> {
     usize::try_from(v).map_err(|_| PyValueError::new_err(format!("{what} must be >= 0, got {v}")))
 }
@@ -122,25 +132,8 @@ pub fn sample(
     category_embedding: Option<&Bound<'_, PyAny>>,
     top_p: f64,
 ) -> PyResult<Vec<Vec<u32>>> {
-    let kind = parse_cell(cell)?;
-    let args = param_args(params)?;
-    let refs = param_refs(&args);
-    let cat_arg = opt_f32_arg(category_embedding, "category_embedding")?;
-    let mp = ModelParams::new(kind, &refs, category_ref(&cat_arg)).map_err(kernel_err)?;
-    let opts = SampleOptions {
-        n: count(n, "n")?,
-        start_id: count(start_id, "start_id")?,
-        end_id: count(end_id, "end_id")?,
-        max_steps: count(max_steps, "max_steps")?,
-        temperature: temperature as f32,
-        top_k: count(top_k, "top_k")?,
-        top_p: top_p as f32,
-        prefix: ids_from(prefix, "prefix")?,
-        seed: seed_arg(seed)?,
-        banned: ids_from(banned, "banned")?,
-        categories,
-    };
-    guarded(py, |cancel| sampler::sample(&mp, &opts, cancel))
+    let mut model = PyPreparedModel { stepper: prepare(cell, params, category_embedding)? };
+    model.sample(py, n, start_id, end_id, max_steps, temperature, top_k, prefix, seed, banned, categories, top_p)
 }
 
 /// A stateful text generator: owns a copy of the weights, the recurrent state of its
@@ -167,17 +160,11 @@ impl PyGenerator {
         categories: Option<Vec<i32>>,
         category_embedding: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let kind = parse_cell(cell)?;
-        let args = param_args(params)?;
-        let cat_arg = opt_f32_arg(category_embedding, "category_embedding")?;
+        let stepper = prepare(cell, params, category_embedding)?;
         let streams = count(streams, "streams")?;
         if streams == 0 {
             return Err(PyValueError::new_err("streams must be at least 1"));
         }
-        let stepper = {
-            let refs = param_refs(&args);
-            Stepper::new(&ModelParams::new(kind, &refs, category_ref(&cat_arg)).map_err(kernel_err)?)
-        };
         let cats = stepper.check_categories(categories.as_deref(), streams).map_err(kernel_err)?;
         Ok(PyGenerator {
             stepper,
@@ -283,17 +270,8 @@ pub fn beam_search(
     category: Option<i32>,
     category_embedding: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Vec<(Vec<u32>, f64)>> {
-    let kind = parse_cell(cell)?;
-    let args = param_args(params)?;
-    let refs = param_refs(&args);
-    let cat_arg = opt_f32_arg(category_embedding, "category_embedding")?;
-    let mp = ModelParams::new(kind, &refs, category_ref(&cat_arg)).map_err(kernel_err)?;
-    let (start, end) = (count(start_id, "start_id")?, count(end_id, "end_id")?);
-    let prefix = ids_from(prefix, "prefix")?;
-    let banned = ids_from(banned, "banned")?;
-    let (beam, max_steps) = (count(beam, "beam")?, count(max_steps, "max_steps")?);
-    let hyps = guarded(py, |cancel| sampler::beam_search(&mut Stepper::new(&mp), start, end, &prefix, beam, max_steps, &banned, category, cancel))?;
-    Ok(hyps.into_iter().map(|h| (h.ids, h.log_prob)).collect())
+    let mut model = PyPreparedModel { stepper: prepare(cell, params, category_embedding)? };
+    model.beam_search(py, start_id, end_id, prefix, beam, max_steps, banned, category)
 }
 
 /// A model prepared once for repeated sampling: weights packed, input tables built. Use it
@@ -309,12 +287,7 @@ impl PyPreparedModel {
     #[new]
     #[pyo3(signature = (cell, params, category_embedding=None))]
     fn new(cell: &str, params: &Bound<'_, PyAny>, category_embedding: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
-        let kind = parse_cell(cell)?;
-        let args = param_args(params)?;
-        let refs = param_refs(&args);
-        let cat_arg = opt_f32_arg(category_embedding, "category_embedding")?;
-        let mp = ModelParams::new(kind, &refs, category_ref(&cat_arg)).map_err(kernel_err)?;
-        Ok(PyPreparedModel { stepper: Stepper::new(&mp) })
+        Ok(PyPreparedModel { stepper: prepare(cell, params, category_embedding)? })
     }
 
     /// Same as `charrnn._core.sample`, without the per-call preparation.

@@ -61,7 +61,7 @@ pub fn all_finite(data: &[f32]) -> bool {
             *a = (*a).max(v.to_bits() & EXP);
         }
     }
-    let max = acc.iter().chain(rest.iter().map(|v| v.to_bits() & EXP).collect::<Vec<_>>().iter()).copied().max().unwrap_or(0);
+    let max = acc.iter().copied().chain(rest.iter().map(|v| v.to_bits() & EXP)).max().unwrap_or(0);
     max != EXP
 }
 
@@ -158,28 +158,32 @@ impl<'a> ModelParams<'a> {
 
     /// Checks a category id list against the model.
     pub fn check_categories(&self, categories: Option<&[i32]>, rows: usize) -> Result<Option<Vec<usize>>> {
-        match (self.category.is_some(), categories) {
-            (false, None) => Ok(None),
-            (false, Some(_)) => Err(KernelError::Value("categories given, but the model has no category embedding".into())),
-            (true, None) => Err(KernelError::Value("this model is conditional: categories are required".into())),
-            (true, Some(c)) => {
-                if c.len() != rows {
-                    return Err(KernelError::shape("categories", [rows], [c.len()]));
-                }
-                c.iter()
-                    .map(|&k| {
-                        if k < 0 || k as usize >= self.n_categories {
-                            Err(KernelError::Value(format!(
-                                "category {k} is outside 0..{} (the model's categories)",
-                                self.n_categories
-                            )))
-                        } else {
-                            Ok(k as usize)
-                        }
-                    })
-                    .collect::<Result<Vec<_>>>()
-                    .map(Some)
+        check_categories(self.n_categories, categories, rows)
+    }
+}
+
+/// Checks per-sequence categories against a model with `n_categories` categories (0: not a
+/// conditional model): required exactly when the model is conditional, one per row, each
+/// in range. Returns them as indices.
+pub fn check_categories(n_categories: usize, categories: Option<&[i32]>, rows: usize) -> Result<Option<Vec<usize>>> {
+    match (n_categories > 0, categories) {
+        (false, None) => Ok(None),
+        (false, Some(_)) => Err(KernelError::Value("categories given, but the model has no category embedding".into())),
+        (true, None) => Err(KernelError::Value("this model is conditional: categories are required".into())),
+        (true, Some(c)) => {
+            if c.len() != rows {
+                return Err(KernelError::shape("categories", [rows], [c.len()]));
             }
+            c.iter()
+                .map(|&k| {
+                    if k < 0 || k as usize >= n_categories {
+                        Err(KernelError::Value(format!("category {k} is outside 0..{n_categories} (the model's categories)")))
+                    } else {
+                        Ok(k as usize)
+                    }
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(Some)
         }
     }
 }

@@ -110,31 +110,9 @@ impl Stepper {
         }
     }
 
-    /// Checks per-sequence categories against the model (see `ModelParams::check_categories`).
+    /// Checks per-sequence categories against the model (see `model::check_categories`).
     pub fn check_categories(&self, categories: Option<&[i32]>, rows: usize) -> Result<Option<Vec<usize>>> {
-        match (self.n_categories > 0, categories) {
-            (false, None) => Ok(None),
-            (false, Some(_)) => Err(KernelError::Value("categories given, but the model has no category embedding".into())),
-            (true, None) => Err(KernelError::Value("this model is conditional: categories are required".into())),
-            (true, Some(c)) => {
-                if c.len() != rows {
-                    return Err(KernelError::shape("categories", [rows], [c.len()]));
-                }
-                c.iter()
-                    .map(|&k| {
-                        if k < 0 || k as usize >= self.n_categories {
-                            Err(KernelError::Value(format!(
-                                "category {k} is outside 0..{} (the model's categories)",
-                                self.n_categories
-                            )))
-                        } else {
-                            Ok(k as usize)
-                        }
-                    })
-                    .collect::<Result<Vec<_>>>()
-                    .map(Some)
-            }
-        }
+        crate::model::check_categories(self.n_categories, categories, rows)
     }
 
     /// Feeds one token per row of `state` and computes the logits of the next one. Large
@@ -284,7 +262,9 @@ impl DrawRule {
             // Most likely first (ties: lower id), keep the smallest prefix with mass >= top_p.
             scores.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             let max = scores[0].0;
-            let w: Vec<f64> = scores.iter().map(|e| f64::from(e.0 - max).exp()).collect();
+            let w = &mut scratch.weights;
+            w.clear();
+            w.extend(scores.iter().map(|e| f64::from(e.0 - max).exp()));
             let total: f64 = w.iter().sum();
             let (mut acc, mut keep) = (0.0, scores.len());
             for (i, wi) in w.iter().enumerate() {
