@@ -45,6 +45,17 @@ def tiny_vocab() -> charrnn.Vocab:
     return charrnn.Vocab.from_items(TINY_NAMES)
 
 
+@pytest.fixture
+def one_kernel_thread():
+    """Run the test with one kernel thread (bit-for-bit reproducible sums), then restore."""
+    from charrnn import _core
+
+    before = _core.get_num_threads()
+    _core.set_num_threads(1)
+    yield
+    _core.set_num_threads(before)
+
+
 @pytest.fixture(params=["lstm", "rnn", "gru"])
 def cell(request) -> str:
     return request.param

@@ -22,7 +22,15 @@ HERE = pathlib.Path(__file__).resolve().parent
 README = HERE.parent / "README.md"
 START, END = "<!-- faults:start -->", "<!-- faults:end -->"
 # The test modules that hold @fault tests, in the order of the table.
-MODULES = ["test_bad_input", "test_resume", "test_interrupt", "test_divergence", "test_core_robustness"]
+MODULES = [
+    "test_bad_input",
+    "test_resume",
+    "test_interrupt",
+    "test_divergence",
+    "test_core_robustness",
+    "test_text_cli",
+    "test_text_resume",
+]
 
 
 def fault(situation: str, outcome: str) -> Callable:

@@ -57,6 +57,21 @@ def test_export_then_import_gives_back_the_same_model(tmp_path, cell, categories
     assert_same_model(import_torch(path), model)
 
 
+def test_a_text_model_keeps_its_mode_through_export_and_import(tmp_path):
+    text = "the cat sat on the mat.\n" * 4
+    model = charrnn.CharRNN(charrnn.text.text_vocab(text), hidden=8, layers=1, embed=4, mode="text")
+    export_torch(model, tmp_path / "sd.safetensors")
+    back = import_torch(tmp_path / "sd.safetensors")
+    assert back.mode == "text" and back.config["mode"] == "text"
+    assert_same_model(back, model)
+    assert build().config.get("mode", "names") == import_torch(_export(build(), tmp_path / "n.safetensors")).mode
+
+
+def _export(model, path):
+    export_torch(model, path)
+    return path
+
+
 def test_a_state_dict_saved_by_plain_pytorch_imports_with_a_side_file(tmp_path):
     model = build("gru", ["a", "b", "c"])
     # As PyTorch would write it: no metadata, keys under DataParallel's "module." prefix.

@@ -21,13 +21,8 @@ from test_train import ITEMS
 KW = dict(epochs=3, batch_size=16, lr=1e-2, seed=4, dropout=0.2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Bit-for-bit equality needs one kernel thread (sums in a fixed order)."""
-    before = _core.get_num_threads()
-    _core.set_num_threads(1)
-    yield
-    _core.set_num_threads(before)
+# Bit-for-bit equality needs one kernel thread (sums in a fixed order).
+pytestmark = pytest.mark.usefixtures("one_kernel_thread")
 
 
 @pytest.fixture(scope="module")

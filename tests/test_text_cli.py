@@ -11,6 +11,7 @@ import sys
 import charrnn
 import pytest
 from charrnn.cli import main
+from faults import fault
 
 LINES = ["the cat sat on the mat.", "a dog ran to the cat.", "the mat sat on a dog."]
 TEXT = "\n".join(LINES[i % 3] for i in range(80)) + "\n"
@@ -121,12 +122,15 @@ def test_eval_reads_a_text_models_file_as_one_stream(trained, work):
     assert result["nll"] == pytest.approx(charrnn.load(work / "t.safetensors").evaluate_text(TEXT)["nll"], rel=1e-6)
 
 
+@fault(
+    "an option of the other mode is given (`--seq-len` for names, `--dedupe` or `-n` for text), or `--prime` "
+    "holds a character the model does not know",
+    "CLI: one line naming the option (or the character and its code point), before anything is written",
+)
 def test_options_of_the_other_mode_are_one_line_errors(trained, work):
     assert "--mode text" in one_error_line(run("train", "names.txt", "--seq-len", "10", cwd=work))
     assert "--mode text" in one_error_line(run("train", "names.txt", "--test", "input.txt", cwd=work))
-    assert "cannot be resumed" in one_error_line(
-        run("train", "input.txt", "--mode", "text", "--checkpoint-every", "5", cwd=work)
-    )
+    assert "--dedupe" in one_error_line(run("train", "input.txt", "--mode", "text", "--dedupe", cwd=work))
     assert "-n" in one_error_line(run("sample", "t.safetensors", "-n", "3", cwd=work))
     assert "--beam" in one_error_line(run("sample", "t.safetensors", "--beam", "3", cwd=work))
     assert "U+0051" in one_error_line(run("sample", "t.safetensors", "--prime", "Q", cwd=work))
@@ -150,6 +154,10 @@ def test_names_models_refuse_text_sampling_and_take_the_schedule(work):
     assert names.returncode == 0 and len(names.stdout.splitlines()) == 3
 
 
+@fault(
+    "a `--mode text` file is missing, not UTF-8, or a held-out text has a character the training text never shows",
+    "`FileNotFoundError` / `DataError`; CLI: one line naming the file (and the character, its count and first line)",
+)
 def test_text_mode_errors_for_bad_files(work):
     (work / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
     assert "not valid UTF-8" in one_error_line(run("train", "latin1.txt", "--mode", "text", cwd=work))
@@ -157,3 +165,18 @@ def test_text_mode_errors_for_bad_files(work):
     (work / "odd.txt").write_text("the cat Q\n", encoding="utf-8")
     line = one_error_line(run("train", "input.txt", "--mode", "text", "--val", "odd.txt", cwd=work))
     assert "'Q' (U+0051) 1 time, first on line 1" in line
+
+
+@fault(
+    "a text is too short for its split, or for `--batch` streams",
+    "`ValueError`/`DataError` saying how short it is and the largest batch that fits; nothing is written",
+)
+def test_text_too_short_for_the_split_or_the_streams(work):
+    (work / "empty.txt").write_text("", encoding="utf-8")
+    assert "empty" in one_error_line(run("train", "empty.txt", "--mode", "text", cwd=work))
+    (work / "two.txt").write_text("ab", encoding="utf-8")
+    assert "too short" in one_error_line(run("train", "two.txt", "--mode", "text", cwd=work))
+    (work / "ten.txt").write_text("abcdefghij", encoding="utf-8")
+    line = one_error_line(run("train", "ten.txt", "--mode", "text", "--out", "ten.safetensors", cwd=work))
+    assert "cannot be cut into 50 streams; use a batch size of at most" in line
+    assert not (work / "ten.safetensors").exists() and not (work / "ten.ckpt.safetensors").exists()

@@ -39,6 +39,7 @@ from .sampling import sample_filtered
 from .schedule import EarlyStopping, LRSchedule
 from .scoring import score
 from .text import TextBatches, evaluate_text, generate_text, load_text, split_text, text_vocab
+from .text_state import load_text_checkpoint, resume_text
 from .text_training import TextHistory, TextRecord, train_text
 from .training import EpochRecord, History, train
 from .training_state import load_training_checkpoint, resume
@@ -87,6 +88,8 @@ __all__ = [
     "load_training_checkpoint",
     "perplexity",
     "resume",
+    "resume_text",
+    "load_text_checkpoint",
     "split",
     "train",
 ]

@@ -55,8 +55,9 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "charrnn"
 FORMAT_VERSION = "1"
-# Tensors of a training checkpoint that are not model weights (see charrnn.training_state).
-TRAINING_TENSOR_PREFIXES = ("optimizer.", "best.")
+# Tensors of a training checkpoint that are not model weights (see charrnn.training_state
+# and charrnn.text_state).
+TRAINING_TENSOR_PREFIXES = ("optimizer.", "best.", "carried.")
 # Sanity bounds on a checkpoint's config, checked before any weight is allocated.
 _MAX_CONFIG_SIZE = 1 << 20
 

@@ -24,7 +24,7 @@ from typing import Any, Optional, TextIO
 from .argtypes import positive_int as _positive_int, non_negative_int as _non_negative_int, positive_float as _positive_float, fraction as _fraction
 from . import _core, datasets
 from .checkpoint import load
-from .cli_resume import cli_record, explicit_options, merge_resumed_args
+from .cli_resume import apply_resumed_args, cli_record
 from .commands import (
     add_commands,
     add_sample_options,
@@ -53,6 +53,7 @@ from .text_cli import (
     text_sample_applies,
 )
 from .training import EpochRecord, train
+from .text_state import is_text_checkpoint
 from .training_state import default_checkpoint_path, load_training_checkpoint
 from .vocab import Vocab
 
@@ -188,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         default=None,
         help="where to keep the resumable training state, rewritten atomically at every epoch end "
+        "(text mode: at every evaluation) "
         "(default: OUT with .safetensors replaced by .ckpt.safetensors; with --resume: CKPT)",
     )
     p.add_argument(
@@ -202,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CKPT",
         default=None,
         help="continue the run saved in CKPT exactly where it stopped (its options and data "
-        "come from CKPT; --epochs/--max-steps may extend it)",
+        "come from CKPT, in either mode; --epochs/--max-steps may extend it)",
     )
     p.add_argument(
         "--max-line-length",
@@ -296,18 +298,13 @@ def _epoch_line(record: EpochRecord, epochs: Optional[int], best: bool) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    if getattr(args, "mode", "names") == "text":  # continuous text: charrnn.text_cli
-        return run_text_train(args)
+    if getattr(args, "mode", "names") == "text" or (args.resume is not None and is_text_checkpoint(args.resume)):
+        return run_text_train(args)  # continuous text: charrnn.text_cli
     check_mode_options(args)
     resumed = None
     if args.resume is not None:  # the run's options and data come from the checkpoint
         resumed_model, resumed = load_training_checkpoint(args.resume)
-        explicit = explicit_options(build_parser(), getattr(args, "_argv", []))
-        merge_resumed_args(args, explicit, (resumed.extra or {}).get("cli"), args.resume)
-        if "checkpoint" not in explicit:
-            args.checkpoint = args.resume
-        if args.threads:  # main() set the threads before the stored value was known
-            _core.set_num_threads(args.threads)
+        apply_resumed_args(args, resumed.extra, args.resume)
     # Human-readable text goes to stdout, or to stderr when stdout carries JSON lines.
     out: TextIO = sys.stderr if args.json else sys.stdout
     max_chars = args.max_line_length or None

@@ -18,12 +18,13 @@ from typing import Any, Optional
 
 from .errors import ResumeError
 
-__all__ = ["OVERRIDABLE", "explicit_options", "cli_record", "merge_resumed_args"]
+__all__ = ["OVERRIDABLE", "explicit_options", "cli_record", "merge_resumed_args", "apply_resumed_args"]
 
 OVERRIDABLE = frozenset(
     {
         "file",
         "val",
+        "test",
         "epochs",
         "max_steps",
         "out",
@@ -78,7 +79,7 @@ def cli_record(args: argparse.Namespace) -> dict[str, Any]:
             out[key] = value
         elif isinstance(value, list) and all(isinstance(v, str) for v in value):
             out[key] = list(value)  # e.g. --category NAME=FILE, given several times
-    for key in ("file", "val"):
+    for key in ("file", "val", "test"):
         if out.get(key):
             out[key] = os.path.abspath(out[key])
     return out
@@ -109,3 +110,18 @@ def merge_resumed_args(
         if key not in explicit:
             setattr(args, key, value)
     return args
+
+
+def apply_resumed_args(args: argparse.Namespace, extra: Optional[dict[str, Any]], path: str) -> None:
+    """``charrnn train --resume CKPT`` in either mode: the options not typed again come
+    from ``extra`` (the checkpoint's ``training`` metadata), the checkpoint is rewritten
+    in place unless ``--checkpoint`` says otherwise, and the stored thread count applies."""
+    from . import _core
+    from .cli import build_parser
+
+    explicit = explicit_options(build_parser(), getattr(args, "_argv", []))
+    merge_resumed_args(args, explicit, (extra or {}).get("cli"), path)
+    if "checkpoint" not in explicit:
+        args.checkpoint = path
+    if args.threads:  # main() set the threads before the stored value was known
+        _core.set_num_threads(args.threads)

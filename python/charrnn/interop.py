@@ -271,6 +271,7 @@ def import_torch(
             categories=categories,
             category_dim=category_dim,
             category_counts=cfg.get("category_counts") if categories is not None else None,
+            mode=cfg.get("mode", "names"),
         )
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: cannot build a model from it ({e})") from None

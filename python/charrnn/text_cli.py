@@ -22,7 +22,10 @@ from .checkpoint import load, save
 from .errors import DataError, TrainingInterrupted
 from .model import CharRNN
 from .text import check_unseen, load_text, split_text, text_vocab
+from .cli_resume import apply_resumed_args, cli_record
+from .text_state import TextTrainingState, load_text_checkpoint
 from .text_training import TEXT_DEFAULTS, TextRecord, train_text
+from .training_state import default_checkpoint_path
 
 __all__ = [
     "add_schedule_options",
@@ -58,9 +61,6 @@ NAMES_ONLY_TRAIN = {
     "dedupe": "--dedupe",
     "category": "--category",
     "preset": "--preset",
-    "resume": "--resume",
-    "checkpoint": "--checkpoint",
-    "checkpoint_every": "--checkpoint-every",
 }
 NAMES_ONLY_SAMPLE = {
     "n": "-n",
@@ -251,11 +251,7 @@ def _apply_text_defaults(args: argparse.Namespace) -> None:
         args.epochs = TEXT_DEFAULTS["epochs"]
     used = [flag for key, flag in NAMES_ONLY_TRAIN.items() if _given(args, key, typed)]
     if used:
-        raise ValueError(
-            f"{', '.join(used)} {'does' if len(used) == 1 else 'do'} not apply to --mode text"
-            + (" (text-mode runs cannot be resumed yet: the model file keeps the best weights so far)"
-               if any(u in ("--resume", "--checkpoint", "--checkpoint-every") for u in used) else "")
-        )
+        raise ValueError(f"{', '.join(used)} {'does' if len(used) == 1 else 'do'} not apply to --mode text")
 
 
 def _shown(chars: str) -> str:
@@ -278,8 +274,13 @@ def _record_line(r: TextRecord, epochs: Optional[int], best: bool) -> str:
 
 
 def run_text_train(args: argparse.Namespace) -> int:
-    """``charrnn train FILE --mode text``."""
-    _apply_text_defaults(args)
+    """``charrnn train FILE --mode text`` (and ``--resume CKPT`` of such a run)."""
+    resumed: Optional[tuple[CharRNN, TextTrainingState]] = None
+    if getattr(args, "resume", None) is not None:
+        resumed = load_text_checkpoint(args.resume)
+        apply_resumed_args(args, resumed[1].extra, args.resume)
+    else:
+        _apply_text_defaults(args)
     out: TextIO = sys.stderr if args.json else sys.stdout
     if args.file is None:
         raise ValueError("--mode text needs a FILE of text to train on")
@@ -296,10 +297,16 @@ def run_text_train(args: argparse.Namespace) -> int:
         check_unseen(train_part, test_part, args.test)
     # The alphabet: every character of FILE (its held-out parts were cut from it).
     vocab = text_vocab(text)
-    model = CharRNN(
-        vocab, cell=args.cell, hidden=args.hidden, layers=args.layers, embed=args.embed, seed=args.seed, mode="text"
-    )
+    if resumed is not None:
+        model, state = resumed
+        if model.vocab != vocab:
+            raise DataError(f"{args.file}: its alphabet differs from the one the checkpoint {args.resume} was trained on")
+    else:
+        model = CharRNN(
+            vocab, cell=args.cell, hidden=args.hidden, layers=args.layers, embed=args.embed, seed=args.seed, mode="text"
+        )
     clip = args.clip or None
+    checkpoint = args.checkpoint or default_checkpoint_path(args.out)
 
     def src(path: Optional[str], fraction: float, what: str) -> str:
         return path if path is not None else (f"the {'last' if what == 'test' else 'next'} {fraction:g} of FILE" if fraction else "none")
@@ -328,6 +335,8 @@ def run_text_train(args: argparse.Namespace) -> int:
         file=out,
         flush=True,
     )
+    if resumed is not None:
+        print(f"resuming from {args.resume} at {resumed[1].summary()}", file=out, flush=True)
     best = [math.inf]
     summary: dict[str, Any] = {
         "mode": "text",
@@ -347,7 +356,9 @@ def run_text_train(args: argparse.Namespace) -> int:
         "seed": args.seed,
         **schedule_kwargs(args),
     }
-    history: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = [] if resumed is None else [dict(r) for r in resumed[1].history]
+    if resumed is not None:
+        best[0] = min((r["val_nll"] for r in history if r.get("val_nll") is not None), default=math.inf)
 
     def extra(best_record: Optional[TextRecord]) -> dict[str, Any]:
         return {
@@ -392,13 +403,15 @@ def run_text_train(args: argparse.Namespace) -> int:
             callback=report,
             progress=False if args.json else args.progress,
             log=args.log,
+            checkpoint=checkpoint,
+            checkpoint_every=args.checkpoint_every,
+            resume=None if resumed is None else resumed[1],
+            checkpoint_info={"cli": cli_record(args)},
             **schedule_kwargs(args),
         )
     except TrainingInterrupted:
         if math.isfinite(best[0]):
             print(f"charrnn: {args.out} holds the best weights so far (val nll {best[0]:.4f})", file=sys.stderr)
-        else:
-            print("charrnn: stopped before the first evaluation: nothing was saved", file=sys.stderr)
         raise
     kept = result.best
     save(model, args.out, extra=extra(kept))
@@ -413,7 +426,7 @@ def run_text_train(args: argparse.Namespace) -> int:
     if args.samples:
         print("sample:", file=out)
         print("".join(model.generate_text("", FINAL_SAMPLE_CHARS, temperature=0.8, seed=args.seed)), file=out)
-    print(f"saved to {args.out}", file=out)
+    print(f"saved to {args.out} (resumable training state: {checkpoint})", file=out)
     return 0
 
 

@@ -15,15 +15,21 @@ NLL so far.  The weights of the evaluation with the lowest validation NLL are ke
 put back at the end (without validation text: the last weights).  The learning-rate
 schedule and early stopping are :mod:`charrnn.schedule`'s, as for names.
 
-Ctrl-C (SIGINT) or SIGTERM lets the current step finish, puts back the best weights and
-raises :class:`~charrnn.errors.TrainingInterrupted`; a NaN or infinite loss or gradient
-raises :class:`~charrnn.errors.TrainingDivergedError` before it reaches the weights.
-Text-mode training is not resumable from a checkpoint (yet): the model file keeps the
-best weights so far.
+With ``checkpoint`` (a path) the run is resumable (:mod:`charrnn.text_state`): the
+checkpoint — weights, Adam's moments, the best weights, the position in the stream and
+the state carried into the next batch — is rewritten atomically after every
+evaluation, every ``checkpoint_every`` steps and when training is interrupted;
+:func:`charrnn.resume_text` carries on from it.
+
+Ctrl-C (SIGINT) or SIGTERM lets the current step finish, writes the checkpoint, puts back
+the best weights and raises :class:`~charrnn.errors.TrainingInterrupted`; a NaN or
+infinite loss or gradient raises :class:`~charrnn.errors.TrainingDivergedError` before
+it reaches the weights (the last checkpoint is left as it was).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -41,7 +47,9 @@ from .model import CharRNN
 from .progress import TrainingMonitor
 from .schedule import EarlyStopping, LRSchedule, check_patience
 from .text import DEFAULT_SEQ_LEN, DEFAULT_TEXT_BATCH, TextBatches, evaluate_text, text_pass
+from .text_state import TextTrainingState, save_text_checkpoint, text_fingerprint
 from .training import Adam, EpochRecord, History, restore_params, weights_finite
+from .training_state import restore_weights_and_optimizer
 
 __all__ = ["train_text", "TextRecord", "TextHistory", "TEXT_DEFAULTS"]
 
@@ -146,6 +154,10 @@ def train_text(
     log_every: Optional[int] = 100,
     progress: Optional[bool] = False,
     log: Optional[str | os.PathLike[str]] = None,
+    checkpoint: Optional[str | os.PathLike[str]] = None,
+    checkpoint_every: Optional[int] = None,
+    resume: Optional[TextTrainingState] = None,
+    checkpoint_info: Optional[dict[str, Any]] = None,
 ) -> TextHistory:
     """Train ``model`` in place on continuous text; returns its :class:`TextHistory`.
 
@@ -167,12 +179,18 @@ def train_text(
     return — and on Ctrl-C — the model holds the weights of the evaluation with the
     lowest validation NLL (without ``val_text``: the last weights), and
     ``model.mode`` is ``"text"``.
+
+    ``checkpoint``/``checkpoint_every`` keep a resumable checkpoint (with
+    ``checkpoint_info``, a JSON-serialisable dict, as its ``training`` metadata);
+    ``resume`` (from :func:`charrnn.text_state.load_text_checkpoint`) continues a run —
+    most simply through :func:`charrnn.resume_text`.
     """
     if epochs is None and max_steps is None:
         raise ValueError("give epochs, max_steps or both; with neither training would never stop")
     epochs = _positive_or_none(epochs, "epochs")
     max_steps = _positive_or_none(max_steps, "max_steps")
     eval_every = _positive_or_none(eval_every, "eval_every")
+    checkpoint_every = _positive_or_none(checkpoint_every, "checkpoint_every")
     schedule = LRSchedule(lr, lr_decay, lr_decay_every, lr_decay_start)
     patience = check_patience(patience)
     if clip is not None and not (clip > 0 and math.isfinite(clip)):
@@ -186,9 +204,11 @@ def train_text(
     run_options = {
         k: v
         for k, v in locals().items()
-        if k not in ("model", "train_text", "val_text", "test_text", "callback", "schedule") and not k.startswith("_")
-        and (v is None or isinstance(v, (bool, int, float, str)))
+        if k not in ("model", "train_text", "val_text", "test_text", "callback", "schedule", "resume", "checkpoint_info")
+        and not k.startswith("_")
+        and (v is None or isinstance(v, (bool, int, float, str, os.PathLike)))
     }
+    run_options = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in run_options.items()}
 
     vocab = model.vocab
     batches = TextBatches(train_text, vocab, batch_size, seq_len)
@@ -202,7 +222,7 @@ def train_text(
     )
 
     optimizer = Adam(model.params_list(), lr=lr)
-    stopper = EarlyStopping(patience)
+    names = list(model.params)
     history = TextHistory()
     best_params: Optional[dict[str, np.ndarray]] = None
     step = 0
@@ -210,17 +230,81 @@ def train_text(
     start = time.perf_counter()
     step_seconds, step_chars = 0.0, 0
     epoch_loss, epoch_chars = 0.0, 0
+    start_batch, carried = 0, None  # where the first epoch of this call starts
+    data_id = {"train": text_fingerprint(train_text), "val": text_fingerprint(val_text), "test": text_fingerprint(test_text)}
+    if resume is not None:
+        resume.check_compatible(model, run_options, {"train": train_text, "val": val_text, "test": test_text})
+        best_params = restore_weights_and_optimizer(resume, model, optimizer)
+        history.extend(TextRecord(**record) for record in resume.history)
+        history.stopped_early = resume.stopped_early
+        if resume.best_index is not None:
+            kept = history[resume.best_index]
+            history.best_index, history.best_epoch, history.best_val_nll = resume.best_index, kept.epoch, kept.val_nll
+        step, epoch, start_batch, carried = resume.step, resume.epoch, resume.batch, resume.carried
+        epoch_loss, epoch_chars = resume.epoch_loss, resume.epoch_chars
+        start -= resume.seconds
+        step_seconds, step_chars = resume.step_seconds, resume.step_chars
+        logger.info("resuming at %s", resume.summary())
+    # Early stopping is a function of the validation NLLs so far (a resumed run replays them).
+    stopper = EarlyStopping.replay(patience, (record.val_nll for record in history))
+    saved_at: Optional[int] = None  # the step of the last checkpoint this call wrote
 
     def more() -> bool:
         return (epochs is None or epoch < epochs) and (max_steps is None or step < max_steps)
 
     def diverged(at: int, what: str) -> TrainingDivergedError:
+        kept = ""
+        if checkpoint is not None:
+            kept = (
+                f"; the last checkpoint, {os.fspath(checkpoint)} (step {saved_at}), was left as it was"
+                if saved_at is not None
+                else ("; the checkpoint was left as it was" if os.path.exists(checkpoint) else "")
+            )
         return TrainingDivergedError(
-            f"training diverged at step {at} (epoch {epoch}): {what}; the weights were not updated with it; "
+            f"training diverged at step {at} (epoch {epoch}): {what}; the weights were not updated with it{kept}; "
             f"try a smaller learning rate",
             step=at,
             epoch=epoch,
+            checkpoint=None if checkpoint is None else os.fspath(checkpoint),
         )
+
+    def save_state(done_epochs: int, done_batches: int, state: Any, loss: float, chars: int) -> None:
+        """Write the resumable checkpoint: ``done_batches`` of epoch ``done_epochs + 1``
+        are done and ``state`` is what the next batch starts from."""
+        nonlocal saved_at
+        if checkpoint is None:
+            return
+        ensure_finite()  # a checkpoint is only ever replaced by a good one
+        h, c = (None, None) if state is None or done_batches == 0 else state
+        text_state = TextTrainingState(
+            step=step,
+            epoch=done_epochs,
+            batch=done_batches,
+            epoch_loss=loss,
+            epoch_chars=chars,
+            optimizer=optimizer.hyperparameters(),
+            m=dict(zip(names, optimizer.m, strict=True)),
+            v=dict(zip(names, optimizer.v, strict=True)),
+            params=model.params,
+            carried=None if h is None else (h, c),
+            config=model.config,
+            options=run_options,
+            data=data_id,
+            history=history.to_dicts(),
+            best_index=history.best_index,
+            best_params=best_params,
+            stopped_early=history.stopped_early,
+            finished=not more() or history.stopped_early,
+            seconds=time.perf_counter() - start,
+            step_seconds=step_seconds,
+            step_chars=step_chars,
+            extra=checkpoint_info,
+        )
+        save_text_checkpoint(checkpoint, model, text_state)
+        saved_at = step
+
+    def interrupted() -> TrainingInterrupted:
+        return TrainingInterrupted(step, epoch, None if checkpoint is None else os.fspath(checkpoint), stop.signum or 2)
 
     def ensure_finite() -> None:
         if not weights_finite(model):
@@ -256,16 +340,27 @@ def train_text(
         return record
 
     with deferred_interrupt() as stop, TrainingMonitor(
-        progress, log, epochs=epochs, header={"config": model.config, "options": run_options}
+        progress, log, append=resume is not None, epochs=epochs, header={"config": model.config, "options": run_options}
     ) as monitor:
         try:
             while more() and not history.stopped_early:
                 epoch += 1
-                optimizer.lr = schedule.lr_at(epoch)
-                state = None  # each epoch starts from a zero state
-                epoch_loss, epoch_chars = 0.0, 0
-                done = 0
-                for batch in monitor.epoch(iter(batches), epoch, 0, len(batches)):
+                optimizer.lr = schedule.lr_at(epoch)  # a function of the epoch: the same when resumed
+                # Each epoch starts from a zero state; a resumed one from the carried state.
+                state, carried = carried, None
+                if start_batch == 0:
+                    epoch_loss, epoch_chars = 0.0, 0
+                done, start_batch = start_batch, 0
+                if (
+                    eval_every and step % eval_every == 0 and 0 < done < len(batches)
+                    and (not history or history[-1].step != step)
+                ):  # stopped just before this evaluation: make it now
+                    evaluate(done, end=False)
+                    history.stopped_early = stopper.should_stop
+                    save_state(epoch - 1, done, state, epoch_loss, epoch_chars)
+                    if history.stopped_early:
+                        break
+                for batch in monitor.epoch(itertools.islice(iter(batches), done, None), epoch, done, len(batches)):
                     t0 = time.perf_counter()
                     mask_seed = (seed * 0x9E3779B97F4A7C15 + step) % 2**64
                     loss_sum, grads, state = text_pass(model, batch, state, dropout=dropout, seed=mask_seed)
@@ -286,24 +381,30 @@ def train_text(
                     monitor.step(loss_sum, n)
                     if log_every and step % log_every == 0:
                         logger.info("step %d: loss %.4f, grad norm %.3f", step, loss_sum / n, norm)
-                    if stop.requested:
-                        raise TrainingInterrupted(step, epoch, None, stop.signum or 2)
                     if max_steps is not None and step >= max_steps:
                         break
-                    if eval_every and step % eval_every == 0 and done < len(batches):
+                    evaluated = False
+                    if eval_every and step % eval_every == 0 and done < len(batches) and not stop.requested:
                         evaluate(done, end=False)
-                        if stopper.should_stop:
-                            history.stopped_early = True
-                            break
-                        if stop.requested:  # asked during the evaluation
-                            raise TrainingInterrupted(step, epoch, None, stop.signum or 2)
+                        history.stopped_early = stopper.should_stop
+                        evaluated = True
+                    if evaluated or stop.requested or (checkpoint_every and step % checkpoint_every == 0):
+                        save_state(epoch - 1, done, state, epoch_loss, epoch_chars)
+                    if stop.requested:
+                        raise interrupted()
+                    if history.stopped_early:
+                        break
                 if history.stopped_early:
                     break
-                evaluate(done, end=True)
-                if stopper.should_stop:
-                    history.stopped_early = True
+                whole = done == len(batches)
+                evaluate(done, end=whole)
+                history.stopped_early = stopper.should_stop
+                if whole:
+                    save_state(epoch, 0, None, 0.0, 0)
+                else:  # cut short by max_steps: resuming with more steps finishes the epoch
+                    save_state(epoch - 1, done, state, epoch_loss, epoch_chars)
                 if stop.requested:
-                    raise TrainingInterrupted(step, epoch, None, stop.signum or 2)
+                    raise interrupted()
             if history.stopped_early:
                 logger.info(
                     "stopping early: %d evaluations without a better validation NLL than %.4f",
@@ -314,3 +415,4 @@ def train_text(
             if best_params is not None:
                 restore_params(model, best_params)
     return history
+

@@ -117,6 +117,22 @@ class Adam:
         self.t += 1
         return norm
 
+    def hyperparameters(self) -> dict[str, Any]:
+        """``{"t", "lr", "beta1", "beta2", "eps"}``: what a checkpoint stores besides the moments."""
+        return {"t": self.t, "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+    def load(self, hyper: dict[str, Any], m: Sequence[np.ndarray], v: Sequence[np.ndarray]) -> None:
+        """Put back a stored state: :meth:`hyperparameters` and the moments, in parameter order."""
+        self.t = int(hyper["t"])
+        self.lr = float(hyper["lr"])
+        self.beta1 = float(hyper.get("beta1", self.beta1))
+        self.beta2 = float(hyper.get("beta2", self.beta2))
+        self.eps = float(hyper.get("eps", self.eps))
+        for mine, stored in zip(self.m, m, strict=True):
+            np.copyto(mine, stored)
+        for mine, stored in zip(self.v, v, strict=True):
+            np.copyto(mine, stored)
+
 
 def weights_finite(model: CharRNN) -> bool:
     """Whether no weight has overflowed to inf or NaN."""
@@ -303,13 +319,7 @@ def train(
             order_state=order,
             epoch_loss=loss,
             epoch_chars=chars,
-            optimizer={
-                "t": optimizer.t,
-                "lr": optimizer.lr,
-                "beta1": optimizer.beta1,
-                "beta2": optimizer.beta2,
-                "eps": optimizer.eps,
-            },
+            optimizer=optimizer.hyperparameters(),
             m=dict(zip(names, optimizer.m, strict=True)),
             v=dict(zip(names, optimizer.v, strict=True)),
             params=model.params,

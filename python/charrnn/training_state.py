@@ -255,37 +255,16 @@ def load_training_checkpoint(path: str | os.PathLike[str]) -> tuple[CharRNN, Tra
     :class:`ResumeError` (a model file without training state, e.g. the final ``--out``).
     """
     path = os.fspath(path)
-    metadata, tensors = _ckpt._read(path)
-    model = _ckpt._model_from(path, metadata, tensors)
-    raw = metadata.get(STATE_KEY)
-    if raw is None:
-        raise ResumeError(
-            f"{path}: a model without training state, so it cannot be resumed "
-            f"(resume from the .ckpt.safetensors file that training writes next to it)"
-        )
-    try:
-        s = json.loads(raw)
-        if not isinstance(s, dict):
-            raise ValueError("not a JSON object")
-    except ValueError as e:
-        raise CheckpointError(f"{path}: metadata {STATE_KEY!r} is not valid JSON ({e})") from None
-    if s.get("version") != STATE_VERSION:
-        raise CheckpointError(
-            f"{path}: unsupported training-state version {s.get('version')!r} (this charrnn reads {STATE_VERSION})"
-        )
+    model, metadata, tensors, s = read_state_entry(
+        path,
+        STATE_KEY,
+        STATE_VERSION,
+        f"{path}: a model without training state, so it cannot be resumed "
+        f"(resume from the .ckpt.safetensors file that training writes next to it)",
+    )
 
     def moments(prefix: str, what: str) -> dict[str, np.ndarray]:
-        out = {}
-        for name, shape in model.param_shapes().items():
-            t = tensors.get(prefix + name)
-            if t is None:
-                raise CheckpointError(f"{path}: {what} tensor {prefix + name!r} is missing")
-            if tuple(t.shape) != shape or t.dtype != np.float32:
-                raise CheckpointError(
-                    f"{path}: {what} tensor {prefix + name!r} is {t.dtype}{tuple(t.shape)}, expected float32{shape}"
-                )
-            out[name] = np.array(t, dtype=np.float32, order="C", copy=True)
-        return out
+        return read_moments(path, model, tensors, prefix, what)
 
     try:
         state = TrainingState(
@@ -324,6 +303,63 @@ def load_training_checkpoint(path: str | os.PathLike[str]) -> tuple[CharRNN, Tra
     return model, state
 
 
+def read_state_entry(
+    path: str, key: str, version: int, missing: str
+) -> tuple[CharRNN, dict[str, str], dict[str, np.ndarray], dict[str, Any]]:
+    """Read the checkpoint ``path``: its model, metadata, tensors and the JSON object of
+    metadata ``key`` (a :class:`ResumeError` saying ``missing`` without it; a
+    :class:`CheckpointError` if it is not JSON or not of this ``version``)."""
+    metadata, tensors = _ckpt._read(path)
+    model = _ckpt._model_from(path, metadata, tensors)
+    raw = metadata.get(key)
+    if raw is None:
+        raise ResumeError(missing)
+    try:
+        s = json.loads(raw)
+        if not isinstance(s, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as e:
+        raise CheckpointError(f"{path}: metadata {key!r} is not valid JSON ({e})") from None
+    if s.get("version") != version:
+        raise CheckpointError(
+            f"{path}: unsupported {key.replace('_', ' ')} version {s.get('version')!r} (this charrnn reads {version})"
+        )
+    return model, metadata, tensors, s
+
+
+def read_moments(
+    path: str, model: CharRNN, tensors: dict[str, np.ndarray], prefix: str, what: str
+) -> dict[str, np.ndarray]:
+    """The tensors ``prefix + name`` of a checkpoint, one per weight of ``model``, checked
+    (present, float32, the weight's shape) and copied."""
+    out = {}
+    for name, shape in model.param_shapes().items():
+        t = tensors.get(prefix + name)
+        if t is None:
+            raise CheckpointError(f"{path}: {what} tensor {prefix + name!r} is missing")
+        if tuple(t.shape) != shape or t.dtype != np.float32:
+            raise CheckpointError(
+                f"{path}: {what} tensor {prefix + name!r} is {t.dtype}{tuple(t.shape)}, expected float32{shape}"
+            )
+        out[name] = np.array(t, dtype=np.float32, order="C", copy=True)
+    return out
+
+
+def restore_weights_and_optimizer(
+    stored: Any, model: CharRNN, optimizer: Any
+) -> Optional[dict[str, np.ndarray]]:
+    """Put ``stored``'s weights and Adam state (its ``params``, ``optimizer``, ``m``,
+    ``v``) back; returns a copy of its best weights (None if it has none)."""
+    for name, p in model.params.items():
+        if p is not stored.params[name]:
+            np.copyto(p, stored.params[name])
+    names = list(model.params)
+    optimizer.load(stored.optimizer, [stored.m[n] for n in names], [stored.v[n] for n in names])
+    if stored.best_params is None:
+        return None
+    return {name: p.copy() for name, p in stored.best_params.items()}
+
+
 def _training_extra(path: str, metadata: dict[str, str]) -> Optional[dict[str, Any]]:
     raw = metadata.get("training")
     if raw is None:
@@ -337,22 +373,9 @@ def _training_extra(path: str, metadata: dict[str, str]) -> Optional[dict[str, A
 def restore_into(state: TrainingState, model: CharRNN, optimizer: Any, batches: Any) -> Optional[dict[str, np.ndarray]]:
     """Put the stored weights, Adam state and data order back; returns a copy of the best
     weights (None without validation)."""
-    for name, p in model.params.items():
-        if p is not state.params[name]:
-            np.copyto(p, state.params[name])
-    opt = state.optimizer
-    optimizer.t = int(opt["t"])
-    optimizer.lr = float(opt["lr"])
-    optimizer.beta1 = float(opt.get("beta1", optimizer.beta1))
-    optimizer.beta2 = float(opt.get("beta2", optimizer.beta2))
-    optimizer.eps = float(opt.get("eps", optimizer.eps))
-    for name, m, v in zip(model.param_shapes(), optimizer.m, optimizer.v, strict=True):
-        np.copyto(m, state.m[name])
-        np.copyto(v, state.v[name])
+    best = restore_weights_and_optimizer(state, model, optimizer)
     batches.set_state(state.order_state)
-    if state.best_params is None:
-        return None
-    return {name: p.copy() for name, p in state.best_params.items()}
+    return best
 
 
 def _int(d: dict[str, Any], key: str, default: Optional[int] = None) -> int:
