@@ -120,11 +120,13 @@ pub fn matmul_ab_local(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], beta:
     sgemm_raw(m, n, k, 1.0, a, (k, 1), b, (n, 1), beta, c, n);
 }
 
-/// Adds the column sums of `a[rows, cols]` into `out[cols]` (bias gradients).
-pub fn add_column_sums(a: &[f32], cols: usize, out: &mut [f32]) {
-    for row in a.chunks_exact(cols) {
-        for (o, v) in out.iter_mut().zip(row) {
-            *o += v;
+crate::dispatch! {
+    /// Adds the column sums of `a[rows, cols]` into `out[cols]` (bias gradients).
+    pub fn add_column_sums(a: &[f32], cols: usize, out: &mut [f32]) {
+        for row in a.chunks_exact(cols) {
+            for (o, v) in out.iter_mut().zip(row) {
+                *o += v;
+            }
         }
     }
 }

@@ -111,11 +111,8 @@ pub fn forward(layout: &SeqLayout, w: &LayerWeights, x: &[f32], h0: &[f32], c0: 
     check_len("x", x, &[layout.rows(), w.input])?;
     let (rows, gw) = (layout.rows(), w.gate_width());
     // Input projection of every step at once: gates = x W_ih^T + bias.
-    let bias = w.input_bias();
-    let mut gates = vec![0.0f32; rows * gw];
-    for row in gates.chunks_exact_mut(gw) {
-        row.copy_from_slice(&bias);
-    }
+    // Filled with the bias directly (no zeroing pass first).
+    let mut gates = w.input_bias().repeat(rows);
     matmul_abt(rows, gw, w.input, x, w.w_ih, 1.0, &mut gates);
     forward_projected(layout, w, gates, h0, c0)
 }

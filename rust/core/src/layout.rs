@@ -142,15 +142,14 @@ impl SeqLayout {
     /// `[rows, width]` whose row for (t, rank) is the state *before* step t: `initial[rank]`
     /// at t = 0, the packed output of step t-1 afterwards. Used for recurrent weight gradients.
     pub fn previous_states(&self, packed_h: &[f32], initial: &[f32], width: usize) -> Vec<f32> {
-        let mut out = vec![0.0; self.rows() * width];
+        let mut out = Vec::with_capacity(self.rows() * width);
         for (t, &bs) in self.batch_sizes.iter().enumerate() {
-            let dst = self.offsets[t] * width;
             let src: &[f32] = if t == 0 {
                 initial
             } else {
                 &packed_h[self.offsets[t - 1] * width..]
             };
-            out[dst..dst + bs * width].copy_from_slice(&src[..bs * width]);
+            out.extend_from_slice(&src[..bs * width]);
         }
         out
     }

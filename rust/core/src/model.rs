@@ -239,9 +239,16 @@ impl InputTables {
         let gw = self.width;
         dst.copy_from_slice(&self.char_table[id * gw..(id + 1) * gw]);
         if let Some(k) = category {
-            for (d, v) in dst.iter_mut().zip(&self.cat_table[k * gw..(k + 1) * gw]) {
-                *d += v;
-            }
+            self.add_category(dst, k);
+        }
+    }
+
+    /// Adds category `k`'s part of the input projection to `dst`.
+    #[inline]
+    pub fn add_category(&self, dst: &mut [f32], k: usize) {
+        let gw = self.width;
+        for (d, v) in dst.iter_mut().zip(&self.cat_table[k * gw..(k + 1) * gw]) {
+            *d += v;
         }
     }
 }
@@ -306,23 +313,87 @@ fn pack_ids(layout: &SeqLayout, ids: &[i32], vocab: usize, what: &str) -> Result
 
 /// Log-softmax cross-entropy in place: `logits` (`[rows, V]`) becomes the softmax
 /// probabilities; returns the NLL `log(sum(exp(z))) - z_target` of every row.
+///
+/// Rows are independent: with several threads each takes a block of rows (the results do
+/// not depend on the number of threads).
 pub fn softmax_nll(logits: &mut [f32], targets: &[usize], vocab: usize) -> Vec<f64> {
-    let mut nll = Vec::with_capacity(targets.len());
-    for (row, &t) in logits.chunks_exact_mut(vocab).zip(targets) {
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let shifted_target = row[t] - max;
-        let mut sum = 0.0f32;
-        for v in row.iter_mut() {
-            *v = crate::simd::exp(*v - max);
-            sum += *v;
-        }
-        nll.push(f64::from(sum).ln() - f64::from(shifted_target));
-        let inv = 1.0 / sum;
-        for v in row.iter_mut() {
-            *v *= inv;
+    let rows = targets.len();
+    let mut nll = vec![0.0f64; rows];
+    let threads = crate::parallel::num_threads();
+    if threads <= 1 || rows < 64 {
+        softmax_nll_rows(logits, targets, vocab, &mut nll);
+        return nll;
+    }
+    let block = rows.div_ceil(threads);
+    let blocks: Vec<_> = logits.chunks_mut(block * vocab).zip(targets.chunks(block)).zip(nll.chunks_mut(block)).collect();
+    crate::parallel::for_each(blocks, |((l, t), n)| softmax_nll_rows(l, t, vocab, n));
+    nll
+}
+
+crate::dispatch! {
+    /// The body of `softmax_nll`, compiled for AVX2 where the CPU has it: the `exp` pass is
+    /// vectorised; the sum stays a sequential loop (so the result does not depend on the CPU).
+    pub fn softmax_nll_rows(logits: &mut [f32], targets: &[usize], vocab: usize, nll: &mut [f64]) {
+        for ((row, &t), out) in logits.chunks_exact_mut(vocab).zip(targets).zip(nll.iter_mut()) {
+            let max = lanes8(row, f32::NEG_INFINITY, f32::max);
+            let shifted_target = row[t] - max;
+            for v in row.iter_mut() {
+                *v = crate::simd::exp(*v - max);
+            }
+            let sum = lanes8(row, 0.0, |a, b| a + b);
+            *out = f64::from(sum).ln() - f64::from(shifted_target);
+            let inv = 1.0 / sum;
+            for v in row.iter_mut() {
+                *v *= inv;
+            }
         }
     }
-    nll
+}
+
+/// `out[ids[r]] += src[r]` for every row `r` of `src` (`[rows, width]`). With several
+/// threads each takes a block of columns, so every sum is formed in the same row order
+/// whatever the number of threads.
+fn scatter_rows(src: &[f32], width: usize, ids: &[usize], out: &mut [f32]) {
+    let threads = crate::parallel::num_threads();
+    let parts = if ids.len() * width < 1 << 16 { 1 } else { threads.min(width / 8).max(1) };
+    let cols = crate::parallel::balanced_ranges(&vec![1; width.div_ceil(8)], parts);
+    let shared = crate::parallel::SharedMut::new(out);
+    crate::parallel::for_each(cols, |c| {
+        let span = c.start * 8..(c.end * 8).min(width);
+        for (row, &id) in src.chunks_exact(width).zip(ids) {
+            // SAFETY: the column blocks are disjoint, so no two threads touch the same values.
+            let dst = unsafe { shared.range(id * width + span.start, id * width + span.end) };
+            add_into(dst, &row[span.clone()]);
+        }
+    });
+}
+
+crate::dispatch! {
+    /// `dst += src`, element-wise.
+    pub fn add_into(dst: &mut [f32], src: &[f32]) {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d += s;
+        }
+    }
+}
+
+/// Reduces `x` with `op` in eight interleaved lanes (one vector register once vectorised),
+/// then across the lanes: the same order of operations on every CPU.
+#[inline(always)]
+fn lanes8(x: &[f32], init: f32, op: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [init; 8];
+    let chunks = x.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a = op(*a, v);
+        }
+    }
+    for (a, &v) in acc.iter_mut().zip(rest) {
+        *a = op(*a, v);
+    }
+    let [a0, a1, a2, a3, a4, a5, a6, a7] = acc;
+    op(op(op(a0, a4), op(a1, a5)), op(op(a2, a6), op(a3, a7)))
 }
 
 /// An inverted-dropout mask: each entry is 0 with probability `p`, else `1 / (1 - p)`.
@@ -383,9 +454,13 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
     });
 
     let tables = InputTables::new(params);
-    let mut gates0 = vec![0.0f32; rows * gw];
-    for (r, (dst, &id)) in gates0.chunks_exact_mut(gw).zip(&ids).enumerate() {
-        tables.project(dst, id, row_cats.as_ref().map(|c| c[r]));
+    let mut gates0 = Vec::with_capacity(rows * gw);
+    for (r, &id) in ids.iter().enumerate() {
+        let start = gates0.len();
+        gates0.extend_from_slice(&tables.char_table[id * gw..(id + 1) * gw]);
+        if let Some(cats) = &row_cats {
+            tables.add_category(&mut gates0[start..], cats[r]);
+        }
     }
 
     // Initial states per layer, rank order.
@@ -428,10 +503,7 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
     // Output layer and loss.
     let v = params.vocab;
     let top: &[f32] = if training_dropout { &inputs[n_layers] } else { &tapes[n_layers - 1].h };
-    let mut logits = vec![0.0f32; rows * v];
-    for row in logits.chunks_exact_mut(v) {
-        row.copy_from_slice(params.fc_b);
-    }
+    let mut logits = params.fc_b.repeat(rows);
     matmul_abt(rows, v, hid, top, params.fc_w, 1.0, &mut logits);
     let nll = softmax_nll(&mut logits, &targets, v);
     let mut seq_loss = vec![0.0f64; bsz];
@@ -457,8 +529,12 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         for (row, &t) in logits.chunks_exact_mut(v).zip(&targets) {
             row[t] -= 1.0;
         }
+        // Zeroed only where something is accumulated or multiplied into; the layers'
+        // gradients are moved in from their own buffers below.
         let shapes = params.shapes();
-        let mut grads: Vec<Vec<f32>> = shapes.iter().map(|s| vec![0.0; s.iter().product()]).collect();
+        let moved_in = |i: usize| (2..1 + 4 * n_layers).contains(&i);
+        let mut grads: Vec<Vec<f32>> =
+            shapes.iter().enumerate().map(|(i, s)| if moved_in(i) { Vec::new() } else { vec![0.0; s.iter().product()] }).collect();
         let fc = 1 + 4 * n_layers;
         matmul_atb(v, hid, rows, &logits, top, 0.0, &mut grads[fc]);
         add_column_sums(&logits, v, &mut grads[fc + 1]);
@@ -494,16 +570,9 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         let g0 = layer::backward_recurrent(&layout, l0, &h_init[0], &c_init[0], &tapes[0], &d_h, &zero_state, d_cn)?;
         let mut d_char = vec![0.0f32; v * gw];
         let mut d_cat = vec![0.0f32; params.n_categories * gw];
-        for (r, (row, &id)) in g0.d_pre.chunks_exact(gw).zip(&ids).enumerate() {
-            for (d, g) in d_char[id * gw..(id + 1) * gw].iter_mut().zip(row) {
-                *d += g;
-            }
-            if let Some(cats) = &row_cats {
-                let k = cats[r];
-                for (d, g) in d_cat[k * gw..(k + 1) * gw].iter_mut().zip(row) {
-                    *d += g;
-                }
-            }
+        scatter_rows(&g0.d_pre, gw, &ids, &mut d_char);
+        if let Some(cats) = &row_cats {
+            scatter_rows(&g0.d_pre, gw, cats, &mut d_cat);
         }
         let (e, c) = (params.embed, params.category_dim);
         matmul_ab(v, e, gw, &d_char, &tables.w_char, 0.0, &mut grads[0]);

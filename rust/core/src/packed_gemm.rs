@@ -62,22 +62,13 @@ impl PackedMatrix {
     /// Packs a row-major `b` of shape `[k, n]`.
     pub fn from_matrix(b: &[f32], k: usize, n: usize) -> Self {
         assert_eq!(b.len(), k * n, "PackedMatrix: b must be [k, n]");
-        Self::pack(n, k, |kk, j| b[kk * n + j])
-    }
-
-    fn pack(n: usize, k: usize, at: impl Fn(usize, usize) -> f32) -> Self {
-        let panels = n.div_ceil(NR);
+        // Each row of b is cut into its panels' 16-float lines (slice copies).
         let mut out = Self::zeroed(k, n);
         let data = out.data_mut();
-        for p in 0..panels {
-            let base = p * k * NR;
-            for kk in 0..k {
-                for jj in 0..NR {
-                    let j = p * NR + jj;
-                    if j < n {
-                        data[base + kk * NR + jj] = at(kk, j);
-                    }
-                }
+        for (kk, row) in b.chunks_exact(n).enumerate() {
+            for (p, part) in row.chunks(NR).enumerate() {
+                let dst = p * k * NR + kk * NR;
+                data[dst..dst + part.len()].copy_from_slice(part);
             }
         }
         out
