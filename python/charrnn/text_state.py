@@ -47,7 +47,7 @@ import numpy as np
 from . import checkpoint as _ckpt
 from .errors import CheckpointError, ResumeError
 from .model import CharRNN
-from .training_state import BEST_PREFIX, M_PREFIX, V_PREFIX, _dict, _int, _same, _training_extra, read_moments, read_state_entry
+from .training_state import BEST_PREFIX, M_PREFIX, V_PREFIX, _dict, _int, _same, _training_extra, read_moments, read_state_entry, resumed_options
 
 __all__ = [
     "TextTrainingState",
@@ -309,12 +309,6 @@ def resume_text(
     from .text_training import train_text as _train_text
 
     model, state = load_text_checkpoint(path)
-    options = {k: v for k, v in state.options.items() if k != "checkpoint"}
-    for key, value in overrides.items():
-        if key in TEXT_RESUME_OVERRIDABLE or key not in options:
-            options[key] = value
-        elif not _same(options[key], value):
-            raise ResumeError(f"{key}={value!r} differs from the checkpoint's {key}={options[key]!r}")
-    options.setdefault("checkpoint", os.fspath(path))
+    options = resumed_options(state.options, overrides, TEXT_RESUME_OVERRIDABLE, path)
     history = _train_text(model, train_text, val_text, test_text, resume=state, **options)
     return model, history

@@ -268,25 +268,25 @@ def train_text(
             checkpoint=None if checkpoint is None else os.fspath(checkpoint),
         )
 
-    def save_state(done_epochs: int, done_batches: int, state: Any, loss: float, chars: int) -> None:
-        """Write the resumable checkpoint: ``done_batches`` of epoch ``done_epochs + 1``
-        are done and ``state`` is what the next batch starts from."""
+    def save_state(done_batches: int, state: Any) -> None:
+        """Write the resumable checkpoint: ``done_batches`` of the current epoch are done
+        and ``state`` is what the next batch starts from (0 and None: the epoch is over)."""
         nonlocal saved_at
         if checkpoint is None:
             return
         ensure_finite()  # a checkpoint is only ever replaced by a good one
-        h, c = (None, None) if state is None or done_batches == 0 else state
+        mid_epoch = done_batches > 0
         text_state = TextTrainingState(
             step=step,
-            epoch=done_epochs,
+            epoch=epoch - 1 if mid_epoch else epoch,
             batch=done_batches,
-            epoch_loss=loss,
-            epoch_chars=chars,
+            epoch_loss=epoch_loss if mid_epoch else 0.0,
+            epoch_chars=epoch_chars if mid_epoch else 0,
             optimizer=optimizer.hyperparameters(),
             m=dict(zip(names, optimizer.m, strict=True)),
             v=dict(zip(names, optimizer.v, strict=True)),
             params=model.params,
-            carried=None if h is None else (h, c),
+            carried=state if mid_epoch else None,
             config=model.config,
             options=run_options,
             data=data_id,
@@ -334,6 +334,7 @@ def train_text(
         elif stopper.update(val):
             history.best_index, history.best_epoch, history.best_val_nll = len(history) - 1, epoch, val
             best_params = {name: p.copy() for name, p in model.params.items()}
+        history.stopped_early = stopper.should_stop
         monitor.record(record)
         if callback is not None:
             callback(record)
@@ -356,8 +357,7 @@ def train_text(
                     and (not history or history[-1].step != step)
                 ):  # stopped just before this evaluation: make it now
                     evaluate(done, end=False)
-                    history.stopped_early = stopper.should_stop
-                    save_state(epoch - 1, done, state, epoch_loss, epoch_chars)
+                    save_state(done, state)
                     if history.stopped_early:
                         break
                 for batch in monitor.epoch(itertools.islice(iter(batches), done, None), epoch, done, len(batches)):
@@ -386,10 +386,9 @@ def train_text(
                     evaluated = False
                     if eval_every and step % eval_every == 0 and done < len(batches) and not stop.requested:
                         evaluate(done, end=False)
-                        history.stopped_early = stopper.should_stop
                         evaluated = True
                     if evaluated or stop.requested or (checkpoint_every and step % checkpoint_every == 0):
-                        save_state(epoch - 1, done, state, epoch_loss, epoch_chars)
+                        save_state(done, state)
                     if stop.requested:
                         raise interrupted()
                     if history.stopped_early:
@@ -398,11 +397,8 @@ def train_text(
                     break
                 whole = done == len(batches)
                 evaluate(done, end=whole)
-                history.stopped_early = stopper.should_stop
-                if whole:
-                    save_state(epoch, 0, None, 0.0, 0)
-                else:  # cut short by max_steps: resuming with more steps finishes the epoch
-                    save_state(epoch - 1, done, state, epoch_loss, epoch_chars)
+                # Cut short by max_steps (not whole): resuming with more steps finishes the epoch.
+                save_state(0 if whole else done, None if whole else state)
                 if stop.requested:
                     raise interrupted()
             if history.stopped_early:

@@ -392,6 +392,22 @@ def _dict(d: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
+def resumed_options(
+    stored: dict[str, Any], overrides: dict[str, Any], overridable: frozenset[str], path: str | os.PathLike[str]
+) -> dict[str, Any]:
+    """The trainer's arguments to resume a run: the ``stored`` options with ``overrides``
+    applied (only ``overridable`` ones may differ: :class:`ResumeError` otherwise), writing
+    the checkpoint back to ``path`` unless the overrides say where."""
+    options = {k: v for k, v in stored.items() if k != "checkpoint"}
+    for key, value in overrides.items():
+        if key in overridable or key not in options:
+            options[key] = value
+        elif not _same(options[key], value):
+            raise ResumeError(f"{key}={value!r} differs from the checkpoint's {key}={options[key]!r}")
+    options.setdefault("checkpoint", os.fspath(path))
+    return options
+
+
 def resume(
     path: str | os.PathLike[str],
     train_items: Sequence[str],
@@ -410,12 +426,6 @@ def resume(
     from .training import train
 
     model, state = load_training_checkpoint(path)
-    options = dict(state.options)
-    for key, value in overrides.items():
-        if key in RESUME_OVERRIDABLE or key not in options:
-            options[key] = value
-        elif not _same(options[key], value):
-            raise ResumeError(f"{key}={value!r} differs from the checkpoint's {key}={options[key]!r}")
-    options.setdefault("checkpoint", os.fspath(path))
+    options = resumed_options(state.options, overrides, RESUME_OVERRIDABLE, path)
     history = train(model, train_items, val_items, resume=state, **options)
     return model, history
