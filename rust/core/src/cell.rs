@@ -55,11 +55,40 @@ impl CellKind {
     }
 }
 
+/// Runs `x86::$kernel` over the widest lanes the CPU has: 16-lane AVX-512 for the first
+/// `width - width % 16` columns, then 8-lane AVX2 for a remaining block of 8 (for all of
+/// them on CPUs without AVX-512). Evaluates to
+/// the number of columns done; the caller finishes the rest in scalar code. A given
+/// column is always computed by the same code on a given CPU, so results are reproducible.
+macro_rules! vectorised {
+    ($kernel:ident, $width:expr, ($($arg:expr),*)) => {{
+        #[allow(unused_mut)]
+        let mut done = 0usize;
+        #[cfg(target_arch = "x86_64")]
+        {
+            let width: usize = $width;
+            if crate::simd::has_avx512() {
+                done = width - width % 16;
+                // SAFETY: the CPU has AVX-512F; the caller checked every slice's length.
+                unsafe { x86::$kernel::w16($($arg,)* 0..done) };
+            }
+            let to = width - (width - done) % 8;
+            if crate::simd::has_avx2_fma() && to > done {
+                // SAFETY: the CPU has AVX2+FMA; the caller checked every slice's length.
+                unsafe { x86::$kernel::w8($($arg,)* done..to) };
+                done = to;
+            }
+        }
+        done
+    }};
+}
+
 use crate::simd::{sigmoid, tanh};
 
-// Each kernel below has a portable element-by-element version and, on x86-64 CPUs with
-// AVX2+FMA, an explicit 8-lane version (the fast `sigmoid`/`tanh` of `simd::avx2`, no
-// divisions) that falls back to the element version for the last `hidden % 8` columns.
+// Each kernel below has a portable element-by-element version and, on x86-64 CPUs, an
+// explicit vector version (16 lanes with AVX-512, 8 with AVX2+FMA; the fast
+// `sigmoid`/`tanh` of `simd::vector`, no divisions) that leaves the last columns that do
+// not fill a vector to the element version.
 
 /// One LSTM element: `(i, f, g, o, c, h)` from the pre-activations and `c_prev`.
 #[inline(always)]
@@ -84,13 +113,7 @@ pub fn lstm_rows(gates: &mut [f32], c_prev: &[f32], c_out: &mut [f32], h_out: &m
     let h = hidden;
     let rows = gates.len() / (4 * h);
     assert!(c_prev.len() >= rows * h && c_out.len() >= rows * h && h_out.len() >= rows * h, "lstm_rows: short state");
-    let mut done = 0;
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx2_fma() {
-        // SAFETY: the CPU has AVX2+FMA; every slice holds `rows` rows (checked above).
-        unsafe { x86::lstm_rows(gates, c_prev, c_out, h_out, h) };
-        done = h - h % 8;
-    }
+    let done = vectorised!(lstm_rows, h, (gates, c_prev, c_out, h_out, h));
     for (r, row) in gates.chunks_exact_mut(4 * h).enumerate() {
         for j in done..h {
             let (i, f, g, o, c, hv) = lstm_elem(row[j], row[h + j], row[2 * h + j], row[3 * h + j], c_prev[r * h + j]);
@@ -122,13 +145,7 @@ pub fn lstm_backward_rows(
     for s in [c, c_prev, d_out, dh, &*dc] {
         assert!(s.len() >= rows * h, "lstm_backward_rows: short state");
     }
-    let mut done = 0;
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx2_fma() {
-        // SAFETY: the CPU has AVX2+FMA; every slice holds `rows` rows (checked above).
-        unsafe { x86::lstm_backward_rows(gates, c, c_prev, d_out, dh, dc, d_pre, h) };
-        done = h - h % 8;
-    }
+    let done = vectorised!(lstm_backward_rows, h, (gates, c, c_prev, d_out, dh, dc, d_pre, h));
     for (r, dg) in d_pre.chunks_exact_mut(4 * h).enumerate() {
         let g = &gates[r * 4 * h..(r + 1) * 4 * h];
         for j in done..h {
@@ -144,13 +161,7 @@ pub fn lstm_backward_rows(
 /// Vanilla RNN step: `h_out = tanh(pre)` for `[rows, H]`.
 pub fn rnn_rows(pre: &[f32], h_out: &mut [f32]) {
     let n = pre.len().min(h_out.len());
-    let mut done = 0;
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx2_fma() {
-        // SAFETY: the CPU has AVX2+FMA; both slices hold `n` values.
-        unsafe { x86::rnn_rows(&pre[..n], &mut h_out[..n]) };
-        done = n - n % 8;
-    }
+    let done = vectorised!(rnn_rows, n, (&pre[..n], &mut h_out[..n]));
     for (h, p) in h_out[done..n].iter_mut().zip(&pre[done..n]) {
         *h = tanh(*p);
     }
@@ -187,13 +198,7 @@ pub fn gru_rows(gates: &mut [f32], hh: &[f32], h_prev: &[f32], h_out: &mut [f32]
     let rows = gates.len() / (3 * h);
     assert!(hh.len() >= rows * 3 * h, "gru_rows: short hh");
     assert!(h_prev.len() >= rows * h && h_out.len() >= rows * h && hn_out.len() >= rows * h, "gru_rows: short state");
-    let mut done = 0;
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx2_fma() {
-        // SAFETY: the CPU has AVX2+FMA; every slice holds `rows` rows (checked above).
-        unsafe { x86::gru_rows(gates, hh, h_prev, h_out, hn_out, h) };
-        done = h - h % 8;
-    }
+    let done = vectorised!(gru_rows, h, (gates, hh, h_prev, h_out, hn_out, h));
     for (r, row) in gates.chunks_exact_mut(3 * h).enumerate() {
         let q = &hh[r * 3 * h..(r + 1) * 3 * h];
         for j in done..h {
@@ -266,53 +271,80 @@ crate::dispatch! {
     }
 }
 
-/// The 8-lane kernels: columns `0..hidden - hidden % 8` of every row.
+/// The vectorised kernels, generic over the lane width: each processes the columns
+/// `cols` of every row (a multiple of `L::N` of them). `x86::$kernel::w16` / `::w8` are
+/// the AVX-512 and AVX2+FMA instantiations, compiled with those features.
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use crate::simd::avx2::{sigmoid, tanh};
-    use std::arch::x86_64::*;
+    use crate::simd::vector::{sigmoid, tanh};
+    use crate::simd::{F32x16, F32x8, Lanes};
+    use std::ops::Range;
 
-    #[inline(always)]
-    unsafe fn ld(s: &[f32], i: usize) -> __m256 {
-        debug_assert!(i + 8 <= s.len());
-        _mm256_loadu_ps(s.as_ptr().add(i))
+    /// `pub mod $name { w16, w8 }`: the generic body `$name` compiled for each width.
+    macro_rules! widths {
+        ($($name:ident($($arg:ident: $ty:ty),*);)*) => {$(
+            pub mod $name {
+                use super::*;
+                /// # Safety
+                /// AVX-512F, and the slice lengths of the generic body.
+                #[allow(clippy::too_many_arguments)]
+                #[target_feature(enable = "avx512f")]
+                pub unsafe fn w16($($arg: $ty,)* cols: Range<usize>) { super::$name::<F32x16>($($arg,)* cols) }
+                /// # Safety
+                /// AVX2+FMA, and the slice lengths of the generic body.
+                #[allow(clippy::too_many_arguments)]
+                #[target_feature(enable = "avx2,fma")]
+                pub unsafe fn w8($($arg: $ty,)* cols: Range<usize>) { super::$name::<F32x8>($($arg,)* cols) }
+            }
+        )*};
+    }
+
+    widths! {
+        lstm_rows(gates: &mut [f32], c_prev: &[f32], c_out: &mut [f32], h_out: &mut [f32], h: usize);
+        lstm_backward_rows(gates: &[f32], c: &[f32], c_prev: &[f32], d_out: &[f32], dh: &[f32], dc: &mut [f32], d_pre: &mut [f32], h: usize);
+        rnn_rows(pre: &[f32], h_out: &mut [f32]);
+        gru_rows(gates: &mut [f32], hh: &[f32], h_prev: &[f32], h_out: &mut [f32], hn_out: &mut [f32], h: usize);
     }
 
     #[inline(always)]
-    unsafe fn st(s: &mut [f32], i: usize, v: __m256) {
-        debug_assert!(i + 8 <= s.len());
-        _mm256_storeu_ps(s.as_mut_ptr().add(i), v)
+    unsafe fn ld<L: Lanes>(s: &[f32], i: usize) -> L {
+        debug_assert!(i + L::N <= s.len());
+        L::load(s.as_ptr().add(i))
+    }
+
+    #[inline(always)]
+    unsafe fn st<L: Lanes>(s: &mut [f32], i: usize, v: L) {
+        debug_assert!(i + L::N <= s.len());
+        v.store(s.as_mut_ptr().add(i))
     }
 
     /// # Safety
-    /// AVX2+FMA; `gates` is `[rows, 4h]` and the others hold at least `rows * h` values.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn lstm_rows(gates: &mut [f32], c_prev: &[f32], c_out: &mut [f32], h_out: &mut [f32], h: usize) {
+    /// The features of `L`; `gates` is `[rows, 4h]` and the others hold at least `rows * h`.
+    #[inline(always)]
+    pub unsafe fn lstm_rows<L: Lanes>(gates: &mut [f32], c_prev: &[f32], c_out: &mut [f32], h_out: &mut [f32], h: usize, cols: Range<usize>) {
         for (r, row) in gates.chunks_exact_mut(4 * h).enumerate() {
-            let mut j = 0;
-            while j + 8 <= h {
+            for j in cols.clone().step_by(L::N) {
                 let k = r * h + j;
-                let i = sigmoid(ld(row, j));
-                let f = sigmoid(ld(row, h + j));
-                let g = tanh(ld(row, 2 * h + j));
-                let o = sigmoid(ld(row, 3 * h + j));
-                let c = _mm256_fmadd_ps(f, ld(c_prev, k), _mm256_mul_ps(i, g));
+                let i: L = sigmoid(ld(row, j));
+                let f: L = sigmoid(ld(row, h + j));
+                let g: L = tanh(ld(row, 2 * h + j));
+                let o: L = sigmoid(ld(row, 3 * h + j));
+                let c = f.fmadd(ld(c_prev, k), i.mul(g));
                 st(row, j, i);
                 st(row, h + j, f);
                 st(row, 2 * h + j, g);
                 st(row, 3 * h + j, o);
                 st(c_out, k, c);
-                st(h_out, k, _mm256_mul_ps(o, tanh(c)));
-                j += 8;
+                st(h_out, k, o.mul(tanh(c)));
             }
         }
     }
 
     /// # Safety
-    /// AVX2+FMA; `gates`/`d_pre` are `[rows, 4h]`, the others hold at least `rows * h`.
+    /// The features of `L`; `gates`/`d_pre` are `[rows, 4h]`, the others hold `rows * h`.
     #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn lstm_backward_rows(
+    #[inline(always)]
+    pub unsafe fn lstm_backward_rows<L: Lanes>(
         gates: &[f32],
         c: &[f32],
         c_prev: &[f32],
@@ -321,65 +353,127 @@ mod x86 {
         dc: &mut [f32],
         d_pre: &mut [f32],
         h: usize,
+        cols: Range<usize>,
     ) {
-        let one = _mm256_set1_ps(1.0);
+        let one = L::splat(1.0);
         for (r, dg) in d_pre.chunks_exact_mut(4 * h).enumerate() {
             let g = &gates[r * 4 * h..(r + 1) * 4 * h];
-            let mut j = 0;
-            while j + 8 <= h {
+            for j in cols.clone().step_by(L::N) {
                 let k = r * h + j;
-                let (i, f, gv, o) = (ld(g, j), ld(g, h + j), ld(g, 2 * h + j), ld(g, 3 * h + j));
-                let tc = tanh(ld(c, k));
-                let dh_j = _mm256_add_ps(ld(d_out, k), ld(dh, k));
+                let (i, f, gv, o): (L, L, L, L) = (ld(g, j), ld(g, h + j), ld(g, 2 * h + j), ld(g, 3 * h + j));
+                let tc: L = tanh(ld(c, k));
+                let dh_j = ld::<L>(d_out, k).add(ld(dh, k));
                 // dc_j = dc + dh_j * o * (1 - tc^2)
-                let dc_j = _mm256_fmadd_ps(_mm256_mul_ps(dh_j, o), _mm256_fnmadd_ps(tc, tc, one), ld(dc, k));
-                let di = _mm256_mul_ps(_mm256_mul_ps(dc_j, gv), _mm256_mul_ps(i, _mm256_sub_ps(one, i)));
-                let df = _mm256_mul_ps(_mm256_mul_ps(dc_j, ld(c_prev, k)), _mm256_mul_ps(f, _mm256_sub_ps(one, f)));
-                let dgg = _mm256_mul_ps(_mm256_mul_ps(dc_j, i), _mm256_fnmadd_ps(gv, gv, one));
-                let dgo = _mm256_mul_ps(_mm256_mul_ps(dh_j, tc), _mm256_mul_ps(o, _mm256_sub_ps(one, o)));
+                let dc_j = dh_j.mul(o).fmadd(tc.fnmadd(tc, one), ld(dc, k));
+                let di = dc_j.mul(gv).mul(i.mul(one.sub(i)));
+                let df = dc_j.mul(ld(c_prev, k)).mul(f.mul(one.sub(f)));
+                let dgg = dc_j.mul(i).mul(gv.fnmadd(gv, one));
+                let dgo = dh_j.mul(tc).mul(o.mul(one.sub(o)));
                 st(dg, j, di);
                 st(dg, h + j, df);
                 st(dg, 2 * h + j, dgg);
                 st(dg, 3 * h + j, dgo);
-                st(dc, k, _mm256_mul_ps(dc_j, f));
-                j += 8;
+                st(dc, k, dc_j.mul(f));
             }
         }
     }
 
     /// # Safety
-    /// AVX2+FMA; `pre` and `h_out` have the same length.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn rnn_rows(pre: &[f32], h_out: &mut [f32]) {
-        let mut j = 0;
-        while j + 8 <= pre.len() {
-            st(h_out, j, tanh(ld(pre, j)));
-            j += 8;
+    /// The features of `L`; `pre` and `h_out` hold at least `cols.end` values.
+    #[inline(always)]
+    pub unsafe fn rnn_rows<L: Lanes>(pre: &[f32], h_out: &mut [f32], cols: Range<usize>) {
+        for j in cols.step_by(L::N) {
+            st(h_out, j, tanh::<L>(ld(pre, j)));
         }
     }
 
     /// # Safety
-    /// AVX2+FMA; `gates`/`hh` are `[rows, 3h]`, the others hold at least `rows * h`.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn gru_rows(gates: &mut [f32], hh: &[f32], h_prev: &[f32], h_out: &mut [f32], hn_out: &mut [f32], h: usize) {
+    /// The features of `L`; `gates`/`hh` are `[rows, 3h]`, the others hold `rows * h`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub unsafe fn gru_rows<L: Lanes>(gates: &mut [f32], hh: &[f32], h_prev: &[f32], h_out: &mut [f32], hn_out: &mut [f32], h: usize, cols: Range<usize>) {
         for (r, row) in gates.chunks_exact_mut(3 * h).enumerate() {
             let q = &hh[r * 3 * h..(r + 1) * 3 * h];
-            let mut j = 0;
-            while j + 8 <= h {
+            for j in cols.clone().step_by(L::N) {
                 let k = r * h + j;
-                let rg = sigmoid(_mm256_add_ps(ld(row, j), ld(q, j)));
-                let zg = sigmoid(_mm256_add_ps(ld(row, h + j), ld(q, h + j)));
-                let hn = ld(q, 2 * h + j);
-                let ng = tanh(_mm256_add_ps(ld(row, 2 * h + j), _mm256_mul_ps(rg, hn)));
+                let rg: L = sigmoid(ld::<L>(row, j).add(ld(q, j)));
+                let zg: L = sigmoid(ld::<L>(row, h + j).add(ld(q, h + j)));
+                let hn: L = ld(q, 2 * h + j);
+                let ng: L = tanh(ld::<L>(row, 2 * h + j).add(rg.mul(hn)));
                 st(row, j, rg);
                 st(row, h + j, zg);
                 st(row, 2 * h + j, ng);
                 st(hn_out, k, hn);
                 // (1 - z) * n + z * h_prev
-                let keep = _mm256_mul_ps(_mm256_sub_ps(_mm256_set1_ps(1.0), zg), ng);
-                st(h_out, k, _mm256_add_ps(keep, _mm256_mul_ps(zg, ld(h_prev, k))));
-                j += 8;
+                let keep = L::splat(1.0).sub(zg).mul(ng);
+                st(h_out, k, keep.add(zg.mul(ld(h_prev, k))));
             }
+        }
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n).map(|i| (((i * 37 + seed * 11) % 97) as f32 - 48.0) * 0.09).collect()
+    }
+
+    fn close(got: &[f32], want: &[f32], what: &str) {
+        for (j, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() < 2e-6 * (1.0 + w.abs()), "{what} [{j}]: {g} vs {w}");
+        }
+    }
+
+    /// The vector kernels (16 and 8 lanes plus the scalar tail, for widths that use every
+    /// combination) against the element-by-element functions.
+    #[test]
+    fn vector_kernels_match_the_element_formulas_for_every_width() {
+        for h in [1, 7, 8, 16, 24, 37, 64] {
+            let rows = 3;
+            let (pre, cp, dout, dh0, dc0) = (values(rows * 4 * h, 1), values(rows * h, 2), values(rows * h, 3), values(rows * h, 4), values(rows * h, 5));
+            let mut gates = pre.clone();
+            let (mut c, mut hv) = (vec![0.0; rows * h], vec![0.0; rows * h]);
+            lstm_rows(&mut gates, &cp, &mut c, &mut hv, h);
+            let (mut d_pre, mut dc) = (vec![0.0; rows * 4 * h], dc0.clone());
+            lstm_backward_rows(&gates, &c, &cp, &dout, &dh0, &mut dc, &mut d_pre, h);
+            let (mut wg, mut wc, mut wh, mut wd, mut wdc) = (gates.clone(), c.clone(), hv.clone(), d_pre.clone(), dc.clone());
+            for r in 0..rows {
+                for j in 0..h {
+                    let (g, k) = (r * 4 * h, r * h + j);
+                    let (i, f, gg, o, cv, hh) = lstm_elem(pre[g + j], pre[g + h + j], pre[g + 2 * h + j], pre[g + 3 * h + j], cp[k]);
+                    (wg[g + j], wg[g + h + j], wg[g + 2 * h + j], wg[g + 3 * h + j], wc[k], wh[k]) = (i, f, gg, o, cv, hh);
+                    let (di, df, dgg, dgo, dcp) = lstm_backward_elem(i, f, gg, o, cv, cp[k], dout[k] + dh0[k], dc0[k]);
+                    (wd[g + j], wd[g + h + j], wd[g + 2 * h + j], wd[g + 3 * h + j], wdc[k]) = (di, df, dgg, dgo, dcp);
+                }
+            }
+            close(&gates, &wg, "lstm gates");
+            close(&c, &wc, "lstm c");
+            close(&hv, &wh, "lstm h");
+            close(&d_pre, &wd, "lstm d_pre");
+            close(&dc, &wdc, "lstm dc");
+
+            let (x3, hh3) = (values(rows * 3 * h, 6), values(rows * 3 * h, 7));
+            let mut gates = x3.clone();
+            let (mut h_out, mut hn) = (vec![0.0; rows * h], vec![0.0; rows * h]);
+            gru_rows(&mut gates, &hh3, &cp, &mut h_out, &mut hn, h);
+            let (mut wg, mut wh) = (gates.clone(), h_out.clone());
+            for r in 0..rows {
+                for j in 0..h {
+                    let (g, k) = (r * 3 * h, r * h + j);
+                    let (rg, zg, ng, hv) = gru_elem(x3[g + j], x3[g + h + j], x3[g + 2 * h + j], hh3[g + j], hh3[g + h + j], hh3[g + 2 * h + j], cp[k]);
+                    (wg[g + j], wg[g + h + j], wg[g + 2 * h + j], wh[k]) = (rg, zg, ng, hv);
+                }
+            }
+            close(&gates, &wg, "gru gates");
+            close(&h_out, &wh, "gru h");
+
+            let mut out = vec![0.0; rows * h];
+            rnn_rows(&pre[..rows * h], &mut out);
+            let want: Vec<f32> = pre[..rows * h].iter().map(|&p| tanh(p)).collect();
+            close(&out, &want, "rnn h");
         }
     }
 }
