@@ -28,12 +28,16 @@ struct Line([f32; NR]);
 pub struct PackedMatrix {
     pub k: usize,
     pub n: usize,
+    /// Floats from one panel to the next: `k` lines, plus one when that would make the
+    /// panels a multiple of 4 KiB apart (they would then all map to the same L1 sets).
+    stride: usize,
     lines: Vec<Line>,
 }
 
 impl PackedMatrix {
     fn zeroed(k: usize, n: usize) -> Self {
-        PackedMatrix { k, n, lines: vec![Line::default(); n.div_ceil(NR) * k] }
+        let lines_per_panel = if (k * NR * 4) % 4096 == 0 { k + 1 } else { k };
+        PackedMatrix { k, n, stride: lines_per_panel * NR, lines: vec![Line::default(); n.div_ceil(NR) * lines_per_panel] }
     }
 
     fn data(&self) -> &[f32] {
@@ -53,10 +57,11 @@ impl PackedMatrix {
         assert_eq!(w.len(), n * k, "PackedMatrix: w must be [n, k]");
         // Column j of W^T is row j of w: read each row once, scatter it down its panel.
         let mut out = Self::zeroed(k, n);
+        let stride = out.stride;
         let data = out.data_mut();
         for (j, row) in w.chunks_exact(k).enumerate() {
             let (p, jj) = (j / NR, j % NR);
-            let panel = &mut data[p * k * NR..(p + 1) * k * NR];
+            let panel = &mut data[p * stride..p * stride + k * NR];
             for (kk, &v) in row.iter().enumerate() {
                 panel[kk * NR + jj] = v;
             }
@@ -69,10 +74,11 @@ impl PackedMatrix {
         assert_eq!(b.len(), k * n, "PackedMatrix: b must be [k, n]");
         // Each row of b is cut into its panels' 16-float lines (slice copies).
         let mut out = Self::zeroed(k, n);
+        let stride = out.stride;
         let data = out.data_mut();
         for (kk, row) in b.chunks_exact(n).enumerate() {
             for (p, part) in row.chunks(NR).enumerate() {
-                let dst = p * k * NR + kk * NR;
+                let dst = p * stride + kk * NR;
                 data[dst..dst + part.len()].copy_from_slice(part);
             }
         }
@@ -104,7 +110,7 @@ impl PackedMatrix {
     fn multiply_portable(&self, m: usize, a: &[f32], c: &mut [f32], accumulate: bool) {
         let (k, n) = (self.k, self.n);
         for p in 0..n.div_ceil(NR) {
-            let panel = &self.data()[p * k * NR..(p + 1) * k * NR];
+            let panel = &self.data()[p * self.stride..p * self.stride + k * NR];
             let width = NR.min(n - p * NR);
             for i in 0..m {
                 let mut acc = [0.0f32; NR];
@@ -136,7 +142,7 @@ mod avx2 {
             // A few rows (sampling one name): one row against four panels at a time keeps
             // eight independent accumulators in flight instead of two.
             for i in 0..m {
-                row_times_panels(k, n, a.as_ptr().add(i * k), b.data().as_ptr(), c.as_mut_ptr().add(i * n), accumulate);
+                row_times_panels(k, n, a.as_ptr().add(i * k), b.data().as_ptr(), b.stride, c.as_mut_ptr().add(i * n), accumulate);
             }
             return;
         }
@@ -145,7 +151,7 @@ mod avx2 {
         let blocks = m.div_ceil(MR);
         let (base, extra) = (m / blocks, m % blocks);
         for p in 0..n.div_ceil(NR) {
-            let panel = b.data().as_ptr().add(p * k * NR);
+            let panel = b.data().as_ptr().add(p * b.stride);
             let width = NR.min(n - p * NR);
             let mut i = 0;
             for blk in 0..blocks {
@@ -167,7 +173,7 @@ mod avx2 {
 
     /// One row of A times every panel, four panels per pass.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn row_times_panels(k: usize, n: usize, a: *const f32, data: *const f32, c: *mut f32, accumulate: bool) {
+    unsafe fn row_times_panels(k: usize, n: usize, a: *const f32, data: *const f32, stride: usize, c: *mut f32, accumulate: bool) {
         let panels = n.div_ceil(NR);
         let mut p = 0;
         while p < panels {
@@ -176,7 +182,7 @@ mod avx2 {
             for kk in 0..k {
                 let av = _mm256_set1_ps(*a.add(kk));
                 for g in 0..group {
-                    let src = data.add((p + g) * k * NR + kk * NR);
+                    let src = data.add((p + g) * stride + kk * NR);
                     acc[2 * g] = _mm256_fmadd_ps(av, _mm256_loadu_ps(src), acc[2 * g]);
                     acc[2 * g + 1] = _mm256_fmadd_ps(av, _mm256_loadu_ps(src.add(8)), acc[2 * g + 1]);
                 }
@@ -246,13 +252,20 @@ mod avx512 {
     use super::{PackedMatrix, MR, NR};
     use std::arch::x86_64::*;
 
+    /// The packed panels: panel `p` starts at `data + p * stride`.
+    #[derive(Clone, Copy)]
+    struct Panels {
+        data: *const f32,
+        stride: usize,
+    }
+
     /// Panels per micro-kernel call: a 6 x 64 block of C in 24 of the 32 registers.
     const NP: usize = 4;
 
     #[target_feature(enable = "avx512f")]
     pub unsafe fn multiply(b: &PackedMatrix, m: usize, a: &[f32], c: &mut [f32], accumulate: bool) {
         let (k, n) = (b.k, b.n);
-        let data = b.data().as_ptr();
+        let data = Panels { data: b.data().as_ptr(), stride: b.stride };
         let panels = n.div_ceil(NR);
         if m <= 2 {
             // A row or two (sampling one name): one row against eight panels per pass keeps
@@ -306,7 +319,7 @@ mod avx512 {
         k: usize,
         n: usize,
         a: *const f32,
-        data: *const f32,
+        data: Panels,
         p: usize,
         group: usize,
         c: *mut f32,
@@ -328,13 +341,13 @@ mod avx512 {
         k: usize,
         n: usize,
         a: *const f32,
-        data: *const f32,
+        data: Panels,
         p: usize,
         c: *mut f32,
         accumulate: bool,
     ) {
         let mut acc = [[_mm512_setzero_ps(); P]; R];
-        let panel = |q: usize| data.add((p + q) * k * NR);
+        let panel = |q: usize| data.data.add((p + q) * data.stride);
         for kk in 0..k {
             let mut bv = [_mm512_setzero_ps(); P];
             for (q, b) in bv.iter_mut().enumerate() {
