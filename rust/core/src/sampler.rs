@@ -43,9 +43,9 @@ impl StepState {
     /// Keeps only the listed rows, in that order (a row may be listed several times).
     pub fn keep_rows(&mut self, keep: &[usize]) {
         let hid = self.hidden;
-        let pick = |s: &Vec<f32>| -> Vec<f32> { keep.iter().flat_map(|&r| s[r * hid..(r + 1) * hid].iter().copied()).collect() };
-        self.h = self.h.iter().map(pick).collect();
-        self.c = self.c.iter().map(pick).collect();
+        for s in self.h.iter_mut().chain(self.c.iter_mut()) {
+            keep_row_blocks(s, keep, hid);
+        }
         if let Some(c) = &mut self.categories {
             *c = keep.iter().map(|&r| c[r]).collect();
         }
@@ -190,8 +190,27 @@ impl Stepper {
 
     /// Keeps the logits of the listed rows only (to match `StepState::keep_rows`).
     pub fn keep_logit_rows(&mut self, keep: &[usize]) {
-        let v = self.vocab;
-        self.logits = keep.iter().flat_map(|&r| self.logits[r * v..(r + 1) * v].iter().copied()).collect();
+        keep_row_blocks(&mut self.logits, keep, self.vocab);
+    }
+}
+
+/// Keeps rows `keep` (each `width` values) of `s`, in that order. Rows kept in increasing
+/// order (finished sequences dropped while sampling) are moved down in place; any other
+/// list (rows repeated or reordered) builds a new buffer row by row.
+fn keep_row_blocks(s: &mut Vec<f32>, keep: &[usize], width: usize) {
+    if keep.windows(2).all(|w| w[0] < w[1]) {
+        for (dst, &src) in keep.iter().enumerate() {
+            if dst != src {
+                s.copy_within(src * width..(src + 1) * width, dst * width);
+            }
+        }
+        s.truncate(keep.len() * width);
+    } else {
+        let mut out = Vec::with_capacity(keep.len() * width);
+        for &r in keep {
+            out.extend_from_slice(&s[r * width..(r + 1) * width]);
+        }
+        *s = out;
     }
 }
 
