@@ -397,6 +397,68 @@ fn lanes8(x: &[f32], init: f32, op: impl Fn(f32, f32) -> f32) -> f32 {
 }
 
 /// An inverted-dropout mask: each entry is 0 with probability `p`, else `1 / (1 - p)`.
+/// The pass of `forward_backward` over a batch already validated, with the sequences cut
+/// into `threads` contiguous groups of about equal total length: one fork and join per
+/// batch instead of one per product and per layer (which, on small batches, spent as much
+/// time waking threads as computing). Gradients are summed in group order, so results
+/// are reproducible for a given thread count and differ from one thread's by rounding.
+fn forward_backward_split(params: &ModelParams, batch: &Batch, opts: &PassOptions, threads: usize) -> Result<ForwardOutput> {
+    let (steps, bsz, hid, n_layers) = (batch.steps, batch.batch, params.hidden, params.n_layers());
+    let lengths: Vec<usize> = batch.lengths.iter().map(|&l| l.max(0) as usize).collect();
+    let groups = crate::parallel::balanced_ranges(&lengths, threads);
+    let results: Vec<std::sync::Mutex<Option<Result<ForwardOutput>>>> = groups.iter().map(|_| Default::default()).collect();
+    let columns = |src: &[i32], g: &std::ops::Range<usize>| -> Vec<i32> {
+        (0..steps).flat_map(|t| src[t * bsz + g.start..t * bsz + g.end].iter().copied()).collect()
+    };
+    let states = |src: Option<&[f32]>, g: &std::ops::Range<usize>| -> Option<Vec<f32>> {
+        src.map(|s| (0..n_layers).flat_map(|l| s[(l * bsz + g.start) * hid..(l * bsz + g.end) * hid].iter().copied()).collect())
+    };
+    crate::parallel::for_each(groups.iter().cloned().enumerate().collect(), |(i, g)| {
+        let (ids, targets) = (columns(batch.ids, &g), columns(batch.targets, &g));
+        let (h0, c0) = (states(opts.h0, &g), states(opts.c0, &g));
+        let sub = Batch { steps, batch: g.len(), ids: &ids, targets: &targets, lengths: &batch.lengths[g.clone()] };
+        let sub_opts = PassOptions {
+            h0: h0.as_deref(),
+            c0: c0.as_deref(),
+            categories: opts.categories.map(|c| &c[g.clone()]),
+            ..*opts
+        };
+        let out = crate::parallel::serial(|| forward_backward(params, &sub, &sub_opts));
+        *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
+    });
+    let mut parts = Vec::with_capacity(groups.len());
+    for r in results {
+        parts.push(r.into_inner().unwrap_or_else(|e| e.into_inner()).expect("every group ran")?);
+    }
+    let mut merged = ForwardOutput {
+        loss_sum: parts.iter().map(|p| p.loss_sum).sum(),
+        seq_loss: parts.iter().flat_map(|p| p.seq_loss.iter().copied()).collect(),
+        count: parts.iter().map(|p| p.count).sum(),
+        grads: None,
+        h_n: Vec::with_capacity(n_layers * bsz * hid),
+        c_n: parts[0].c_n.as_ref().map(|_| Vec::with_capacity(n_layers * bsz * hid)),
+    };
+    for l in 0..n_layers {
+        for (p, g) in parts.iter().zip(&groups) {
+            let span = l * g.len() * hid..(l + 1) * g.len() * hid;
+            merged.h_n.extend_from_slice(&p.h_n[span.clone()]);
+            if let (Some(out), Some(c)) = (merged.c_n.as_mut(), p.c_n.as_ref()) {
+                out.extend_from_slice(&c[span]);
+            }
+        }
+    }
+    let mut grads = parts.iter_mut().map(|p| p.grads.take());
+    if let Some(Some(mut total)) = grads.next() {
+        for g in grads.flatten() {
+            for (t, x) in total.iter_mut().zip(&g) {
+                add_into(t, x);
+            }
+        }
+        merged.grads = Some(total);
+    }
+    Ok(merged)
+}
+
 fn dropout_mask(len: usize, p: f32, rng: &mut ChaCha8Rng) -> Vec<f32> {
     let keep = 1.0 / (1.0 - p);
     (0..len).map(|_| if uniform(rng) < f64::from(p) { 0.0 } else { keep }).collect()
@@ -409,7 +471,9 @@ fn apply_mask(x: &[f32], mask: &[f32]) -> Vec<f32> {
 /// Forward (and optionally backward) pass of the model over one batch.
 ///
 /// Gradients do not flow into the initial state: a caller carrying state between batches
-/// gets truncated backpropagation through time.
+/// gets truncated backpropagation through time. With several threads (and no dropout) the
+/// sequences are split into one group per thread, each group's pass runs whole on its
+/// thread, and the results are merged (`forward_backward_split`).
 pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions) -> Result<ForwardOutput> {
     let (steps, bsz, hid, n_layers) = (batch.steps, batch.batch, params.hidden, params.n_layers());
     if batch.ids.len() != steps * bsz || batch.targets.len() != steps * bsz {
@@ -444,6 +508,10 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
     let rows = layout.rows();
     let ids = pack_ids(&layout, batch.ids, params.vocab, "ids")?;
     let targets = pack_ids(&layout, batch.targets, params.vocab, "targets")?;
+    let threads = crate::parallel::num_threads();
+    if threads > 1 && opts.dropout == 0.0 && bsz >= 2 * threads {
+        return forward_backward_split(params, batch, opts, threads);
+    }
     // The category of every packed row (rank r at any step is sequence order[r]).
     let row_cats: Option<Vec<usize>> = categories.as_ref().map(|cats| {
         let mut out = Vec::with_capacity(rows);

@@ -20,8 +20,16 @@ fn cores() -> usize {
     *CORES.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
 }
 
-/// The number of worker threads in use.
+thread_local! {
+    /// Set while a thread runs an item of `for_each`: work nested in it stays on that thread.
+    static NESTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The number of worker threads in use (1 inside an item of `for_each`).
 pub fn num_threads() -> usize {
+    if NESTED.with(|n| n.get()) {
+        return 1;
+    }
     match REQUESTED.load(Ordering::Relaxed) {
         0 => cores(),
         n => n,
@@ -47,6 +55,14 @@ fn pool(threads: usize) -> Arc<rayon::ThreadPool> {
     p
 }
 
+/// Runs `f` with every parallel region inside it kept on the calling thread.
+pub fn serial<R>(f: impl FnOnce() -> R) -> R {
+    let outer = NESTED.with(|n| n.replace(true));
+    let out = f();
+    NESTED.with(|n| n.set(outer));
+    out
+}
+
 /// Runs `f` on every item, in parallel when there are several threads and items.
 ///
 /// The calling thread takes items too, beside a pool of `threads - 1` helpers, rather than
@@ -64,9 +80,11 @@ pub fn for_each<T: Send, F: Fn(T) + Sync + Send>(items: Vec<T>, f: F) {
     let queue = Mutex::new(items.into_iter());
     let next = || queue.lock().unwrap_or_else(|e| e.into_inner()).next();
     let work = || {
+        let outer = NESTED.with(|n| n.replace(true));
         while let Some(item) = next() {
             f(item);
         }
+        NESTED.with(|n| n.set(outer));
     };
     pool(threads - 1).in_place_scope(|s| {
         for _ in 0..helpers {
