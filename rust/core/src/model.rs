@@ -396,7 +396,6 @@ fn lanes8(x: &[f32], init: f32, op: impl Fn(f32, f32) -> f32) -> f32 {
     op(op(op(a0, a4), op(a1, a5)), op(op(a2, a6), op(a3, a7)))
 }
 
-/// An inverted-dropout mask: each entry is 0 with probability `p`, else `1 / (1 - p)`.
 /// The pass of `forward_backward` over a batch already validated, with the sequences cut
 /// into `threads` contiguous groups of about equal total length: one fork and join per
 /// batch instead of one per product and per layer (which, on small batches, spent as much
@@ -406,14 +405,14 @@ fn forward_backward_split(params: &ModelParams, batch: &Batch, opts: &PassOption
     let (steps, bsz, hid, n_layers) = (batch.steps, batch.batch, params.hidden, params.n_layers());
     let lengths: Vec<usize> = batch.lengths.iter().map(|&l| l.max(0) as usize).collect();
     let groups = crate::parallel::balanced_ranges(&lengths, threads);
-    let results: Vec<std::sync::Mutex<Option<Result<ForwardOutput>>>> = groups.iter().map(|_| Default::default()).collect();
+    let mut results: Vec<Option<Result<ForwardOutput>>> = groups.iter().map(|_| None).collect();
     let columns = |src: &[i32], g: &std::ops::Range<usize>| -> Vec<i32> {
         (0..steps).flat_map(|t| src[t * bsz + g.start..t * bsz + g.end].iter().copied()).collect()
     };
     let states = |src: Option<&[f32]>, g: &std::ops::Range<usize>| -> Option<Vec<f32>> {
         src.map(|s| (0..n_layers).flat_map(|l| s[(l * bsz + g.start) * hid..(l * bsz + g.end) * hid].iter().copied()).collect())
     };
-    crate::parallel::for_each(groups.iter().cloned().enumerate().collect(), |(i, g)| {
+    crate::parallel::for_each(results.iter_mut().zip(groups.iter().cloned()).collect(), |(slot, g)| {
         let (ids, targets) = (columns(batch.ids, &g), columns(batch.targets, &g));
         let (h0, c0) = (states(opts.h0, &g), states(opts.c0, &g));
         let sub = Batch { steps, batch: g.len(), ids: &ids, targets: &targets, lengths: &batch.lengths[g.clone()] };
@@ -423,13 +422,9 @@ fn forward_backward_split(params: &ModelParams, batch: &Batch, opts: &PassOption
             categories: opts.categories.map(|c| &c[g.clone()]),
             ..*opts
         };
-        let out = crate::parallel::serial(|| forward_backward(params, &sub, &sub_opts));
-        *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
+        *slot = Some(crate::parallel::serial(|| forward_backward(params, &sub, &sub_opts)));
     });
-    let mut parts = Vec::with_capacity(groups.len());
-    for r in results {
-        parts.push(r.into_inner().unwrap_or_else(|e| e.into_inner()).expect("every group ran")?);
-    }
+    let mut parts = results.into_iter().map(|r| r.expect("every group ran")).collect::<Result<Vec<_>>>()?;
     let mut merged = ForwardOutput {
         loss_sum: parts.iter().map(|p| p.loss_sum).sum(),
         seq_loss: parts.iter().flat_map(|p| p.seq_loss.iter().copied()).collect(),
@@ -459,6 +454,7 @@ fn forward_backward_split(params: &ModelParams, batch: &Batch, opts: &PassOption
     Ok(merged)
 }
 
+/// An inverted-dropout mask: each entry is 0 with probability `p`, else `1 / (1 - p)`.
 fn dropout_mask(len: usize, p: f32, rng: &mut ChaCha8Rng) -> Vec<f32> {
     let keep = 1.0 / (1.0 - p);
     (0..len).map(|_| if uniform(rng) < f64::from(p) { 0.0 } else { keep }).collect()

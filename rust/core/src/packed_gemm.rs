@@ -130,9 +130,23 @@ impl PackedMatrix {
     }
 }
 
+/// Rows `0..m` in blocks of at most MR, as even as possible (25 rows: five blocks of five,
+/// not four of six and a lone row, which would run at a third of the speed): the first row
+/// and the number of rows of each block.
+fn row_blocks(m: usize) -> impl Iterator<Item = (usize, usize)> {
+    let blocks = m.div_ceil(MR);
+    let (base, extra) = if blocks == 0 { (0, 0) } else { (m / blocks, m % blocks) };
+    (0..blocks).scan(0, move |start, blk| {
+        let rows = base + usize::from(blk < extra);
+        let first = *start;
+        *start += rows;
+        Some((first, rows))
+    })
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{PackedMatrix, MR, NR};
+    use super::{row_blocks, PackedMatrix, NR};
     use std::arch::x86_64::*;
 
     #[target_feature(enable = "avx2,fma")]
@@ -146,16 +160,10 @@ mod avx2 {
             }
             return;
         }
-        // Rows in blocks of at most MR, as even as possible (25 rows: five blocks of five,
-        // not four of six and a lone row, which would run at a third of the speed).
-        let blocks = m.div_ceil(MR);
-        let (base, extra) = (m / blocks, m % blocks);
         for p in 0..n.div_ceil(NR) {
             let panel = b.data().as_ptr().add(p * b.stride);
             let width = NR.min(n - p * NR);
-            let mut i = 0;
-            for blk in 0..blocks {
-                let rows = base + usize::from(blk < extra);
+            for (i, rows) in row_blocks(m) {
                 let a_ptr = a.as_ptr().add(i * k);
                 let c_ptr = c.as_mut_ptr().add(i * n + p * NR);
                 match rows {
@@ -166,7 +174,6 @@ mod avx2 {
                     2 => block::<2>(k, n, a_ptr, panel, c_ptr, width, accumulate),
                     _ => block::<1>(k, n, a_ptr, panel, c_ptr, width, accumulate),
                 }
-                i += rows;
             }
         }
     }
@@ -249,7 +256,7 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{PackedMatrix, MR, NR};
+    use super::{row_blocks, PackedMatrix, NR};
     use std::arch::x86_64::*;
 
     /// The packed panels: panel `p` starts at `data + p * stride`.
@@ -287,15 +294,10 @@ mod avx512 {
             }
             return;
         }
-        // Rows in blocks of at most MR, as even as possible (see the AVX2 kernel).
-        let blocks = m.div_ceil(MR);
-        let (base, extra) = (m / blocks, m % blocks);
         let mut p = 0;
         while p < panels {
             let group = NP.min(panels - p);
-            let mut i = 0;
-            for blk in 0..blocks {
-                let rows = base + usize::from(blk < extra);
+            for (i, rows) in row_blocks(m) {
                 let (a_ptr, c_ptr) = (a.as_ptr().add(i * k), c.as_mut_ptr().add(i * n));
                 match rows {
                     6 => panels_for_rows::<6>(k, n, a_ptr, data, p, group, c_ptr, accumulate),
@@ -305,7 +307,6 @@ mod avx512 {
                     2 => panels_for_rows::<2>(k, n, a_ptr, data, p, group, c_ptr, accumulate),
                     _ => panels_for_rows::<1>(k, n, a_ptr, data, p, group, c_ptr, accumulate),
                 }
-                i += rows;
             }
             p += group;
         }

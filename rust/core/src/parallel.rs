@@ -80,11 +80,11 @@ pub fn for_each<T: Send, F: Fn(T) + Sync + Send>(items: Vec<T>, f: F) {
     let queue = Mutex::new(items.into_iter());
     let next = || queue.lock().unwrap_or_else(|e| e.into_inner()).next();
     let work = || {
-        let outer = NESTED.with(|n| n.replace(true));
-        while let Some(item) = next() {
-            f(item);
-        }
-        NESTED.with(|n| n.set(outer));
+        serial(|| {
+            while let Some(item) = next() {
+                f(item);
+            }
+        })
     };
     pool(threads - 1).in_place_scope(|s| {
         for _ in 0..helpers {
