@@ -74,3 +74,32 @@ def random_lengths(rng: np.random.Generator, T: int, B: int) -> np.ndarray:
     lengths = rng.integers(1, T + 1, size=B)
     lengths[: min(B, 3)] = [0, 1, T][: min(B, 3)]
     return rng.permutation(lengths).astype(np.int32)
+
+
+# -- signals ---------------------------------------------------------------------------------
+# The suite must pass whatever SIGINT's handler is when pytest starts: the default, a custom
+# one, or SIG_IGN (pytest run in the background or under nohup, where a child process also
+# inherits SIG_IGN).  charrnn keeps an ignored signal ignored, so a test that delivers SIGINT
+# on purpose first makes sure it is delivered, and a test that starts a process to interrupt
+# starts it with SIGINT's default action, as a shell's foreground job has.
+
+
+@pytest.fixture
+def sigint_delivered():
+    """SIGINT raises ``KeyboardInterrupt`` during the test (it may start ignored); the
+    handler it had is put back afterwards."""
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    if before is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child process that is to be interrupted: SIGINT's default action
+    (a child inherits SIG_IGN from a parent that ignores it)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

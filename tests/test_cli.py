@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import TINY_NAMES
+from conftest import TINY_NAMES, default_sigint
 
 
 def run(*args: str, cwd) -> subprocess.CompletedProcess:
@@ -203,6 +203,7 @@ def test_ctrl_c_exits_130_with_one_line(workdir):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     try:
         assert proc.stdout.readline().startswith("{")  # training is under way

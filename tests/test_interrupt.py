@@ -16,8 +16,24 @@ import pytest
 from charrnn import CharRNN, TrainingInterrupted, Vocab, _core, train
 from charrnn.interrupt import deferred_interrupt
 from charrnn.training_state import load_training_checkpoint
+from conftest import default_sigint
 from faults import fault
 from test_train import ITEMS
+
+
+@pytest.fixture(params=["default", "ignored", "custom"])
+def sigint_before(request):
+    """SIGINT's handler before the run: Python's default, SIG_IGN (a background job or
+    nohup) or the program's own; put back after the test."""
+    before = signal.getsignal(signal.SIGINT)
+    installed = {
+        "default": signal.default_int_handler,
+        "ignored": signal.SIG_IGN,
+        "custom": lambda signum, frame: None,
+    }[request.param]
+    signal.signal(signal.SIGINT, installed)
+    yield installed
+    signal.signal(signal.SIGINT, before)
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +68,18 @@ def signal_during_step(monkeypatch, model, step, signals=(signal.SIGINT,)):
     "the current step finishes, the checkpoint is written, `TrainingInterrupted` (a `KeyboardInterrupt`, "
     "not an `Exception`) says the step, epoch and checkpoint",
 )
-def test_sigint_finishes_the_step_saves_and_raises_training_interrupted(tmp_path, monkeypatch, data):
+def test_sigint_finishes_the_step_saves_and_raises_training_interrupted(tmp_path, monkeypatch, data, sigint_before):
     train_items, val_items, vocab = data
     path = tmp_path / "run.ckpt.safetensors"
     model = fresh(vocab)
     signal_during_step(monkeypatch, model, 5)
+    if sigint_before is signal.SIG_IGN:
+        # Ignored on purpose by whoever started the process (nohup, a background job): it
+        # stays ignored, the run ends normally, and the handler is still SIG_IGN.
+        history = train(model, train_items, val_items, epochs=5, batch_size=16, checkpoint=path)
+        assert history[-1].epoch == 5 and history[-1].step > 5, "the SIGINT of step 5 was ignored"
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        return
     with pytest.raises(TrainingInterrupted) as info:
         train(model, train_items, val_items, epochs=5, batch_size=16, checkpoint=path)
     e = info.value
@@ -64,10 +87,10 @@ def test_sigint_finishes_the_step_saves_and_raises_training_interrupted(tmp_path
     assert (e.step, e.epoch, e.checkpoint, e.signum) == (5, 1, str(path), signal.SIGINT)
     _, state = load_training_checkpoint(path)
     assert state.step == 5 and state.optimizer["t"] == 5 and state.batch == 5, "the step finished, then saved"
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the handler is put back"
+    assert signal.getsignal(signal.SIGINT) is sigint_before, "the handler of before the run is put back"
 
 
-def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, data):
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, data, sigint_delivered):
     train_items, val_items, vocab = data
     before = _core.get_num_threads()
     _core.set_num_threads(1)
@@ -86,17 +109,20 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, da
         assert np.array_equal(resumed.params[name], reference.params[name]), name
 
 
-def test_sigterm_also_stops_at_a_safe_point(tmp_path, monkeypatch, data):
+def test_sigterm_also_stops_at_a_safe_point(tmp_path, monkeypatch, data, sigint_before):
+    # Whatever SIGINT's handler is (even SIG_IGN), SIGTERM stops at a safe point.
     train_items, _, vocab = data
     model = fresh(vocab)
     signal_during_step(monkeypatch, model, 3, signals=(signal.SIGTERM,))
     with pytest.raises(TrainingInterrupted) as info:
         train(model, train_items, None, epochs=3, batch_size=16, checkpoint=tmp_path / "c.safetensors")
     assert info.value.signum == signal.SIGTERM and info.value.step == 3
+    assert signal.getsignal(signal.SIGINT) is sigint_before
 
 
 @fault("a second Ctrl-C while training finishes its step", "a plain `KeyboardInterrupt` at once, nothing saved")
-def test_a_second_ctrl_c_stops_at_once(tmp_path, monkeypatch, data):
+@pytest.mark.parametrize("sigint_before", ["default", "custom"], indirect=True)
+def test_a_second_ctrl_c_stops_at_once(tmp_path, monkeypatch, data, sigint_before):
     train_items, _, vocab = data
     model = fresh(vocab)
     signal_during_step(monkeypatch, model, 2, signals=(signal.SIGINT, signal.SIGINT))
@@ -104,14 +130,14 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path, monkeypatch, data):
         train(model, train_items, None, epochs=3, batch_size=16, checkpoint=tmp_path / "c.safetensors")
     assert not isinstance(info.value, TrainingInterrupted)
     assert not (tmp_path / "c.safetensors").exists(), "stopped before any checkpoint"
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is sigint_before
 
 
 @fault(
     "Ctrl-C during `charrnn.train()` without a checkpoint path",
     "`TrainingInterrupted` with `checkpoint=None`; the model holds the weights of the best epoch so far",
 )
-def test_interrupt_without_a_checkpoint_path_still_stops_cleanly(monkeypatch, data):
+def test_interrupt_without_a_checkpoint_path_still_stops_cleanly(monkeypatch, data, sigint_delivered):
     train_items, val_items, vocab = data
     model = fresh(vocab)
     signal_during_step(monkeypatch, model, 20)  # in epoch 2: epoch 1's weights are the best so far
@@ -130,7 +156,7 @@ def test_interrupt_without_a_checkpoint_path_still_stops_cleanly(monkeypatch, da
         np.testing.assert_array_equal(model.params[name], value)
 
 
-def test_deferred_interrupt_outside_the_main_thread_changes_nothing():
+def test_deferred_interrupt_outside_the_main_thread_changes_nothing(sigint_before):
     import threading
 
     seen = []
@@ -143,7 +169,7 @@ def test_deferred_interrupt_outside_the_main_thread_changes_nothing():
     t.start()
     t.join()
     assert seen == [False]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is sigint_before
 
 
 # -- the command line, in a subprocess -------------------------------------------------------
@@ -165,6 +191,7 @@ def start(args, cwd):
     return subprocess.Popen(
         [sys.executable, "-m", "charrnn", *args],
         cwd=cwd,
+        preexec_fn=default_sigint,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

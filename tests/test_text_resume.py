@@ -114,7 +114,7 @@ def test_every_cut_of_a_run_resumes_to_the_same_weights(tmp_path):
         assert [r.epoch for r in history.epochs] == [1, 2, 3]
 
 
-def test_ctrl_c_writes_the_checkpoint_and_a_skipped_evaluation_is_made_on_resume(tmp_path, monkeypatch):
+def test_ctrl_c_writes_the_checkpoint_and_a_skipped_evaluation_is_made_on_resume(tmp_path, monkeypatch, sigint_delivered):
     ref_model, ref_history = reference()
     path = tmp_path / "run.ckpt.safetensors"
     # SIGINT during step 12, which is due an evaluation (eval_every=6): training stops at

@@ -196,7 +196,7 @@ def test_text_training_applies_the_lr_schedule_per_epoch():
     assert [r.lr for r in history] == [0.01, 0.01, 0.005, 0.0025]
 
 
-def test_ctrl_c_stops_after_the_step_with_the_best_weights():
+def test_ctrl_c_stops_after_the_step_with_the_best_weights(sigint_delivered):
     model = small_model()
     records, snapshots = [], []
 

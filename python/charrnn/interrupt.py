@@ -10,7 +10,10 @@ one stops at once with a plain ``KeyboardInterrupt``, for when the safe point is
 The Rust kernels poll Python's signal handlers during long calls; with the deferring
 handler installed those polls only set the flag, so a training step is never cut short.
 Signal handlers can only be installed from the main thread; elsewhere the context
-manager does nothing (the flag never rises and signals keep their usual meaning).
+manager does nothing (the flag never rises and signals keep their usual meaning).  A signal
+that was ignored when the block was entered (``SIG_IGN``: SIGINT of a job started in the
+background or under ``nohup``) stays ignored, as Unix programs are expected to behave; on
+exit every signal gets back exactly the handler it had before.
 """
 
 from __future__ import annotations
@@ -48,8 +51,8 @@ class StopRequest:
 @contextmanager
 def deferred_interrupt(what: str = "training") -> Iterator[StopRequest]:
     """Within the block, the first SIGINT/SIGTERM sets ``stop.requested`` instead of
-    raising; a second one raises ``KeyboardInterrupt`` immediately.  The previous handlers
-    are put back on exit."""
+    raising; a second one raises ``KeyboardInterrupt`` immediately.  A signal ignored on
+    entry stays ignored; the previous handlers are put back on exit."""
     stop = StopRequest()
     if threading.current_thread() is not threading.main_thread():
         yield stop
@@ -68,6 +71,8 @@ def deferred_interrupt(what: str = "training") -> Iterator[StopRequest]:
 
     try:
         for s in SIGNALS:
+            if signal.getsignal(s) is signal.SIG_IGN:
+                continue  # ignored on purpose by whoever started us: keep it so
             previous[s] = signal.signal(s, handler)
     except (ValueError, OSError):  # not allowed here (e.g. an embedded interpreter)
         _restore(previous)
