@@ -1,0 +1,192 @@
+"""Training in a given time: a plan in steps, made from the speed of the first steps.
+
+A user with N minutes should not have to guess how many epochs fit, when to decay the
+learning rate or how often to evaluate.  ``--time-budget 5m`` answers all three:
+
+1. **Calibrate.**  The run starts with a short linear warm-up of the learning rate
+   (``warmup`` steps, fixed before anything is measured).  Meanwhile it times its steps and
+   its first evaluation.
+2. **Plan.**  From those timings :func:`plan_budget` works out how many optimizer steps fit
+   in what is left of the budget once the evaluations and the final save are paid for, and
+   how often to evaluate.  The plan is a handful of integers (:class:`BudgetPlan`), stored in
+   the checkpoint: a resumed run follows the same plan, and a run started with the same plan
+   (``plan=``) repeats the same steps on any machine, fast or slow.
+3. **Decay to the end.**  After the warm-up the learning rate follows a cosine from its peak
+   down to ``floor × peak`` at the planned last step (:meth:`BudgetPlan.lr_at`), so the run
+   ends with its smallest steps — where the best weights are usually found — instead of
+   being cut off at full speed.
+
+Time is only measured to *make* the plan; afterwards the run is counted in steps.  The one
+exception is the deadline guard (:meth:`BudgetPlan.over_deadline`): should the machine
+become much slower than it was when the plan was made, the run still ends on time.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Optional
+
+__all__ = ["BudgetPlan", "parse_duration", "plan_budget", "format_duration", "time_to_plan"]
+
+# Steps of linear warm-up every budgeted run starts with; they are also the steps it times.
+WARMUP = 50
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([smhd])", re.IGNORECASE)
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds in a duration such as ``"90s"``, ``"5m"``, ``"1h30m"``, ``"2.5m"`` or a plain
+    number of seconds (``300``).  Raises ``ValueError`` naming what is wrong."""
+    if isinstance(text, bool):
+        raise ValueError(f"a time budget must be a duration such as 5m or 1h, got {text!r}")
+    if isinstance(text, (int, float)):
+        seconds = float(text)
+    else:
+        s = str(text).strip()
+        try:
+            seconds = float(s)
+        except ValueError:
+            pos, seconds = 0, 0.0
+            for m in _PART.finditer(s):
+                if s[pos : m.start()].strip():
+                    break
+                seconds += float(m.group(1)) * _UNITS[m.group(2).lower()]
+                pos = m.end()
+            if pos == 0 or s[pos:].strip():
+                raise ValueError(
+                    f"a time budget must be a duration such as 90s, 5m, 1h or 1h30m, got {text!r}"
+                ) from None
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"a time budget must be a positive duration, got {text!r}")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """``125.0`` -> ``'2m05s'``; ``3725`` -> ``'1h02m'``; short times as ``'42s'``."""
+    seconds = max(0.0, float(seconds))
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+@dataclass(frozen=True)
+class BudgetPlan:
+    """What a time budget became: the whole run in optimizer steps.
+
+    ``warmup`` steps of linear warm-up, then a cosine decay from the peak rate to
+    ``floor × peak`` at step ``total_steps``; an evaluation every ``eval_every`` steps (and
+    after the last one).  ``seconds`` is the budget the plan was made for, ``step_seconds``
+    and ``eval_seconds`` the timings it was made from (kept to explain the plan, and for the
+    deadline guard)."""
+
+    seconds: float
+    total_steps: int
+    warmup: int
+    eval_every: int
+    floor: float = 0.05
+    step_seconds: float = 0.0
+    eval_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.total_steps < 1 or self.warmup < 0 or self.eval_every < 1:
+            raise ValueError(f"not a valid plan: {self}")
+        if not (0.0 <= self.floor <= 1.0):
+            raise ValueError(f"the learning-rate floor must be in [0, 1], got {self.floor}")
+
+    def lr_at(self, step: int, peak: float) -> float:
+        """The learning rate of optimizer step ``step`` (1-based): a linear warm-up to
+        ``peak`` over the first ``warmup`` steps, then a cosine down to ``floor × peak``
+        at ``total_steps`` (and that floor after it)."""
+        if self.warmup and step <= self.warmup:
+            return peak * step / self.warmup
+        span = max(1, self.total_steps - self.warmup)
+        progress = min(1.0, (step - self.warmup) / span)
+        return peak * (self.floor + (1.0 - self.floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+    def evaluates_after(self, step: int) -> bool:
+        """Whether an evaluation is due after optimizer step ``step``."""
+        return step % self.eval_every == 0 or step == self.total_steps
+
+    def over_deadline(self, elapsed: float) -> bool:
+        """Whether a run that has used ``elapsed`` seconds must stop now to end on time
+        (a last evaluation and the save still to come)."""
+        return elapsed + self.eval_seconds + self.step_seconds >= self.seconds
+
+    def describe(self) -> str:
+        return (
+            f"time budget {format_duration(self.seconds)}: {self.total_steps} steps "
+            f"(~{self.step_seconds * 1e3:.1f} ms each), warm-up {self.warmup}, cosine decay to "
+            f"{self.floor:g}x, evaluation every {self.eval_every} steps (~{self.eval_seconds:.2f} s each)"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BudgetPlan:
+        try:
+            return cls(
+                seconds=float(d["seconds"]),
+                total_steps=int(d["total_steps"]),
+                warmup=int(d["warmup"]),
+                eval_every=int(d["eval_every"]),
+                floor=float(d.get("floor", 0.05)),
+                step_seconds=float(d.get("step_seconds", 0.0)),
+                eval_seconds=float(d.get("eval_seconds", 0.0)),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"not a time-budget plan: {d!r} ({e})") from None
+
+
+def plan_budget(
+    seconds: float,
+    *,
+    elapsed: float,
+    steps_done: int,
+    step_seconds: float,
+    eval_seconds: float,
+    warmup: int = WARMUP,
+    evaluations: int = 20,
+    max_eval_share: float = 0.1,
+    floor: float = 0.05,
+    save_seconds: float = 0.0,
+) -> BudgetPlan:
+    """The plan for a budget of ``seconds`` of which ``elapsed`` are gone, ``steps_done``
+    steps taken, steps costing ``step_seconds`` and an evaluation ``eval_seconds``.
+
+    About ``evaluations`` evaluations are spread evenly over the run, fewer when they would
+    take more than ``max_eval_share`` of the budget; what is left, less the final save, goes
+    to steps.  A budget too small for more steps gives a plan that ends at ``steps_done``
+    (at least one step)."""
+    if not (step_seconds > 0 and math.isfinite(step_seconds)):
+        raise ValueError(f"step_seconds must be a positive time, got {step_seconds!r}")
+    eval_seconds = max(0.0, float(eval_seconds))
+    left = seconds - elapsed - save_seconds
+    n_evals = max(1, evaluations)
+    if eval_seconds > 0:
+        n_evals = max(1, min(n_evals, int(max_eval_share * seconds / eval_seconds)))
+    steps_left = max(0, int((left - n_evals * eval_seconds) / step_seconds))
+    total = max(1, steps_done + steps_left)
+    return BudgetPlan(
+        seconds=float(seconds),
+        total_steps=total,
+        warmup=warmup,
+        eval_every=max(1, math.ceil(total / n_evals)),
+        floor=floor,
+        step_seconds=float(step_seconds),
+        eval_seconds=eval_seconds,
+    )
+
+
+def time_to_plan(steps_done: int, elapsed: float, seconds: float, warmup: int = WARMUP) -> bool:
+    """Whether the calibration is over: the warm-up steps are done, or 5% of the budget is
+    gone (a slow model on a short budget must not spend it all calibrating).  The first
+    step is not timed (it pays for one-off work), so at least two are taken."""
+    return steps_done >= 2 and (steps_done >= warmup or elapsed >= 0.05 * seconds)
