@@ -4,12 +4,14 @@
 //!   through time, on the packed layout of [`layout`] (padding is never computed);
 //! * [`model`]: embedding -> stacked layers -> linear -> log-softmax cross-entropy;
 //! * [`sampler`]: batched generation with temperature, top-k, prefix and a seeded RNG;
+//! * [`constraint`]: regular expressions and length ranges the sampler follows while drawing;
 //! * [`cell`]: the cells' gate arithmetic and PyTorch-compatible weight layout;
 //! * [`gemm`]: the one place matrix multiplies go through.
 //!
 //! Every entry point validates its inputs and returns [`KernelError`] rather than panicking.
 
 pub mod cell;
+pub mod constraint;
 pub mod error;
 pub mod gemm;
 pub mod layer;
