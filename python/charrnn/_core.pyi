@@ -104,6 +104,22 @@ def forward_backward(
       Gradients never flow into ``h0``/``c0`` (truncated BPTT at the call boundary).
     """
 
+class Constraint:
+    """Regular expressions every drawn string must match as a whole, and a length range
+    in characters, compiled once over a vocabulary (``chars[i]``: the character of id
+    ``i``, ``None`` for the markers).  ``ValueError`` for a bad pattern, or when no string
+    of the model's characters can meet it."""
+
+    def __init__(self, chars: list[Optional[str]], end_id: int, patterns: list[str], min_len: int, max_len: int) -> None: ...
+    def accepts(self, ids: list[int]) -> bool:
+        """Whether a whole string of ids (no markers) meets the constraint."""
+    @property
+    def states(self) -> int:
+        """The number of automaton states."""
+    @property
+    def max_len(self) -> int:
+        """The longest string, in characters, the constraint allows."""
+
 def sample(
     cell: str,
     params: list[F32],
@@ -119,6 +135,7 @@ def sample(
     categories: Optional[list[int]] = None,
     category_embedding: Optional[F32] = None,
     top_p: float = 1.0,
+    constraint: Optional[Constraint] = None,
 ) -> list[list[int]]:
     """Draw ``n`` sequences at once.
 
@@ -130,7 +147,10 @@ def sample(
     stops when it draws ``end_id``.  Returns, per sequence, the drawn ids after the
     prefix, without the end id.  The generator is ChaCha8 seeded with ``seed``: the same
     seed gives the same result on any machine.  Conditional models take one category per
-    sequence.
+    sequence.  With a ``constraint`` (see :class:`Constraint`; the prefix counts towards
+    it, and ``max_steps`` must leave room for its longest string and the end id) every id
+    that cannot lead to a string meeting it is masked at each step, so the draw is from
+    the model's distribution renormalised over the allowed ids, step by step.
     """
 
 class Generator:
@@ -193,6 +213,7 @@ class PreparedModel:
         banned: list[int] = ...,
         categories: Optional[list[int]] = None,
         top_p: float = 1.0,
+        constraint: Optional[Constraint] = None,
     ) -> list[list[int]]:
         """Same as ``charrnn._core.sample``."""
     def beam_search(

@@ -98,6 +98,11 @@ pub fn to_numpy<'py, T: numpy::Element>(py: Python<'py>, data: Vec<T>, shape: &[
     ArrayD::from_shape_vec(IxDyn(shape), data).expect("shape matches data").into_pyarray(py)
 }
 
+/// A non-negative count argument (`ValueError` otherwise).
+pub fn count(v: i64, what: &str) -> PyResult<usize> {
+    usize::try_from(v).map_err(|_| PyValueError::new_err(format!("{what} must be >= 0, got {v}")))
+}
+
 /// Reads the `lengths` argument: `[B]` int32, each within `0..=steps`.
 pub fn lengths_arg(obj: &Bound<'_, PyAny>, batch: usize) -> PyResult<Vec<i64>> {
     let lengths = i32_arg(obj, "lengths")?;

@@ -2,6 +2,7 @@
 //! slices (checking dtype, shape and contiguity once, here), releases the GIL around every
 //! kernel call, and turns kernel errors into `ValueError`.
 
+mod constraint;
 mod convert;
 mod layer;
 mod model;
@@ -22,6 +23,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<model::PyGenerator>()?;
     m.add_function(wrap_pyfunction!(model::beam_search, m)?)?;
     m.add_class::<model::PyPreparedModel>()?;
+    m.add_class::<constraint::PyConstraint>()?;
     m.add_function(wrap_pyfunction!(optim::adam_step, m)?)?;
     m.add_function(wrap_pyfunction!(model::set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(model::get_num_threads, m)?)?;

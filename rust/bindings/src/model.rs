@@ -8,7 +8,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 use rand_chacha::ChaCha8Rng;
 
-use crate::convert::{f32_arg, guarded, i32_arg, kernel_err, lengths_arg, opt_f32_arg, to_numpy, ArrayArg};
+use crate::constraint::PyConstraint;
+use crate::convert::{count, f32_arg, guarded, i32_arg, kernel_err, lengths_arg, opt_f32_arg, to_numpy, ArrayArg};
 use crate::layer::parse_cell;
 
 /// Extracts the parameter list as float32 C-contiguous arrays.
@@ -33,10 +34,6 @@ fn prepare(cell: &str, params: &Bound<'_, PyAny>, category_embedding: Option<&Bo
     let cat_arg = opt_f32_arg(category_embedding, "category_embedding")?;
     let mp = ModelParams::new(kind, &refs, category_ref(&cat_arg)).map_err(kernel_err)?;
     Ok(Stepper::new(&mp))
-}
-
-fn count(v: i64, what: &str) -> PyResult<usize> {
-    usize::try_from(v).map_err(|_| PyValueError::new_err(format!("{what} must be >= 0, got {v}")))
 }
 
 /// Seeds are any integer in 0..2^64 (ValueError otherwise, not OverflowError).
@@ -113,7 +110,7 @@ pub fn forward_backward<'py>(
 }
 
 #[pyfunction]
-#[pyo3(signature = (cell, params, n, start_id, end_id, max_steps, temperature=1.0, top_k=0, prefix=Vec::new(), seed=0, banned=Vec::new(), categories=None, category_embedding=None, top_p=1.0))]
+#[pyo3(signature = (cell, params, n, start_id, end_id, max_steps, temperature=1.0, top_k=0, prefix=Vec::new(), seed=0, banned=Vec::new(), categories=None, category_embedding=None, top_p=1.0, constraint=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn sample(
     py: Python<'_>,
@@ -131,9 +128,10 @@ pub fn sample(
     categories: Option<Vec<i32>>,
     category_embedding: Option<&Bound<'_, PyAny>>,
     top_p: f64,
+    constraint: Option<PyRef<'_, PyConstraint>>,
 ) -> PyResult<Vec<Vec<u32>>> {
     let mut model = PyPreparedModel { stepper: prepare(cell, params, category_embedding)? };
-    model.sample(py, n, start_id, end_id, max_steps, temperature, top_k, prefix, seed, banned, categories, top_p)
+    model.sample(py, n, start_id, end_id, max_steps, temperature, top_k, prefix, seed, banned, categories, top_p, constraint)
 }
 
 /// A stateful text generator: owns a copy of the weights, the recurrent state of its
@@ -291,7 +289,7 @@ impl PyPreparedModel {
     }
 
     /// Same as `charrnn._core.sample`, without the per-call preparation.
-    #[pyo3(signature = (n, start_id, end_id, max_steps, temperature=1.0, top_k=0, prefix=Vec::new(), seed=0, banned=Vec::new(), categories=None, top_p=1.0))]
+    #[pyo3(signature = (n, start_id, end_id, max_steps, temperature=1.0, top_k=0, prefix=Vec::new(), seed=0, banned=Vec::new(), categories=None, top_p=1.0, constraint=None))]
     #[allow(clippy::too_many_arguments)]
     fn sample(
         &mut self,
@@ -307,6 +305,7 @@ impl PyPreparedModel {
         banned: Vec<i64>,
         categories: Option<Vec<i32>>,
         top_p: f64,
+        constraint: Option<PyRef<'_, PyConstraint>>,
     ) -> PyResult<Vec<Vec<u32>>> {
         let opts = SampleOptions {
             n: count(n, "n")?,
@@ -320,6 +319,7 @@ impl PyPreparedModel {
             seed: seed_arg(seed)?,
             banned: ids_from(banned, "banned")?,
             categories,
+            constraint: constraint.map(|c| c.inner.clone()),
         };
         let stepper = &mut self.stepper;
         guarded(py, |cancel| sampler::sample_prepared(stepper, &opts, cancel))

@@ -174,6 +174,11 @@ impl Constraint {
         Ok(c)
     }
 
+    /// The longest string (in characters) the constraint allows.
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
     /// The number of product states.
     pub fn states(&self) -> usize {
         self.accepting.len()
@@ -231,5 +236,13 @@ fn build_dfa(pattern: &str) -> Result<dense::DFA<Vec<u32>>> {
     dense::Builder::new()
         .configure(dense::Config::new().start_kind(StartKind::Anchored).match_kind(MatchKind::All))
         .build(&format!("(?:{pattern})"))
-        .map_err(|e| KernelError::Value(format!("not a valid regular expression {pattern:?}: {e}")))
+        .map_err(|e| {
+            // The innermost cause says what is wrong (e.g. the parser's "unclosed group").
+            let mut cause: &dyn std::error::Error = &e;
+            while let Some(inner) = cause.source() {
+                cause = inner;
+            }
+            let why = cause.to_string();
+            KernelError::Value(format!("not a valid regular expression {pattern:?}: {why}"))
+        })
 }

@@ -4,10 +4,13 @@
 //! Randomness comes from one named generator, ChaCha8 seeded with a `u64` (`rand_chacha`),
 //! whose stream is specified and the same on every machine.
 
+use std::sync::Arc;
+
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use crate::cell::{gru_rows, lstm_rows, rnn_rows, CellKind};
+use crate::constraint::Constraint;
 use crate::error::{check_memory, Cancel, KernelError, Result};
 use crate::model::{InputTables, ModelParams};
 use crate::packed_gemm::PackedMatrix;
@@ -264,10 +267,17 @@ impl DrawRule {
     /// Draws one id from `softmax(logits / temperature)` over the allowed ids, restricted to
     /// the `top_k` largest (ties broken by lower id).
     pub fn draw(&self, logits: &[f32], rng: &mut ChaCha8Rng, scratch: &mut DrawScratch) -> usize {
+        self.draw_where(logits, None, rng, scratch)
+    }
+
+    /// `draw` over the ids that are both allowed by the rule and `also[id]` (a constraint's
+    /// mask at this step; at least one id must pass both).
+    pub fn draw_where(&self, logits: &[f32], also: Option<&[bool]>, rng: &mut ChaCha8Rng, scratch: &mut DrawScratch) -> usize {
         let scores = &mut scratch.scores;
         scores.clear();
+        let passes = |i: usize| self.allowed[i] && also.is_none_or(|m| m[i]);
         // NaN logits are treated as the lowest possible score. Kept in id order.
-        scores.extend(logits.iter().enumerate().filter(|(i, _)| self.allowed[*i]).map(|(i, &z)| {
+        scores.extend(logits.iter().enumerate().filter(|(i, _)| passes(*i)).map(|(i, &z)| {
             let s = z / self.temperature;
             (if s.is_nan() { f32::NEG_INFINITY } else { s }, i)
         }));
@@ -340,6 +350,8 @@ pub struct SampleOptions {
     pub banned: Vec<usize>,
     /// Category of every sequence (conditional models only).
     pub categories: Option<Vec<i32>>,
+    /// What every drawn string must meet (see `constraint`); the prefix counts towards it.
+    pub constraint: Option<Arc<Constraint>>,
 }
 
 /// Checks that every id of `ids` is in the vocabulary.
@@ -388,6 +400,25 @@ pub fn sample_prepared(stepper: &mut Stepper, opts: &SampleOptions, cancel: Canc
     state.keep_rows(&source);
     stepper.keep_logit_rows(&source);
 
+    // With a constraint: where every row is in its automaton, and the ids it may draw.
+    let constraint = opts.constraint.as_deref();
+    let mut positions = match constraint {
+        Some(c) => {
+            if c.max_len() + 1 > opts.prefix.len() + opts.max_steps {
+                return Err(KernelError::Value(format!(
+                    "a constraint up to {} characters needs max_steps of at least {} after a prefix of {}",
+                    c.max_len(),
+                    c.max_len() + 1 - opts.prefix.len().min(c.max_len()),
+                    opts.prefix.len()
+                )));
+            }
+            let at = opts.prefix.iter().try_fold(c.start(), |at, &id| c.advance(at, id))?;
+            vec![at; opts.n]
+        }
+        None => Vec::new(),
+    };
+    let mut mask = vec![false; if constraint.is_some() { v } else { 0 }];
+
     let mut rng = seeded_rng(opts.seed);
     let mut active: Vec<usize> = (0..opts.n).collect();
     let mut scratch = DrawScratch::default();
@@ -396,7 +427,23 @@ pub fn sample_prepared(stepper: &mut Stepper, opts: &SampleOptions, cancel: Canc
         let mut keep = Vec::with_capacity(active.len());
         let mut next = Vec::with_capacity(active.len());
         for (row, &seq) in active.iter().enumerate() {
-            let id = rule.draw(&stepper.logits[row * v..(row + 1) * v], &mut rng, &mut scratch);
+            let logits = &stepper.logits[row * v..(row + 1) * v];
+            let id = match constraint {
+                None => rule.draw(logits, &mut rng, &mut scratch),
+                Some(c) => {
+                    c.allowed(positions[seq], &mut mask);
+                    if !mask.iter().zip(&rule.allowed).any(|(&m, &a)| m && a) {
+                        return Err(KernelError::Value(
+                            "the constraint leaves only banned ids to draw: no string can meet both".into(),
+                        ));
+                    }
+                    let id = rule.draw_where(logits, Some(&mask), &mut rng, &mut scratch);
+                    if id != opts.end_id {
+                        positions[seq] = c.advance(positions[seq], id)?;
+                    }
+                    id
+                }
+            };
             if id != opts.end_id {
                 out[seq].push(id as u32);
                 keep.push(row);

@@ -22,6 +22,7 @@ fn options(seed: u64) -> SampleOptions {
         seed,
         banned: vec![0, 1],
         categories: None,
+        constraint: None,
     }
 }
 
@@ -254,4 +255,45 @@ fn batched_sampling_is_the_same_on_one_and_several_threads() {
         set_num_threads(0);
         assert_eq!(one, three, "{kind:?}");
     }
+}
+
+#[test]
+fn a_constraint_holds_for_every_sample_and_one_that_allows_everything_changes_nothing() {
+    use charrnn_core::constraint::Constraint;
+    use std::sync::Arc;
+    // Ids 3..9 stand for the characters a..f.
+    let chars: Vec<Option<char>> = [None, None, None].into_iter().chain("abcdef".chars().map(Some)).collect();
+    let text = |ids: &[u32]| ids.iter().map(|&i| chars[i as usize].unwrap()).collect::<String>();
+    for kind in [CellKind::Lstm, CellKind::Rnn, CellKind::Gru] {
+        let p = model(kind);
+        let c = Constraint::new(&chars, 2, &[".*b", "a.*"], 3, 6).unwrap();
+        let opts = SampleOptions { n: 200, constraint: Some(Arc::new(c)), ..options(3) };
+        for s in sample(&p.view(), &opts, Cancel::NEVER).unwrap() {
+            let t = text(&s);
+            assert!(t.starts_with('a') && t.ends_with('b') && (3..=6).contains(&t.len()), "{t}");
+        }
+        // A constraint every string up to the step limit meets: the same draws as without one,
+        // for the rows that ended before the limit.
+        let free = sample(&p.view(), &SampleOptions { max_steps: 40, ..options(3) }, Cancel::NEVER).unwrap();
+        let any = Constraint::new(&chars, 2, &[".*"], 0, 39).unwrap();
+        let opts = SampleOptions { max_steps: 40, constraint: Some(Arc::new(any)), ..options(3) };
+        let constrained = sample(&p.view(), &opts, Cancel::NEVER).unwrap();
+        assert!(free.iter().all(|s| s.len() < 39), "the check needs rows that ended by themselves");
+        assert_eq!(free, constrained);
+    }
+}
+
+#[test]
+fn a_constraint_longer_than_the_step_limit_or_a_prefix_it_refuses_is_an_error() {
+    use charrnn_core::constraint::Constraint;
+    use std::sync::Arc;
+    let chars: Vec<Option<char>> = [None, None, None].into_iter().chain("abcdef".chars().map(Some)).collect();
+    let p = model(CellKind::Lstm);
+    let c = Arc::new(Constraint::new(&chars, 2, &["a.*"], 0, 20).unwrap());
+    let long = SampleOptions { max_steps: 12, constraint: Some(c.clone()), ..options(0) };
+    assert!(sample(&p.view(), &long, Cancel::NEVER).is_err(), "20 characters cannot fit in 12 steps");
+    let bad_prefix = SampleOptions { max_steps: 30, prefix: vec![4], constraint: Some(c.clone()), ..options(0) };
+    assert!(sample(&p.view(), &bad_prefix, Cancel::NEVER).is_err(), "a prefix 'b' cannot start a.*");
+    let ok = SampleOptions { max_steps: 30, prefix: vec![3], constraint: Some(c), ..options(0) };
+    assert!(sample(&p.view(), &ok, Cancel::NEVER).unwrap().iter().all(|s| s.len() <= 19));
 }
