@@ -189,9 +189,18 @@ impl Constraint {
         if hi < len {
             return false;
         }
-        let (lo, hi) = (lo.saturating_sub(len), hi - len);
+        let (lo, hi) = (lo.saturating_sub(len), (hi - len).min(self.max_len));
+        if lo > hi {
+            return false;
+        }
+        // Any bit lo..=hi of the state's bitset, a word at a time.
         let row = &self.reach[state as usize * self.words..(state as usize + 1) * self.words];
-        (lo..=hi.min(self.max_len)).any(|r| row[r / 64] >> (r % 64) & 1 == 1)
+        (lo / 64..=hi / 64).any(|w| {
+            let from = if w == lo / 64 { lo % 64 } else { 0 };
+            let to = if w == hi / 64 { hi % 64 } else { 63 };
+            let mask = (u64::MAX >> (63 - to)) & (u64::MAX << from);
+            row[w] & mask != 0
+        })
     }
 
     /// Where a row starts, before it has drawn anything.

@@ -125,3 +125,19 @@ fn a_dead_prefix_is_refused() {
     assert!(c.advance(Position { state: 0, len: 0 }, 3).is_err(), "'b' cannot start a string of a.*");
     assert!(c.advance(c.start(), 2).is_ok());
 }
+
+#[test]
+fn lengths_across_the_64_bit_words_of_the_length_sets() {
+    let ab = |n: usize| -> Vec<usize> { (0..n).map(|i| 2 + i % 2).collect() };
+    let c = Constraint::new(&chars(), END, &["(ab)*"], 60, 130).unwrap();
+    for (n, want) in [(58, false), (60, true), (61, false), (64, true), (66, true), (128, true), (130, true), (132, false)] {
+        assert_eq!(c.accepts(&ab(n)), want, "(ab)* of {n} characters");
+    }
+    let c = Constraint::new(&chars(), END, &["a*"], 63, 66).unwrap();
+    let mut allowed = vec![false; 5];
+    for (len, end, more) in [(62, false, true), (63, true, true), (65, true, true), (66, true, false)] {
+        let at = (0..len).try_fold(c.start(), |at, _| c.advance(at, 2)).unwrap();
+        c.allowed(at, &mut allowed);
+        assert_eq!((allowed[END], allowed[2]), (end, more), "after {len} a's");
+    }
+}
