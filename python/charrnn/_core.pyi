@@ -27,7 +27,7 @@ Conventions shared by every function here:
   Long calls check for signals about every 100 ms: Ctrl-C raises KeyboardInterrupt.
 """
 
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import numpy.typing as npt
@@ -136,7 +136,8 @@ def sample(
     category_embedding: Optional[F32] = None,
     top_p: float = 1.0,
     constraint: Optional[Constraint] = None,
-) -> list[list[int]]:
+    log_weights: bool = False,
+) -> Any:
     """Draw ``n`` sequences at once.
 
     Each sequence starts from a zero state fed ``start_id`` then ``prefix``; then up to
@@ -151,6 +152,12 @@ def sample(
     it, and ``max_steps`` must leave room for its longest string and the end id) every id
     that cannot lead to a string meeting it is masked at each step, so the draw is from
     the model's distribution renormalised over the allowed ids, step by step.
+
+    Returns ``list[list[int]]``; with ``log_weights=True`` the pair ``(ids, log_w)`` where
+    ``log_w[i]`` is ``log ∏_t Z_t`` of sequence ``i`` (``Z_t``: the share of the tempered
+    softmax the constraint left allowed at step ``t``; 0 without a constraint) — the
+    importance weight, up to a constant, from constrained draws to the model's distribution
+    conditioned on the constraint.
     """
 
 class Generator:
@@ -214,7 +221,8 @@ class PreparedModel:
         categories: Optional[list[int]] = None,
         top_p: float = 1.0,
         constraint: Optional[Constraint] = None,
-    ) -> list[list[int]]:
+        log_weights: bool = False,
+    ) -> Any:
         """Same as ``charrnn._core.sample``."""
     def beam_search(
         self,

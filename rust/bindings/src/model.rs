@@ -110,7 +110,7 @@ pub fn forward_backward<'py>(
 }
 
 #[pyfunction]
-#[pyo3(signature = (cell, params, n, start_id, end_id, max_steps, temperature=1.0, top_k=0, prefix=Vec::new(), seed=0, banned=Vec::new(), categories=None, category_embedding=None, top_p=1.0, constraint=None))]
+#[pyo3(signature = (cell, params, n, start_id, end_id, max_steps, temperature=1.0, top_k=0, prefix=Vec::new(), seed=0, banned=Vec::new(), categories=None, category_embedding=None, top_p=1.0, constraint=None, log_weights=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn sample(
     py: Python<'_>,
@@ -129,9 +129,10 @@ pub fn sample(
     category_embedding: Option<&Bound<'_, PyAny>>,
     top_p: f64,
     constraint: Option<PyRef<'_, PyConstraint>>,
-) -> PyResult<Vec<Vec<u32>>> {
+    log_weights: bool,
+) -> PyResult<Py<PyAny>> {
     let mut model = PyPreparedModel { stepper: prepare(cell, params, category_embedding)? };
-    model.sample(py, n, start_id, end_id, max_steps, temperature, top_k, prefix, seed, banned, categories, top_p, constraint)
+    model.sample(py, n, start_id, end_id, max_steps, temperature, top_k, prefix, seed, banned, categories, top_p, constraint, log_weights)
 }
 
 /// A stateful text generator: owns a copy of the weights, the recurrent state of its
@@ -289,7 +290,7 @@ impl PyPreparedModel {
     }
 
     /// Same as `charrnn._core.sample`, without the per-call preparation.
-    #[pyo3(signature = (n, start_id, end_id, max_steps, temperature=1.0, top_k=0, prefix=Vec::new(), seed=0, banned=Vec::new(), categories=None, top_p=1.0, constraint=None))]
+    #[pyo3(signature = (n, start_id, end_id, max_steps, temperature=1.0, top_k=0, prefix=Vec::new(), seed=0, banned=Vec::new(), categories=None, top_p=1.0, constraint=None, log_weights=false))]
     #[allow(clippy::too_many_arguments)]
     fn sample(
         &mut self,
@@ -306,7 +307,8 @@ impl PyPreparedModel {
         categories: Option<Vec<i32>>,
         top_p: f64,
         constraint: Option<PyRef<'_, PyConstraint>>,
-    ) -> PyResult<Vec<Vec<u32>>> {
+        log_weights: bool,
+    ) -> PyResult<Py<PyAny>> {
         let opts = SampleOptions {
             n: count(n, "n")?,
             start_id: count(start_id, "start_id")?,
@@ -322,7 +324,12 @@ impl PyPreparedModel {
             constraint: constraint.map(|c| c.inner.clone()),
         };
         let stepper = &mut self.stepper;
-        guarded(py, |cancel| sampler::sample_prepared(stepper, &opts, cancel))
+        let (ids, weights) = guarded(py, |cancel| sampler::sample_weighted(stepper, &opts, cancel))?;
+        if log_weights {
+            Ok((ids, weights).into_pyobject(py)?.into_any().unbind())
+        } else {
+            Ok(ids.into_pyobject(py)?.into_any().unbind())
+        }
     }
 
     /// Same as `charrnn._core.beam_search`, without the per-call preparation.

@@ -270,6 +270,32 @@ impl DrawRule {
         self.draw_where(logits, None, rng, scratch)
     }
 
+    /// The natural log of the share of `softmax(logits / temperature)` (over the ids the
+    /// rule allows, before top-k and top-p) that falls on the ids `also` allows too: the
+    /// `log Z_t` by which a constrained draw renormalises.
+    pub fn log_mass(&self, logits: &[f32], also: &[bool]) -> f64 {
+        let max = logits
+            .iter()
+            .zip(&self.allowed)
+            .filter(|(z, &a)| a && !z.is_nan())
+            .map(|(&z, _)| z)
+            .fold(f32::NEG_INFINITY, f32::max);
+        if max == f32::NEG_INFINITY {
+            return 0.0;
+        }
+        let (mut all, mut kept) = (0.0f64, 0.0f64);
+        for ((&z, &a), &m) in logits.iter().zip(&self.allowed).zip(also) {
+            if a && !z.is_nan() {
+                let w = (f64::from(z - max) / f64::from(self.temperature)).exp();
+                all += w;
+                if m {
+                    kept += w;
+                }
+            }
+        }
+        (kept / all).ln()
+    }
+
     /// `draw` over the ids that are both allowed by the rule and `also[id]` (a constraint's
     /// mask at this step; at least one id must pass both).
     pub fn draw_where(&self, logits: &[f32], also: Option<&[bool]>, rng: &mut ChaCha8Rng, scratch: &mut DrawScratch) -> usize {
@@ -370,6 +396,15 @@ pub fn sample(params: &ModelParams, opts: &SampleOptions, cancel: Cancel) -> Res
 
 /// `sample` with a model prepared once (see `Stepper`), for repeated calls.
 pub fn sample_prepared(stepper: &mut Stepper, opts: &SampleOptions, cancel: Cancel) -> Result<Vec<Vec<u32>>> {
+    sample_weighted(stepper, opts, cancel).map(|(out, _)| out)
+}
+
+/// `sample_prepared`, also returning for every sequence `log ∏ Z_t`: the sum over its
+/// steps of the log of the probability mass the constraint left allowed (0 without a
+/// constraint). A constrained draw has probability `p(x) / ∏ Z_t`; the model's
+/// distribution conditioned on the constraint is `p(x) / P(C)`, so `∏ Z_t` is, up to a
+/// constant, the importance weight that turns constrained draws into conditional ones.
+pub fn sample_weighted(stepper: &mut Stepper, opts: &SampleOptions, cancel: Cancel) -> Result<(Vec<Vec<u32>>, Vec<f64>)> {
     let v = stepper.vocab;
     check_ids(&[opts.start_id], v, "start_id")?;
     check_ids(&[opts.end_id], v, "end_id")?;
@@ -380,8 +415,9 @@ pub fn sample_prepared(stepper: &mut Stepper, opts: &SampleOptions, cancel: Canc
     let per_row = 4 * (3 * stepper.n_layers * stepper.hidden + 2 * stepper.vocab + 4 * stepper.hidden) as u128;
     check_memory("sampling", opts.n as u128 * (per_row + 4 * opts.max_steps as u128 + 24))?;
     let mut out: Vec<Vec<u32>> = vec![Vec::new(); opts.n];
+    let mut log_weights = vec![0.0f64; opts.n];
     if opts.n == 0 || opts.max_steps == 0 {
-        return Ok(out);
+        return Ok((out, log_weights));
     }
     // Sequences with the same category see the same start and prefix: warm up one row per
     // distinct category, then copy it to every sequence.
@@ -437,6 +473,7 @@ pub fn sample_prepared(stepper: &mut Stepper, opts: &SampleOptions, cancel: Canc
                             "the constraint leaves only banned ids to draw: no string can meet both".into(),
                         ));
                     }
+                    log_weights[seq] += rule.log_mass(logits, &mask);
                     let id = rule.draw_where(logits, Some(&mask), &mut rng, &mut scratch);
                     if id != opts.end_id {
                         positions[seq] = c.advance(positions[seq], id)?;
@@ -459,7 +496,7 @@ pub fn sample_prepared(stepper: &mut Stepper, opts: &SampleOptions, cancel: Canc
         }
         stepper.step(&mut state, &next);
     }
-    Ok(out)
+    Ok((out, log_weights))
 }
 
 /// Continues one or more streams of text: feeds the last drawn id back in and draws the

@@ -297,3 +297,31 @@ fn a_constraint_longer_than_the_step_limit_or_a_prefix_it_refuses_is_an_error() 
     let ok = SampleOptions { max_steps: 30, prefix: vec![3], constraint: Some(c), ..options(0) };
     assert!(sample(&p.view(), &ok, Cancel::NEVER).unwrap().iter().all(|s| s.len() <= 19));
 }
+
+#[test]
+fn constrained_draws_report_the_log_mass_the_constraint_left() {
+    use charrnn_core::constraint::Constraint;
+    use charrnn_core::sampler::{sample_weighted, Stepper};
+    use std::sync::Arc;
+    let chars: Vec<Option<char>> = [None, None, None].into_iter().chain("abcdef".chars().map(Some)).collect();
+    let p = model(CellKind::Gru);
+    let mp = p.view();
+    // The first character must be 'a': Z_1 = softmax(first logits)['a'] over the allowed ids.
+    let c = Constraint::new(&chars, 2, &["a.*"], 0, 11).unwrap();
+    let opts = SampleOptions { n: 4, constraint: Some(Arc::new(c)), ..options(9) };
+    let (drawn, log_w) = sample_weighted(&mut Stepper::new(&mp), &opts, Cancel::NEVER).unwrap();
+    let free = sample_weighted(&mut Stepper::new(&mp), &options(9), Cancel::NEVER).unwrap().1;
+    assert!(free.iter().all(|&w| w == 0.0), "no constraint, no weight");
+    // Recompute log Z_1 from the logits after the start id (ids 0, 1 banned).
+    let mut s = Stepper::new(&mp);
+    let mut state = s.zero_state(1, None);
+    s.step(&mut state, &[1]);
+    let z = &s.logits[..9];
+    let allowed: Vec<f64> = (2..9).map(|i| f64::from(z[i]).exp()).collect();
+    let log_z1 = (allowed[1] / allowed.iter().sum::<f64>()).ln();
+    for (ids, w) in drawn.iter().zip(&log_w) {
+        assert_eq!(ids[0], 3, "starts with 'a'");
+        // Later steps allow everything (Z_t = 1), except the last, where only the end is left.
+        assert!((w - log_z1).abs() < 1e-6 || ids.len() == 11, "{w} vs {log_z1}");
+    }
+}
