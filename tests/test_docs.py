@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import io
 import pathlib
 import re
 import shlex
-from dataclasses import dataclass
 from typing import Optional, Union
 
 import charrnn
@@ -45,7 +45,7 @@ def rel(path: pathlib.Path) -> str:
 # -- reading Markdown ---------------------------------------------------------------------
 
 
-@dataclass
+@dataclasses.dataclass
 class Block:
     page: pathlib.Path
     lang: str
@@ -154,18 +154,18 @@ def table_rows(text: str) -> list[list[str]]:
 # -- synopsis lines -----------------------------------------------------------------------
 
 
-@dataclass
+@dataclasses.dataclass
 class Word:
     text: str
     repeat: bool = False
 
 
-@dataclass
+@dataclasses.dataclass
 class Choice:  # a value written as lstm|rnn|gru
     texts: list[str]
 
 
-@dataclass
+@dataclasses.dataclass
 class Group:  # [ … ] or ( … ), with alternatives separated by " | "
     alternatives: list[list["Node"]]
     optional: bool
@@ -621,9 +621,11 @@ def test_cli_reference_defaults_are_the_parsers():
 
 
 def text_defaults() -> dict:
+    """Text mode's defaults, from the training config where there is one."""
     config = getattr(charrnn, "TrainConfig", None)
     if config is not None and hasattr(config, "for_mode"):
-        return vars(config.for_mode("text"))
+        text = config.for_mode("text")
+        return dataclasses.asdict(text) if dataclasses.is_dataclass(text) else vars(text)
     from charrnn.text_training import TEXT_DEFAULTS
 
     return TEXT_DEFAULTS
