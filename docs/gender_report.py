@@ -1,4 +1,4 @@
-"""The figures of the README's "Names by gender" section, reproducibly.
+"""The figures of the "Names by gender and kind" section of docs/conditional.md, reproducibly.
 
 Trains a gender-conditional model on the bundled first names with a held-out test split
 (never trained on, never used to pick the weights), then measures

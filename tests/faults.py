@@ -1,11 +1,12 @@
-"""The README's "What happens when…" table, made from the tests that prove each row.
+"""The "What happens when…" table of docs/reliability.md, made from the tests that prove each row.
 
 A test that checks how charrnn meets a fault or a bad input is decorated with
 ``@fault("the situation", "what the user sees")``; this module collects them, in test
-module order, into the Markdown table that README.md holds between the
-``<!-- faults:start -->`` and ``<!-- faults:end -->`` lines.  ``test_readme_table``
-fails when the README's table is not exactly the generated one, so every row of the
-table is a statement some test checks.  Regenerate it with::
+module order, into the Markdown table that docs/reliability.md holds between the
+``<!-- faults:start -->`` and ``<!-- faults:end -->`` lines.
+``test_bad_input.py::test_readme_what_happens_table_is_generated_from_the_tests`` fails
+when the page's table is not exactly the generated one, so every row of the table is a
+statement some test checks.  Regenerate it with::
 
     python tests/faults.py --write
 """
@@ -19,7 +20,7 @@ import sys
 from collections.abc import Callable
 
 HERE = pathlib.Path(__file__).resolve().parent
-README = HERE.parent / "README.md"
+PAGE = HERE.parent / "docs" / "reliability.md"  # the page that holds the table
 START, END = "<!-- faults:start -->", "<!-- faults:end -->"
 # The test modules that hold @fault tests, in the order of the table.
 MODULES = [
@@ -34,7 +35,7 @@ MODULES = [
 
 
 def fault(situation: str, outcome: str) -> Callable:
-    """Mark a test as the proof of one row of the README's table."""
+    """Mark a test as the proof of one row of the table."""
 
     def mark(test: Callable) -> Callable:
         rows = list(getattr(test, "fault_rows", []))
@@ -74,17 +75,18 @@ def table() -> str:
 
 
 def readme_table() -> str:
-    text = README.read_text(encoding="utf-8")
+    """The table as docs/reliability.md holds it now ("" when its markers are missing)."""
+    text = PAGE.read_text(encoding="utf-8")
     if START not in text or END not in text:
         return ""
     return text.split(START, 1)[1].split(END, 1)[0].strip()
 
 
 def write() -> None:
-    text = README.read_text(encoding="utf-8")
+    text = PAGE.read_text(encoding="utf-8")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
-    README.write_text(f"{head}{START}\n{table()}\n{END}{tail}", encoding="utf-8")
+    PAGE.write_text(f"{head}{START}\n{table()}\n{END}{tail}", encoding="utf-8")
 
 
 if __name__ == "__main__":
