@@ -17,9 +17,9 @@ from charrnn.names.patronymic import patronymic
 from charrnn.names.surname import surname_for
 from charrnn.names.tables import first_names, surnames
 
-HAS_PETROVICH = declension_module.available()
-needs_petrovich = pytest.mark.skipif(
-    not HAS_PETROVICH, reason="declension needs the optional 'petrovich' package (pip install 'charrnn[declension]')"
+HAS_PYTROVICH = declension_module.available()
+needs_pytrovich = pytest.mark.skipif(
+    not HAS_PYTROVICH, reason="declension needs the optional 'pytrovich' package (pip install 'charrnn[declension]')"
 )
 
 
@@ -125,7 +125,7 @@ def test_nominative_needs_no_extra():
         decline("Иванова", "Анна", "Сергеевна", "female", "dative")
 
 
-@needs_petrovich
+@needs_pytrovich
 @pytest.mark.parametrize(
     "case, expected",
     [
@@ -142,25 +142,27 @@ def test_a_woman_in_every_case(case, expected):
     assert p.declined(case).father == "Сергей"
 
 
-@needs_petrovich
+@needs_pytrovich
 def test_men_and_indeclinable_surnames():
     assert Person("Толстой", "Лев", "Николаевич", "male", "Николай").declined("ablt").full() == "Толстым Львом Николаевичем"
     assert decline("Седых", "Пётр", "Ильич", "male", "gent") == ("Седых", "Петра", "Ильича")
     assert decline("Кох", "Анна", "Ильинична", "female", "datv") == ("Кох", "Анне", "Ильиничне")
     assert decline("Шевченко", "Тарас", "Григорьевич", "male", "datv")[0] == "Шевченко"
+    assert decline("Римская-Корсакова", "Анна", "Мамед-кызы", "female", "gent") == ("Римской-Корсаковой", "Анны", "Мамед-кызы")
+    assert decline("Алиев", "Мамед", "Ахмед-оглы", "male", "ablt") == ("Алиевым", "Мамедом", "Ахмед-оглы")
 
 
-def test_without_petrovich_declension_is_a_missing_dependency_error(monkeypatch):
-    monkeypatch.setitem(sys.modules, "petrovich", None)  # makes `import petrovich...` fail
-    monkeypatch.setitem(sys.modules, "petrovich.main", None)
-    monkeypatch.setitem(sys.modules, "petrovich.enums", None)
-    declension_module._petrovich.cache_clear()
+def test_without_pytrovich_declension_is_a_missing_dependency_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pytrovich", None)  # makes `import pytrovich...` fail
+    monkeypatch.setitem(sys.modules, "pytrovich.maker", None)
+    monkeypatch.setitem(sys.modules, "pytrovich.enums", None)
+    declension_module._pytrovich.cache_clear()
     try:
         with pytest.raises(MissingDependencyError, match=r"pip install 'charrnn\[declension\]'"):
             decline("Иванова", "Анна", "Сергеевна", "female", "datv")
         assert not declension_module.available()
     finally:
-        declension_module._petrovich.cache_clear()
+        declension_module._pytrovich.cache_clear()
 
 
 # -- the commands ------------------------------------------------------------------------
@@ -195,7 +197,7 @@ def test_person_plain_output_and_fixed_parts():
         assert latin.startswith("Tolstaya ") and latin.endswith(" Il’inichna")
 
 
-@needs_petrovich
+@needs_pytrovich
 def test_person_case():
     result = run("person", "-n", "3", "--gender", "female", "--case", "datv", "--json", "--seed", "1")
     assert result.returncode == 0, result.stderr

@@ -11,13 +11,15 @@ __all__ = ["clean_name", "VOWELS", "CONSONANTS"]
 
 VOWELS = set("аеёиоуыэюя")
 CONSONANTS = set("бвгджзйклмнпрстфхцчшщ")
+# Turkic patronymic particles, written in small letters after a hyphen: Мамед-оглы, Ахмед-кызы.
+PARTICLES = frozenset({"оглы", "кызы", "улы", "гызы"})
 _NAME = re.compile(r"[А-ЯЁа-яё]+(?:-[А-ЯЁа-яё]+)*")
 
 
 def clean_name(name: object, what: str = "name") -> str:
     """``name`` NFC-normalised and stripped, each hyphen-separated part capitalised
     (``иван`` -> ``Иван``, ``ИВАН`` -> ``Иван``; a mixed-case part such as ``МакДональд``
-    is kept as written).  :class:`InvalidNameError` when it is not a string, is empty, or
+    is kept as written, the particles оглы / кызы stay in small letters).  :class:`InvalidNameError` when it is not a string, is empty, or
     is not a single word of Cyrillic letters (parts may be joined by hyphens)."""
     if not isinstance(name, str):
         raise InvalidNameError(f"{what} must be a string, got {type(name).__name__}")
@@ -30,4 +32,8 @@ def clean_name(name: object, what: str = "name") -> str:
         raise InvalidNameError(
             f"{what} {text!r} is not a Russian name in Cyrillic letters ({why}; parts may be joined by hyphens)"
         )
-    return "-".join(p[:1].upper() + p[1:].lower() if p.islower() or p.isupper() else p for p in text.split("-"))
+    parts = text.split("-")
+    return "-".join(
+        p.lower() if i and p.lower() in PARTICLES else p[:1].upper() + p[1:].lower() if p.islower() or p.isupper() else p
+        for i, p in enumerate(parts)
+    )

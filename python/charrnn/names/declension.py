@@ -1,16 +1,14 @@
-"""A full name in any of the six cases, with the ``petrovich`` package (an optional extra).
+"""A full name in any of the six cases, with the ``pytrovich`` package (an optional extra).
 
     >>> decline("Иванова", "Анна", "Сергеевна", "female", "datv")
     ('Ивановой', 'Анне', 'Сергеевне')                     # "выдан Ивановой Анне Сергеевне"
 
-``petrovich`` (PyPI ``Petrovich`` 2.x, MIT) is installed with ``pip install
+``pytrovich`` (PyPI, MIT; the Python port of the Petrovich rules kept by the petrovich
+project itself, github.com/petrovich/pytrovich) is installed with ``pip install
 'charrnn[declension]'``; without it, :func:`decline` raises
 :class:`~charrnn.errors.MissingDependencyError` saying so.  The cases are named as in
 OpenCorpora / pymorphy: ``nomn`` (именительный), ``gent`` (родительный), ``datv``
 (дательный), ``accs`` (винительный), ``ablt`` (творительный), ``loct`` (предложный).
-
-One correction to petrovich 2.0.1: surnames in -их / -ых (Седых, Черных) are not
-declined (petrovich gives «Седыха»).
 """
 
 from __future__ import annotations
@@ -28,13 +26,13 @@ INSTALL = "pip install 'charrnn[declension]'"
 
 
 @functools.lru_cache(maxsize=1)
-def _petrovich() -> tuple[Any, dict[str, int], dict[str, str]]:
+def _pytrovich() -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
     try:
-        from petrovich.enums import Case, Gender
-        from petrovich.main import Petrovich
+        from pytrovich.enums import Case, Gender, NamePart
+        from pytrovich.maker import PetrovichDeclinationMaker
     except ImportError:
         raise MissingDependencyError(
-            f"declension needs the 'petrovich' package, which is not installed: {INSTALL}"
+            f"declension needs the 'pytrovich' package, which is not installed: {INSTALL}"
         ) from None
     cases = {
         "gent": Case.GENITIVE,
@@ -43,13 +41,13 @@ def _petrovich() -> tuple[Any, dict[str, int], dict[str, str]]:
         "ablt": Case.INSTRUMENTAL,
         "loct": Case.PREPOSITIONAL,
     }
-    return Petrovich(), cases, {"male": Gender.MALE, "female": Gender.FEMALE}
+    return PetrovichDeclinationMaker(), NamePart, cases, {"male": Gender.MALE, "female": Gender.FEMALE}
 
 
 def available() -> bool:
-    """Whether declension works here (``petrovich`` is installed)."""
+    """Whether declension works here (``pytrovich`` is installed)."""
     try:
-        _petrovich()
+        _pytrovich()
     except MissingDependencyError:
         return False
     return True
@@ -63,16 +61,18 @@ def check_case(case: str) -> str:
 
 def decline(surname: str, first: str, patronymic: str, gender: str, case: str) -> tuple[str, str, str]:
     """``(surname, first, patronymic)`` of a person of ``gender`` put in ``case`` (one of
-    :data:`CASES`).  ``nomn`` gives them back as they are (petrovich is not needed)."""
+    :data:`CASES`).  ``nomn`` gives them back as they are (pytrovich is not needed)."""
     check_case(case)
     if gender not in ("male", "female"):
         raise ValueError(f"gender must be 'male' or 'female', got {gender!r}")
     parts = (clean_name(surname, "surname"), clean_name(first, "first name"), clean_name(patronymic, "patronymic"))
     if case == "nomn":
         return parts
-    petrovich, cases, genders = _petrovich()
+    maker, part, cases, genders = _pytrovich()
     c, g = cases[case], genders[gender]
     s, f, p = parts
-    if not s.lower().endswith(("их", "ых")):
-        s = petrovich.lastname(s, c, g)
-    return s, petrovich.firstname(f, c, g), petrovich.middlename(p, c, g)
+    return (
+        maker.make(part.LASTNAME, g, c, s),
+        maker.make(part.FIRSTNAME, g, c, f),
+        maker.make(part.MIDDLENAME, g, c, p),
+    )

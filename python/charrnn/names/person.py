@@ -3,7 +3,7 @@
     >>> p = person(gender="female", seed=3)
     >>> p.full()                       # e.g. 'Кузнецова Ольга Николаевна'
     >>> p.latin()                      # ICAO Doc 9303, as in a Russian passport
-    >>> p.declined("datv").full()      # needs petrovich: 'Кузнецовой Ольге Николаевне'
+    >>> p.declined("datv").full()      # needs pytrovich: 'Кузнецовой Ольге Николаевне'
 
 Where the names come from is a :class:`NameSource`: anything with ``first_name(gender,
 rng)`` and ``surname(gender, rng)``.  The default, :class:`TableSource`, draws from the
