@@ -235,3 +235,23 @@ def test_patronymic_command():
     ]
     plain = run("patronymic", "Пётр")
     assert plain.stdout == "Пётр\tПетрович\tПетровна\n"
+
+
+def test_person_case_without_the_extra_is_one_line_naming_the_install_command():
+    # Run the command in a fresh interpreter where `import pytrovich` fails.
+    code = (
+        "import sys; sys.modules['pytrovich'] = None; sys.modules['pytrovich.maker'] = None; "
+        "sys.modules['pytrovich.enums'] = None; from charrnn.cli import main; "
+        "sys.exit(main(['person', '-n', '2', '--case', 'gent']))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "charrnn: error: declension needs the 'pytrovich' package, which is not installed: "
+        "pip install 'charrnn[declension]'"
+    ]
+    # The nominative needs nothing.
+    code = code.replace("'gent'", "'nomn'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and len(result.stdout.splitlines()) == 2

@@ -74,6 +74,6 @@ def russiannames(kind: str = "first", gender: Optional[str] = None, min_count: i
 
     if kind not in RUSSIANNAMES_KINDS:
         raise ValueError(f"kind must be one of {', '.join(map(repr, RUSSIANNAMES_KINDS))}; got {kind!r}")
-    select = {"first": tables.first_names, "patronymic": tables.patronymics, "surname": tables.surnames}[kind]
+    select = getattr(tables, {"first": "first_names", "patronymic": "patronymics", "surname": "surnames"}[kind])
     rows = sorted(select(gender, min_count), key=lambda r: -r.count)  # stable: ties stay alphabetical
     return Counted([r.name for r in rows], [r.count for r in rows])

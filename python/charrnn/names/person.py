@@ -200,7 +200,9 @@ def people(
     rng = random.Random(seed)
     source = _default_source() if source is None else source
     for _ in range(n):
-        yield person(gender, rng=rng, source=source, **fixed)
+        yield person(
+            gender, rng=rng, source=source, first=fixed.get("first"), surname=fixed.get("surname"), father=fixed.get("father")
+        )
 
 
 @functools.lru_cache(maxsize=1)

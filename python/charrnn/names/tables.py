@@ -35,22 +35,24 @@ _GENDER_CODES = {"m": "male", "f": "female", "u": "any", "": None}
 TABLE_GENDERS = ("male", "female", "any")
 
 
+# ``count`` shadows tuple.count (the method); the rows are read by field, so it is kept
+# under the name the tables use.
 class FirstName(NamedTuple):
     name: str
-    count: int
+    count: int  # type: ignore[assignment]
     gender: Optional[str]
 
 
 class Patronymic(NamedTuple):
     name: str
-    count: int
+    count: int  # type: ignore[assignment]
     gender: Optional[str]
     father: Optional[str]  # the father's first name recorded with it, if any
 
 
 class Surname(NamedTuple):
     name: str
-    count: int
+    count: int  # type: ignore[assignment]
     gender: Optional[str]
     female: Optional[str]  # for a male surname, the female form recorded with it, if any
 
