@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import re
+from importlib import resources
 import unicodedata
 
 import pytest
@@ -106,7 +107,7 @@ def test_load_counts_finds_the_columns_by_the_header(tmp_path):
 
 
 def test_load_counts_reads_gzip_and_the_bundled_tables_round_trip():
-    data = (charrnn.names.tables.resources.files("charrnn") / "data" / "ru_first_names.tsv.gz").read_bytes()
+    data = (resources.files("charrnn") / "data" / "ru_first_names.tsv.gz").read_bytes()
     counted = parse_counts(data, "ru_first_names.tsv.gz")
     rows = tables.first_names()
     assert counted.items == [r.name for r in rows] and counted.counts == [r.count for r in rows]

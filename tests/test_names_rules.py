@@ -84,7 +84,7 @@ def test_surnames_agree_with_the_gender(male, female):
     assert surname_for(male, "male") == male
 
 
-@pytest.mark.parametrize("bad", ["", "   ", "Ivan", "Иван2", "Иван Петрович", "-Иван", "Иван--Петр", "Ивaн"])
+@pytest.mark.parametrize("bad", ["", "   ", "Ivan", "Иван2", "Иван Петрович", "-Иван", "Иван--Петр", "Ивaн", "И", "Анна-М"])
 def test_a_name_that_is_not_cyrillic_is_an_invalid_name_error(bad):
     with pytest.raises(InvalidNameError):
         patronymic(bad)
@@ -145,3 +145,27 @@ def test_surname_rules_leave_the_gender_invariant_surnames_alone():
     assert result.accuracy == pytest.approx(0.99943, abs=0.0002)
     # Every disagreement is a double surname whose first part the rules change.
     assert all(rule.startswith("hyphenated") for rule in result.errors)
+
+
+# -- properties ------------------------------------------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from charrnn.names.tables import first_names  # noqa: E402
+
+LETTERS = "абвгдеёжзийклмнопрстуфхцчшщъыьэюя"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=LETTERS, min_size=2, max_size=12))
+def test_any_cyrillic_word_gets_a_patronymic_of_the_right_shape(word):
+    result = patronymic(word)
+    assert result.male.endswith("ич") and result.female.endswith("на")
+    assert result.male[:1] == word[:1].upper()
+    assert patronymic(word.upper()) == result  # the letter case of the input does not matter
+
+
+def test_every_male_first_name_of_the_table_gets_a_patronymic():
+    for row in first_names("male"):
+        result = patronymic(row.name)
+        assert result.male.endswith("ич") and result.female.endswith(("вна", "ична", "инична")), row.name

@@ -19,8 +19,10 @@ _NAME = re.compile(r"[А-ЯЁа-яё]+(?:-[А-ЯЁа-яё]+)*")
 def clean_name(name: object, what: str = "name") -> str:
     """``name`` NFC-normalised and stripped, each hyphen-separated part capitalised
     (``иван`` -> ``Иван``, ``ИВАН`` -> ``Иван``; a mixed-case part such as ``МакДональд``
-    is kept as written, the particles оглы / кызы stay in small letters).  :class:`InvalidNameError` when it is not a string, is empty, or
-    is not a single word of Cyrillic letters (parts may be joined by hyphens)."""
+    is kept as written, the particles оглы / кызы stay in small letters).
+
+    :class:`InvalidNameError` when it is not a string, is empty, or is not a single word
+    of Cyrillic letters (parts of two letters or more, which may be joined by hyphens)."""
     if not isinstance(name, str):
         raise InvalidNameError(f"{what} must be a string, got {type(name).__name__}")
     text = unicodedata.normalize("NFC", name).strip()
@@ -33,6 +35,8 @@ def clean_name(name: object, what: str = "name") -> str:
             f"{what} {text!r} is not a Russian name in Cyrillic letters ({why}; parts may be joined by hyphens)"
         )
     parts = text.split("-")
+    if any(len(p) < 2 for p in parts):
+        raise InvalidNameError(f"{what} {text!r} is not a name: one letter is an initial")
     return "-".join(
         p.lower() if i and p.lower() in PARTICLES else p[:1].upper() + p[1:].lower() if p.islower() or p.isupper() else p
         for i, p in enumerate(parts)

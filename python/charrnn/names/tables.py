@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import gzip
 import io
+import logging
 from importlib import resources
 from typing import NamedTuple, Optional
 
@@ -33,6 +34,7 @@ __all__ = [
 FILES = {"first": "ru_first_names.tsv.gz", "patronymic": "ru_patronymics.tsv.gz", "surname": "ru_surnames.tsv.gz"}
 _GENDER_CODES = {"m": "male", "f": "female", "u": "any", "": None}
 TABLE_GENDERS = ("male", "female", "any")
+logger = logging.getLogger(__name__)
 
 
 # ``count`` shadows tuple.count (the method); the rows are read by field, so it is kept
@@ -77,6 +79,7 @@ def _rows(kind: str) -> tuple:
         if len(fields) > 3:
             fields[3] = fields[3] or None  # type: ignore[assignment]
         rows.append(make(*fields))
+    logger.debug("read %d rows from charrnn/data/%s", len(rows), filename)
     return tuple(rows)
 
 
