@@ -146,3 +146,8 @@ def test_a_broken_gzip_or_non_utf8_file_is_a_data_error():
         parse_counts(gzip.compress("Иван\t1\n".encode())[:-6], "x.gz")
     with pytest.raises(DataError, match="UTF-8"):
         parse_counts(b"\xff\xfe\t1\n", "x.tsv")
+
+
+def test_the_licence_travels_with_the_tables():
+    licence = (resources.files("charrnn") / "data" / "LICENSE.russiannames").read_text(encoding="utf-8")
+    assert licence.startswith("BSD 3-Clause License") and "Copyright (c) 2018, Ivan Begtin" in licence
