@@ -213,6 +213,7 @@ def test_person_case():
         (["person", "--gender", "f"], "invalid choice"),
         (["person", "-n", "0"], "must be at least 1"),
         (["person", "--power", "-1"], "--power"),
+        (["person", "--min-count", "1000000"], "first name is seen 1,000,000 times or more in the table"),
         (["patronymic", "Ivan"], "father's name 'Ivan' is not a Russian name"),
         (["patronymic", "Иван", ""], "father's name is empty"),
     ],

@@ -90,6 +90,8 @@ class TableSource:
         _check_gender(gender)
         if gender not in self._first:
             rows = tables.first_names(gender, self.min_count)
+            if not rows:
+                raise ValueError(f"no {gender} first name is seen {self.min_count:,} times or more in the table")
             self._first[gender] = _Weighted([r.name for r in rows], [r.count**self.power for r in rows])
         return self._first[gender].draw(rng)
 
@@ -97,6 +99,8 @@ class TableSource:
         _check_gender(gender)
         if self._surnames is None:
             rows = tables.surnames("male", self.min_count) + tables.surnames("any", self.min_count)
+            if not rows:
+                raise ValueError(f"no surname is seen {self.min_count:,} times or more in the table")
             self._invariant = {r.name for r in rows if r.gender == "any"}
             self._surnames = _Weighted([r.name for r in rows], [r.count**self.power for r in rows])
         family = self._surnames.draw(rng)
