@@ -151,3 +151,55 @@ def test_a_broken_gzip_or_non_utf8_file_is_a_data_error():
 def test_the_licence_travels_with_the_tables():
     licence = (resources.files("charrnn") / "data" / "LICENSE.russiannames").read_text(encoding="utf-8")
     assert licence.startswith("BSD 3-Clause License") and "Copyright (c) 2018, Ivan Begtin" in licence
+
+
+# -- the cleaning of the rebuild script (data/build_russiannames.py; pyarrow is needed
+# only to read the parquet files, not for these functions) ------------------------------
+
+
+@pytest.fixture(scope="module")
+def build():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "data" / "build_russiannames.py"
+    spec = importlib.util.spec_from_file_location("build_russiannames", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "dataset, raw, cleaned",
+    [
+        ("names", " Иван ", "Иван"),
+        ("names", "ИГОРЬ", "Игорь"),
+        ("names", "алексей", "Алексей"),
+        ("names", "ЦыренДоржи", "Цырен-Доржи"),
+        ("surnames", "Cултанова", "Султанова"),  # a Latin C
+        ("surnames", "Римский-Корсаков", "Римский-Корсаков"),
+        ("midnames", "Мамед оглы", "Мамед-оглы"),
+        ("midnames", "Мамед-Оглы", "Мамед-оглы"),
+        ("midnames", "ГУСЕЙН ОГЛЫ", "Гусейн-оглы"),
+        ("names", "В.Л.", None),
+        ("names", "Русла6н", None),
+        ("names", "ZAHID", None),
+        ("surnames", "Эль Хатиб", None),
+        ("surnames", "Ю", None),
+        ("surnames", "-Салимгареев", None),
+        ("midnames", "МГиреевна", None),
+        ("names", None, None),
+    ],
+)
+def test_the_rebuild_script_cleans_entries_as_documented(build, dataset, raw, cleaned):
+    import collections
+
+    assert build.clean(raw, dataset, collections.Counter()) == cleaned
+
+
+def test_the_rebuild_script_keeps_the_larger_counts_value(build):
+    import collections
+
+    assert build._best(collections.Counter({"m": 5, "u": 7})) == "u"
+    assert build._best(collections.Counter({"": 9, "f": 1})) == "f"  # a known value before an empty one
+    assert build._best(collections.Counter({"": 3})) == ""
