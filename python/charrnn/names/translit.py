@@ -15,9 +15,11 @@ Systems (``SYSTEMS``; the name on the left is what ``--translit`` takes):
 * ``bgn`` — BGN/PCGN 1947 (``bgn_pcgn``);
 * ``scholarly`` — the scientific (scholarly) transliteration of linguists (``scientific``).
 
-iuliia 0.13 leaves ``ё`` untransliterated in ``gost_779``, ``bgn_pcgn`` and ``scientific``
-(its tables map it to itself); those three systems write it ``ë``, so any ``ё`` left in
-their output is made ``ë`` here.  Any other Cyrillic letter left over is an error.
+iuliia 0.13 leaves ``ё`` untransliterated in ``gost_779``, ``bgn_pcgn`` and ``scientific``:
+their tables (and their own test samples, e.g. ``Yёdva`` for Ёдва) map it to the Cyrillic
+``ё`` — most likely a Cyrillic ``е`` with a combining diaeresis where the Latin ``e`` was
+meant.  Those three systems write it ``ë``, so any ``ё`` left in their output is made
+``ë`` here.  Any other Cyrillic letter left over is an error.
 """
 
 from __future__ import annotations
