@@ -22,6 +22,7 @@ from . import datasets
 from ._core import get_num_threads, set_num_threads
 from .checkpoint import load
 from .classify import classify
+from .counted import Counted, load_counts
 from .data import NameBatches, load_lines, split
 from .errors import (
     CharRNNError,
@@ -31,6 +32,8 @@ from .errors import (
     TrainingDivergedError,
     TrainingInterrupted,
     UnknownCharacterError,
+    InvalidNameError,
+    MissingDependencyError,
 )
 from .labelled import Labelled
 from .metrics import bits_per_char, perplexity
@@ -63,6 +66,8 @@ __all__ = [
     "text_vocab",
     "train_text",
     "Labelled",
+    "Counted",
+    "load_counts",
     "classify",
     "sample_filtered",
     "score",
@@ -79,6 +84,8 @@ __all__ = [
     "TrainingDivergedError",
     "TrainingInterrupted",
     "UnknownCharacterError",
+    "InvalidNameError",
+    "MissingDependencyError",
     "Vocab",
     "__version__",
     "bits_per_char",

@@ -22,7 +22,7 @@ import sys
 from typing import Any, Optional, TextIO
 
 from .argtypes import positive_int as _positive_int, non_negative_int as _non_negative_int, positive_float as _positive_float, fraction as _fraction
-from . import _core, datasets
+from . import _core, cli_patronymic, cli_person, datasets
 from .checkpoint import load
 from .cli_resume import apply_resumed_args, cli_record
 from .commands import (
@@ -280,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--category", metavar="NAME", default=None, help="the category of FILE's items (conditional models)")
     p.set_defaults(func=cmd_eval)
     add_commands(sub)  # classify, score, export, import, plot (charrnn.commands)
+    cli_person.add_parser(sub)  # person (charrnn.cli_person)
+    cli_patronymic.add_parser(sub)  # patronymic (charrnn.cli_patronymic)
     return parser
 
 

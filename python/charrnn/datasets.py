@@ -2,6 +2,9 @@
 
 The Russian name lists live in ``charrnn/data/*.txt`` (one name per line, UTF-8, NFC);
 see the repository's ``data/README`` for their source, licence and counts.
+``russiannames(kind, gender)`` gives the richer tables of the ``russiannames`` package
+(2.0.0: ~30K first names, ~46K patronymics, ~363K surnames) as names with counts, for
+frequency-aware training (see :mod:`charrnn.names.tables` for the rows themselves).
 ``preset(name)`` gives them as labelled sets for conditional models (``ru-first-by-gender``,
 ``ru-patronymics-by-gender``, ``ru-names-by-kind``; see :mod:`charrnn.labelled`).
 """
@@ -12,10 +15,11 @@ import functools
 from importlib import resources
 from typing import Optional
 
+from .counted import Counted
 from .data import parse_lines
 from .labelled import PRESETS, preset
 
-__all__ = ["russian_names", "preset", "PRESETS", "KINDS", "GENDERS"]
+__all__ = ["russian_names", "russiannames", "RUSSIANNAMES_KINDS", "preset", "PRESETS", "KINDS", "GENDERS"]
 
 KINDS = ("first", "surnames", "patronymics")
 GENDERS = ("male", "female")
@@ -53,3 +57,23 @@ def russian_names(kind: str = "first", gender: Optional[str] = None) -> list[str
                 seen.add(name)
                 names.append(name)
     return names
+
+
+RUSSIANNAMES_KINDS = ("first", "patronymic", "surname")
+
+
+def russiannames(kind: str = "first", gender: Optional[str] = None, min_count: int = 1) -> Counted:
+    """Names of one ``kind`` (``"first"``, ``"patronymic"``, ``"surname"``) from the bundled
+    ``russiannames`` tables, with how often each occurs: ``Counted(items, counts)``.
+
+    ``gender``: ``"male"``, ``"female"``, ``"any"`` (names the source marks as used by both
+    or unidentified) or None (every row, those without a gender included); ``min_count``
+    drops names seen fewer times.  Most common first (ties in alphabetical order).
+    """
+    from .names import tables
+
+    if kind not in RUSSIANNAMES_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(map(repr, RUSSIANNAMES_KINDS))}; got {kind!r}")
+    select = getattr(tables, {"first": "first_names", "patronymic": "patronymics", "surname": "surnames"}[kind])
+    rows = sorted(select(gender, min_count), key=lambda r: -r.count)  # stable: ties stay alphabetical
+    return Counted([r.name for r in rows], [r.count for r in rows])

@@ -14,6 +14,8 @@ __all__ = [
     "ResumeError",
     "TrainingDivergedError",
     "TrainingInterrupted",
+    "InvalidNameError",
+    "MissingDependencyError",
 ]
 
 
@@ -76,3 +78,13 @@ class TrainingInterrupted(KeyboardInterrupt):
 
     def __reduce__(self):
         return (type(self), (self.step, self.epoch, self.checkpoint, self.signum))
+
+
+class InvalidNameError(CharRNNError, ValueError):
+    """A name given to :mod:`charrnn.names` is not a Russian name written in Cyrillic
+    letters (empty, Latin script, digits, several words, ...)."""
+
+
+class MissingDependencyError(CharRNNError, ImportError):
+    """An optional feature needs a package that is not installed; the message says which
+    and how to install it (e.g. ``pip install 'charrnn[declension]'``)."""
