@@ -23,7 +23,7 @@ from typing import Any, Optional, TextIO
 
 from .argtypes import positive_int as _positive_int, non_negative_int as _non_negative_int, positive_float as _positive_float, fraction as _fraction
 from . import _core, datasets
-from .checkpoint import load
+from .model import load
 from .cli_resume import apply_resumed_args, cli_record
 from .commands import (
     add_commands,
@@ -52,9 +52,9 @@ from .text_cli import (
     schedule_kwargs,
     text_sample_applies,
 )
-from .training import EpochRecord, train
-from .text_state import is_text_checkpoint
-from .training_state import default_checkpoint_path, load_training_checkpoint
+from .records import EpochRecord
+from .training import train
+from .training.state import default_checkpoint_path, is_text_checkpoint, load_training_checkpoint
 from .vocab import Vocab
 
 __all__ = ["main", "build_parser", "TRAIN_DEFAULTS"]
@@ -79,7 +79,7 @@ BUNDLED = "bundled Russian first names"
 
 
 def _version() -> str:
-    from . import __version__
+    from ._version import __version__
 
     return __version__
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any, Optional
 
 from .argtypes import positive_int as _positive_int, non_negative_int as _non_negative_int
-from .checkpoint import load
+from .model import load
 from .data import load_lines
 from .errors import DataError
 from .labelled import PRESETS, Labelled, preset

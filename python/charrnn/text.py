@@ -350,12 +350,6 @@ class TextBatches:
 # -- the stateful pass ----------------------------------------------------------------------
 
 
-def _plain_params(model: CharRNN) -> list[np.ndarray]:
-    if model.conditional:
-        raise ValueError("text mode does not take a conditional model (categories are for names)")
-    return model.params_list()
-
-
 def text_pass(
     model: CharRNN,
     batch: Batch,
@@ -367,20 +361,10 @@ def text_pass(
     """One batch from ``state`` (None: zeros): ``(summed NLL, gradients in parameter order
     or None, final state)``.  The final state is a new pair of arrays to pass as the next
     batch's ``state``; no gradient flows through it (truncated BPTT)."""
-    h0, c0 = (None, None) if state is None else state
-    loss_sum, _, grads, h_n, c_n = _core.forward_backward(
-        model.cell,
-        _plain_params(model),
-        batch.ids,
-        batch.targets,
-        batch.lengths,
-        h0=h0,
-        c0=c0,
-        compute_grad=compute_grad,
-        dropout=float(dropout),
-        seed=int(seed),
-    )
-    return float(loss_sum), grads, (h_n, c_n)
+    if model.conditional:
+        raise ValueError("text mode does not take a conditional model (categories are for names)")
+    out = model.forward_backward(batch, state, compute_grad=compute_grad, dropout=dropout, seed=seed)
+    return out.loss_sum, out.grads, out.state
 
 
 def evaluate_text(
@@ -447,10 +431,16 @@ def generate_text(
         else:
             first = vocab.chars[int(np.random.default_rng([int(seed), 2]).integers(len(vocab.chars)))]
             prime_ids = vocab.encode(first)
-    generator = _core.Generator(model.cell, _plain_params(model), streams=1, seed=int(seed))
+    generator = _core.Generator(model.cell, _text_params(model), streams=1, seed=int(seed))
     generator.feed(prime_ids)
     banned = [vocab.pad_id, vocab.bos_id, vocab.eos_id]
     return _chunks(generator, vocab, first, length, chunk, float(temperature), top_k, float(top_p), banned)
+
+
+def _text_params(model: CharRNN) -> list[np.ndarray]:
+    if model.conditional:
+        raise ValueError("text mode does not take a conditional model (categories are for names)")
+    return model.params_list()
 
 
 def _chunks(

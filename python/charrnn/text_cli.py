@@ -18,14 +18,23 @@ import sys
 from typing import Any, Optional, TextIO
 
 from .argtypes import positive_int as _positive_int, non_negative_int as _non_negative_int, fraction as _fraction
-from .checkpoint import load, save
+from .checkpoint import save
+from .model import load
 from .errors import DataError, TrainingInterrupted
 from .model import CharRNN
 from .text import check_unseen, load_text, split_text, text_vocab
 from .cli_resume import apply_resumed_args, cli_record
-from .text_state import TextTrainingState, load_text_checkpoint
-from .text_training import TEXT_DEFAULTS, TextRecord, train_text
-from .training_state import default_checkpoint_path
+from .records import TextRecord
+from .training import TrainConfig, train_text
+from .training.state import TextTrainingState, default_checkpoint_path, load_text_checkpoint
+
+_T = TrainConfig.for_mode("text")
+TEXT_DEFAULTS = {
+    "cell": _T.cell, "hidden": _T.hidden, "layers": _T.layers, "embed": _T.embed, "batch": _T.batch_size,
+    "seq_len": _T.seq_len, "lr": _T.lr, "clip": _T.clip, "dropout": _T.dropout, "epochs": _T.epochs,
+    "lr_decay": _T.lr_decay, "lr_decay_every": _T.lr_decay_every, "lr_decay_start": _T.lr_decay_start,
+    "val_fraction": _T.val_fraction, "test_fraction": _T.test_fraction,
+}
 
 __all__ = [
     "add_schedule_options",
@@ -323,7 +332,7 @@ def run_text_train(args: argparse.Namespace) -> int:
         f"{args.seq_len} steps per epoch (state carried from batch to batch, reset at each epoch start)",
         file=out,
     )
-    from .schedule import LRSchedule
+    from .training.schedule import LRSchedule
 
     schedule = LRSchedule(args.lr, args.lr_decay, args.lr_decay_every, args.lr_decay_start)
     print(
