@@ -1,0 +1,33 @@
+"""``charrnn export MODEL --to torch OUT``: a model as a PyTorch state dict."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ..model import load
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write a model as a PyTorch state dict",
+        description="Write MODEL as a PyTorch state dict (safetensors) for the nn.Module shown in the README; "
+        "the vocabulary and configuration travel in its metadata.",
+    )
+    p.add_argument("model", metavar="MODEL", help="a checkpoint written by 'charrnn train'")
+    p.add_argument("--to", choices=["torch"], required=True, help="the target framework")
+    p.add_argument("out", metavar="OUT", help="the state dict to write (.safetensors)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..interop import export_torch  # imports torch: only when asked
+
+    model = load(args.model)
+    export_torch(model, args.out)
+    print(f"wrote the PyTorch state dict of {model} to {args.out}", file=sys.stderr)
+    return 0
