@@ -3,7 +3,6 @@ atomically, left there by Ctrl-C — from Python and from ``charrnn train``."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess

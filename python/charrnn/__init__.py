@@ -37,7 +37,14 @@ from .records import EpochRecord, History, TextHistory, TextRecord
 from .sampling import sample_filtered
 from .scoring import score
 from .sources import NamesSource, TextSource
-from .text import TextBatches, evaluate_text, generate_text, load_text, split_text, text_vocab
+from .text import (
+    TextBatches,
+    evaluate_text,
+    generate_text,
+    load_text,
+    split_text,
+    text_vocab,
+)
 from .training import (
     EarlyStopping,
     LRSchedule,

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, Optional, Union
@@ -32,6 +31,7 @@ from typing import Any, NamedTuple, Optional, Union
 import numpy as np
 
 from . import _core, checkpoint
+from .checks import positive_int, sampling_options
 from .data import Batch, NameBatches
 from .errors import CheckpointError
 from .labelled import Labelled, check_category_names
@@ -61,14 +61,6 @@ class Pass(NamedTuple):
     seq_loss: np.ndarray  # [B] float64, the same per sequence
     grads: Optional[list[np.ndarray]]  # gradients of loss_sum, in params_list() order
     state: tuple[np.ndarray, Optional[np.ndarray]]  # (h_n, c_n): the final state
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
-    return int(value)
 
 
 class CharRNN:
@@ -109,12 +101,12 @@ class CharRNN:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}; got {cell!r}")
         self.vocab = vocab
         self.cell = cell
-        self.hidden = _positive_int(hidden, "hidden")
-        self.layers = _positive_int(layers, "layers")
-        self.embed = _positive_int(embed, "embed")
+        self.hidden = positive_int(hidden, "hidden")
+        self.layers = positive_int(layers, "layers")
+        self.embed = positive_int(embed, "embed")
         self.seed = int(seed)
         self.categories: Optional[tuple[str, ...]] = None if categories is None else check_category_names(categories)
-        self.category_dim = 0 if self.categories is None else _positive_int(category_dim, "category_dim")
+        self.category_dim = 0 if self.categories is None else positive_int(category_dim, "category_dim")
         self.category_counts = category_counts  # type: ignore[assignment]  # checked by the setter
         self.mode = mode  # checked by the setter
         self.params: dict[str, np.ndarray] = self._init_params(np.random.default_rng(self.seed))
@@ -452,18 +444,9 @@ class CharRNN:
         model's seed), so repeated calls differ.  A conditional model needs ``category``: one
         name (or id) for all ``n`` items, or a list of ``n``.
         """
-        n = _positive_int(n, "n")
-        max_len = _positive_int(max_len, "max_len")
-        if not isinstance(temperature, numbers.Real) or not math.isfinite(temperature) or temperature <= 0:
-            raise ValueError(f"temperature must be a positive number, got {temperature!r}")
-        if top_k is None:
-            top_k = 0
-        else:
-            top_k = _positive_int(top_k, "top_k")
-        if top_p is None:
-            top_p = 1.0
-        elif not isinstance(top_p, numbers.Real) or not 0.0 < top_p <= 1.0:
-            raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+        n = positive_int(n, "n")
+        max_len = positive_int(max_len, "max_len")
+        temperature, top_k, top_p = sampling_options(temperature, top_k, top_p)
         prefix_ids = self.vocab.encode(prefix)
         if len(prefix_ids) > max_len:
             raise ValueError(f"prefix has {len(prefix_ids)} characters, more than max_len={max_len}")
@@ -504,8 +487,8 @@ class CharRNN:
         log-probability of its completion *given the prefix* (the characters after the
         prefix and the end marker).  Deterministic; may return fewer than ``beam`` when
         fewer completions fit in ``max_len``.  A conditional model needs ``category``."""
-        beam = _positive_int(beam, "beam")
-        max_len = _positive_int(max_len, "max_len")
+        beam = positive_int(beam, "beam")
+        max_len = positive_int(max_len, "max_len")
         prefix_ids = self.vocab.encode(prefix)
         if len(prefix_ids) > max_len:
             raise ValueError(f"prefix has {len(prefix_ids)} characters, more than max_len={max_len}")

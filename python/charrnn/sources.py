@@ -44,8 +44,8 @@ from .data import Batch, NameBatches, describe_unseen, unseen_characters
 from .labelled import Labelled
 from .metrics import split_metrics
 from .model import CharRNN, State
-from .text import TextBatches, evaluate_text, text_pass
 from .records import EpochRecord, History, TextHistory, TextRecord
+from .text import TextBatches, evaluate_text, text_pass
 
 __all__ = ["BatchSource", "NamesSource", "TextSource", "fingerprint", "text_fingerprint"]
 

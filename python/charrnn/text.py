@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import math
 import numbers
 import os
 import unicodedata
@@ -59,8 +58,9 @@ from typing import TYPE_CHECKING, Optional, Union
 import numpy as np
 
 from . import _core
+from .checks import positive_int, sampling_options
 from .data import Batch
-from .errors import DataError
+from .errors import DataError, UnknownCharacterError
 from .metrics import summarize
 from .vocab import Vocab
 
@@ -202,8 +202,6 @@ def encode_text(text: str, vocab: Vocab) -> np.ndarray:
     try:
         return np.fromiter((table[c] for c in text), dtype=dtype, count=len(text))
     except KeyError as e:
-        from .errors import UnknownCharacterError
-
         c = e.args[0]
         at = text.index(c)
         raise UnknownCharacterError(c, text[max(0, at - 20) : at + 20]) from None
@@ -241,14 +239,6 @@ def check_unseen(train: str, held_out: str, source: str) -> None:
 # -- batches ------------------------------------------------------------------------------
 
 
-def _positive(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
-    return int(value)
-
-
 class TextBatches:
     """Stateful batches over one text (see the module's documentation for the picture).
 
@@ -270,8 +260,8 @@ class TextBatches:
         seq_len: int = DEFAULT_SEQ_LEN,
         whole: bool = False,
     ) -> None:
-        batch_size = _positive(batch_size, "batch_size")
-        self.seq_len = _positive(seq_len, "seq_len")
+        batch_size = positive_int(batch_size, "batch_size")
+        self.seq_len = positive_int(seq_len, "seq_len")
         if isinstance(text, str):
             if vocab is None:
                 raise TypeError("a text needs its vocab to be encoded")
@@ -407,17 +397,9 @@ def generate_text(
     first character.  Markers (pad, start, end) are never drawn.  Bad options and a prime
     with characters outside the vocabulary raise here, before anything is generated.
     """
-    from .model import _positive_int
-
-    length = _positive_int(length, "length")
-    chunk = _positive_int(chunk, "chunk")
-    if not isinstance(temperature, numbers.Real) or not math.isfinite(temperature) or temperature <= 0:
-        raise ValueError(f"temperature must be a positive number, got {temperature!r}")
-    top_k = 0 if top_k is None else _positive_int(top_k, "top_k")
-    if top_p is None:
-        top_p = 1.0
-    elif not isinstance(top_p, numbers.Real) or not 0.0 < top_p <= 1.0:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+    length = positive_int(length, "length")
+    chunk = positive_int(chunk, "chunk")
+    temperature, top_k, top_p = sampling_options(temperature, top_k, top_p)
     if seed is None:
         seed = int(model._sample_rng.integers(0, 2**63))
     elif isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:

@@ -8,18 +8,21 @@ from typing import Any
 
 from ..classify import classify
 from ..model import load
+from .common import subcommand
 from .names_arg import add_names, names_of
 
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
+    p = subcommand(
+        sub,
         "classify",
-        help="the probability of each category for each name (conditional models)",
-        description="P(category | name) by Bayes' rule: P(name | category) from the model times the prior "
+        "the probability of each category for each name (conditional models)",
+        "P(category | name) by Bayes' rule: P(name | category) from the model times the prior "
         "P(category), normalised. The prior is each category's share of the training items (stored in the "
         "model), or uniform with --prior uniform.",
+        run,
     )
     p.add_argument("model", metavar="MODEL", help="a conditional model (trained with --category or --preset)")
     add_names(p, "classify")
@@ -28,7 +31,6 @@ def add_parser(sub: Any) -> None:
         "--json", action="store_true",
         help='one JSON object per name, in input order: {"name": ..., "probs": {category: p, ...}, "category": best}',
     )
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,11 +6,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from typing import Optional
+from typing import Any, Optional
 
 from ..checkpoint import read_header
 
-__all__ = ["Parser", "HelpFormatter", "intermixed", "one_line", "fmt", "shown", "checkpoint_mode"]
+__all__ = ["subcommand", "Parser", "HelpFormatter", "intermixed", "one_line", "fmt", "shown", "checkpoint_mode"]
+
+
+def subcommand(sub: Any, name: str, summary: str, description: str, run: Any, **kw: Any) -> argparse.ArgumentParser:
+    """Register subcommand ``name`` (``summary`` in ``charrnn --help``) that runs ``run(args)``."""
+    p = sub.add_parser(name, help=summary, description=description, **kw)
+    p.set_defaults(func=run)
+    return p
 
 
 class Parser(argparse.ArgumentParser):

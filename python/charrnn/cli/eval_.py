@@ -12,21 +12,23 @@ from ..data import load_lines
 from ..errors import DataError
 from ..model import CharRNN, load
 from ..text import load_text
+from .common import subcommand
 
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
+    p = subcommand(
+        sub,
         "eval",
-        help="measure a model on a file of names (or of text)",
-        description="NLL per character (nats), perplexity and bits per character of MODEL on FILE.",
+        "measure a model on a file of names (or of text)",
+        "NLL per character (nats), perplexity and bits per character of MODEL on FILE.",
+        run,
     )
     p.add_argument("model", metavar="MODEL", help="a checkpoint written by 'charrnn train'")
     p.add_argument("file", metavar="FILE", help="one item per line, UTF-8 (a text model: the whole file)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--category", metavar="NAME", default=None, help="the category of FILE's items (conditional models)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

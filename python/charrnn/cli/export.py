@@ -7,21 +7,23 @@ import sys
 from typing import Any
 
 from ..model import load
+from .common import subcommand
 
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
+    p = subcommand(
+        sub,
         "export",
-        help="write a model as a PyTorch state dict",
-        description="Write MODEL as a PyTorch state dict (safetensors) for the nn.Module shown in the README; "
+        "write a model as a PyTorch state dict",
+        "Write MODEL as a PyTorch state dict (safetensors) for the nn.Module shown in the README; "
         "the vocabulary and configuration travel in its metadata.",
+        run,
     )
     p.add_argument("model", metavar="MODEL", help="a checkpoint written by 'charrnn train'")
     p.add_argument("--to", choices=["torch"], required=True, help="the target framework")
     p.add_argument("out", metavar="OUT", help="the state dict to write (.safetensors)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

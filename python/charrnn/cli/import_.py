@@ -7,16 +7,20 @@ import os
 import sys
 from typing import Any
 
+from .common import subcommand
+
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
+    p = subcommand(
+        sub,
         "import",
-        help="read a PyTorch state dict back into a charrnn model",
-        description="Read a PyTorch state dict (safetensors) of the README's nn.Module into a charrnn model. "
+        "read a PyTorch state dict back into a charrnn model",
+        "Read a PyTorch state dict (safetensors) of the README's nn.Module into a charrnn model. "
         "A file written by 'charrnn export' needs nothing else; for one saved by PyTorch, give the "
         "vocabulary (--vocab) and, for a conditional model, the category names (--config).",
+        run,
     )
     p.add_argument("state_dict", metavar="STATE_DICT", help="safetensors file (safetensors.torch.save_file)")
     p.add_argument("--vocab", metavar="FILE", help="JSON: a list of the characters of ids 3, 4, ... (0 pad, 1 start, 2 end)")
@@ -25,7 +29,6 @@ def add_parser(sub: Any) -> None:
         help='JSON object with any of "vocab", "categories" (names, in id order), "category_counts", "cell", "seed"',
     )
     p.add_argument("--out", metavar="PATH", required=True, help="the charrnn model to write")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

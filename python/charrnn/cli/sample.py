@@ -17,7 +17,7 @@ from ..data import load_lines
 from ..model import DEFAULT_MAX_LEN, load
 from ..sampling import SeenNames, read_seen, sample_filtered
 from .args import non_negative_int, positive_int
-from .common import HelpFormatter, checkpoint_mode
+from .common import HelpFormatter, checkpoint_mode, subcommand
 
 __all__ = ["add_parser", "run"]
 
@@ -38,11 +38,12 @@ NAMES_ONLY = {
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
+    p = subcommand(
+        sub,
         "sample",
-        help="generate names (or text) with a trained model",
-        formatter_class=HelpFormatter,
-        description="Generate names with MODEL, one per line (a text model: a stream of text).",
+        "generate names (or text) with a trained model",
+        "Generate names with MODEL, one per line (a text model: a stream of text).",
+        run, formatter_class=HelpFormatter,
     )
     p.add_argument("model", metavar="MODEL", help="a checkpoint written by 'charrnn train'")
     p.add_argument("-n", type=positive_int, metavar="N", default=None, help=f"how many names (default: {DEFAULT_N})")
@@ -96,7 +97,6 @@ def add_parser(sub: Any) -> None:
         "--length", type=positive_int, metavar="N", default=None,
         help=f"characters to generate after the prime, streamed as they come (default: {DEFAULT_LENGTH})",
     )
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

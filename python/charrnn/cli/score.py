@@ -8,18 +8,21 @@ from typing import Any
 
 from ..model import load
 from ..scoring import score
+from .common import subcommand
 from .names_arg import add_names, names_of
 
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
+    p = subcommand(
+        sub,
         "score",
-        help="log-probability of names, total and per character",
-        description="The natural log-probability (nats) the model gives each name and each of its characters "
+        "log-probability of names, total and per character",
+        "The natural log-probability (nats) the model gives each name and each of its characters "
         "(given the ones before it), the end marker included. Closer to 0 is more typical; the mean per "
         "character compares names of different lengths.",
+        run,
     )
     p.add_argument("model", metavar="MODEL", help="a checkpoint written by 'charrnn train'")
     add_names(p, "score")
@@ -29,7 +32,6 @@ def add_parser(sub: Any) -> None:
         "--json", action="store_true",
         help='one JSON object per name: {"name", "log_prob", "mean_log_prob", "chars": [{"char", "log_prob"}, ...]}',
     )
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

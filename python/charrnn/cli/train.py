@@ -23,7 +23,13 @@ import sys
 from typing import Any, Optional, TextIO
 
 from .. import _core, datasets
-from ..data import describe_unseen, load_lines, move_unseen_to_train, split, unseen_characters
+from ..data import (
+    describe_unseen,
+    load_lines,
+    move_unseen_to_train,
+    split,
+    unseen_characters,
+)
 from ..errors import DataError, ResumeError, TrainingInterrupted
 from ..labelled import Labelled
 from ..model import CELLS, DEFAULT_CATEGORY_DIM, CharRNN
@@ -34,8 +40,16 @@ from ..text import check_unseen, load_text, split_text, text_vocab
 from ..training import TrainConfig, train, train_text
 from ..training.state import default_checkpoint_path, load_state
 from ..vocab import Vocab
-from .args import category_spec, clip, decay, fraction, non_negative_int, positive_float, positive_int
-from .common import HelpFormatter, fmt, shown
+from .args import (
+    category_spec,
+    clip,
+    decay,
+    fraction,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+from .common import HelpFormatter, fmt, shown, subcommand
 
 __all__ = ["add_parser", "run", "OVERRIDABLE", "cli_record", "CLI_DEFAULTS"]
 
@@ -95,12 +109,13 @@ def _both(field: str) -> str:
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
+    p = subcommand(
+        sub,
         "train",
-        help="train a model on a file of names (one per line) or of text (--mode text)",
-        formatter_class=HelpFormatter,
-        description="Train a model on FILE (one item per line, UTF-8; with --mode text, the whole file as one "
+        "train a model on a file of names (one per line) or of text (--mode text)",
+        "Train a model on FILE (one item per line, UTF-8; with --mode text, the whole file as one "
         "continuous stream) and save it. The best model so far is at --out as soon as there is one.",
+        run, formatter_class=HelpFormatter,
     )
     p.add_argument("file", metavar="FILE", nargs="?", help=f"training data; default: the {BUNDLED} (male + female)")
     p.add_argument(
@@ -232,7 +247,6 @@ def add_parser(sub: Any) -> None:
         help="stop early after N evaluations without a better validation loss (default: never)",
     )
     g.add_argument("--clip", type=clip, metavar="X", help="clip the global gradient norm to X (0: no clipping) " + _both("clip"))
-    p.set_defaults(func=run)
 
 
 # -- options: typed, resumed, defaults --------------------------------------------------------

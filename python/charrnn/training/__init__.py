@@ -13,9 +13,9 @@ modes (drop the hidden state between batches, or carry it) is decided.
 
 from __future__ import annotations
 
+from ..records import EpochRecord, History, TextHistory, TextRecord
 from .api import resume, resume_text, train, train_text
 from .config import TrainConfig
-from ..records import EpochRecord, History, TextHistory, TextRecord
 from .optim import Adam, clip_grad_norm
 from .schedule import EarlyStopping, LRSchedule
 from .state import TrainingState, load_text_checkpoint, load_training_checkpoint

@@ -10,11 +10,16 @@ from collections.abc import Callable, Sequence
 from typing import Any, Optional
 
 from ..model import CharRNN
+from ..records import EpochRecord, History, TextHistory, TextRecord
 from ..sources import NamesSource, TextSource
 from ..text import DEFAULT_SEQ_LEN, DEFAULT_TEXT_BATCH
 from .config import TrainConfig
-from ..records import EpochRecord, History, TextHistory, TextRecord
-from .state import TrainingState, load_text_checkpoint, load_training_checkpoint, resumed_options
+from .state import (
+    TrainingState,
+    load_text_checkpoint,
+    load_training_checkpoint,
+    resumed_options,
+)
 from .trainer import BestModel, Trainer
 
 __all__ = ["train", "resume", "train_text", "resume_text"]

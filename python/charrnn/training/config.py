@@ -20,9 +20,10 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from ..checks import positive_or_none
 from .schedule import LRSchedule, check_patience
 
-__all__ = ["TrainConfig", "MODES", "positive_or_none"]
+__all__ = ["TrainConfig", "MODES"]
 
 MODES = ("names", "text")
 
@@ -103,35 +104,19 @@ class TrainConfig:
         return None if self.clip is None or math.isinf(self.clip) else float(self.clip)
 
 
-def positive_or_none(value: Any, name: str) -> Optional[int]:
-    """``value`` as an int >= 1, or None (TypeError for a non-integer, ValueError below 1)."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer or None, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
-    return int(value)
-
-
 _DEFAULTS = {
     "names": TrainConfig(),
-    "text": TrainConfig(
+    "text": TrainConfig(  # char-rnn's; cell, hidden, embed, clip: as for names
         mode="text",
-        cell="lstm",
-        hidden=128,
         layers=2,
-        embed=32,
         batch_size=50,
         seq_len=50,
         val_fraction=0.05,
         test_fraction=0.05,
         lr=2e-3,
-        clip=5.0,
         dropout=0.0,
         epochs=30,
         lr_decay=0.97,
-        lr_decay_every=1,
         lr_decay_start=10,
     ),
 }

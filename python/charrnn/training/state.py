@@ -284,6 +284,14 @@ def checkpoint_kind(path: str | os.PathLike[str]) -> Optional[str]:
     return None
 
 
+_MISSING = {
+    "names": "{path}: a model without training state, so it cannot be resumed "
+    "(resume from the .ckpt.safetensors file that training writes next to it)",
+    "text": "{path}: no text training state, so it cannot be resumed as a text-mode run "
+    "(resume from the .ckpt.safetensors file that 'charrnn train --mode text' writes next to the model)",
+}
+
+
 def load_training_checkpoint(path: str | os.PathLike[str]) -> tuple[CharRNN, TrainingState]:
     """The model (with the weights after the last step) and the :class:`TrainingState` of
     a names-mode training checkpoint.
@@ -291,26 +299,14 @@ def load_training_checkpoint(path: str | os.PathLike[str]) -> tuple[CharRNN, Tra
     Raises FileNotFoundError, :class:`CheckpointError` (damaged, inconsistent) or
     :class:`ResumeError` (a model file without training state, e.g. the final ``--out``).
     """
-    path = os.fspath(path)
-    return _load(
-        path,
-        "names",
-        f"{path}: a model without training state, so it cannot be resumed "
-        f"(resume from the .ckpt.safetensors file that training writes next to it)",
-    )
+    return _load(os.fspath(path), "names")
 
 
 def load_text_checkpoint(path: str | os.PathLike[str]) -> tuple[CharRNN, TrainingState]:
     """The model (weights after the last step) and the :class:`TrainingState` of a text
     training checkpoint.  Raises FileNotFoundError, :class:`CheckpointError` (damaged,
     inconsistent) or :class:`ResumeError` (a file without text training state)."""
-    path = os.fspath(path)
-    return _load(
-        path,
-        "text",
-        f"{path}: no text training state, so it cannot be resumed as a text-mode run "
-        f"(resume from the .ckpt.safetensors file that 'charrnn train --mode text' writes next to the model)",
-    )
+    return _load(os.fspath(path), "text")
 
 
 def load_state(path: str | os.PathLike[str]) -> tuple[CharRNN, TrainingState]:
@@ -318,13 +314,13 @@ def load_state(path: str | os.PathLike[str]) -> tuple[CharRNN, TrainingState]:
     return load_text_checkpoint(path) if is_text_checkpoint(path) else load_training_checkpoint(path)
 
 
-def _load(path: str, mode: str, missing: str) -> tuple[CharRNN, TrainingState]:
+def _load(path: str, mode: str) -> tuple[CharRNN, TrainingState]:
     key = STATE_KEYS[mode]
     metadata, tensors = _ckpt._read(path)
     model = model_from_checkpoint(path, metadata, tensors)
     raw = metadata.get(key)
     if raw is None:
-        raise ResumeError(missing)
+        raise ResumeError(_MISSING[mode].format(path=path))
     try:
         s = json.loads(raw)
         if not isinstance(s, dict):

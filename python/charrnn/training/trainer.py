@@ -46,8 +46,8 @@ from ..interrupt import deferred_interrupt
 from ..metrics import split_metrics
 from ..model import CharRNN
 from ..progress import TrainingMonitor
-from .config import TrainConfig
 from ..records import EpochRecord, History
+from .config import TrainConfig
 from .optim import Adam, weights_finite
 from .schedule import EarlyStopping
 from .state import TrainingState, save_state
