@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from charrnn import reference
 from charrnn.data import NameBatches
-from charrnn.labelled import PRESETS, Labelled, preset
+from charrnn.datasets import PRESETS, preset
+from charrnn.labelled import Labelled
 
 # Two categories that differ in their first letter: a model that uses its category
 # input learns to start "a" names with А and "b" names with Б.

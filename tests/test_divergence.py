@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from charrnn import CharRNN, CharRNNError, TrainingDivergedError, Vocab, train
 from charrnn.training import Adam
-from charrnn.training_state import load_training_checkpoint
+from charrnn.training.state import load_training_checkpoint
 from faults import fault
 from test_train import ITEMS
 

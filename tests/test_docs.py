@@ -611,19 +611,30 @@ def _same(shown: str, default) -> bool:
 
 
 def test_cli_reference_defaults_are_the_parsers():
+    """The defaults the reference shows are the code's: the parser's own, or, for the
+    training options whose parser default is None (so that a typed option can be told
+    from a default), names mode's ``TrainConfig``."""
     parser = build_parser()
-    pairs = [(parser, table_rows(section(CLI, "Global options")))]
-    pairs += [(subcommands(parser)[name], table_rows(text)) for name, text in reference_sections().items()]
+    names_config = dataclasses.asdict(charrnn.TrainConfig.for_mode("names"))
+    pairs = [(parser, table_rows(section(CLI, "Global options")), {})]
+    pairs += [
+        (subcommands(parser)[name], table_rows(text), names_config if name == "train" else {})
+        for name, text in reference_sections().items()
+    ]
     checked = 0
-    for p, rows in pairs:
+    for p, rows, config in pairs:
         shown = documented(rows)
         for name, action in actions(p).items():
-            if action.default in (None, False, "", argparse.SUPPRESS):
+            default = action.default
+            if default is None:
+                default = config.get({"batch": "batch_size"}.get(action.dest, action.dest))
+            if default in (None, False, "", argparse.SUPPRESS):
                 continue
+            action = argparse.Namespace(default=default)
             cell = shown[name][1].split("(text:")[0].strip().strip("`")
             assert _same(cell, action.default), f"{name}: the reference says {cell!r}, the parser {action.default!r}"
             checked += 1
-    assert checked >= 20
+    assert checked >= 15, f"only {checked} defaults checked"
 
 
 def text_defaults() -> dict:

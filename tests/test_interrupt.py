@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from charrnn import CharRNN, TrainingInterrupted, Vocab, _core, train
 from charrnn.interrupt import deferred_interrupt
-from charrnn.training_state import load_training_checkpoint
+from charrnn.training.state import load_training_checkpoint
 from conftest import default_sigint
 from faults import fault
 from test_train import ITEMS

@@ -13,7 +13,7 @@ import charrnn
 import numpy as np
 import pytest
 from charrnn import CharRNN, CheckpointError, ResumeError, Vocab, _core, train
-from charrnn.training_state import default_checkpoint_path, load_training_checkpoint
+from charrnn.training.state import default_checkpoint_path, load_training_checkpoint
 from faults import fault
 from safetensors import safe_open
 from test_train import ITEMS

@@ -18,7 +18,7 @@ from charrnn import CharRNN, CheckpointError, ResumeError, _core, resume_text, t
 from charrnn.checkpoint import _read, save as save_model
 from charrnn.errors import TrainingInterrupted
 from charrnn.text import text_pass, text_vocab
-from charrnn.text_state import TEXT_STATE_KEY, load_text_checkpoint
+from charrnn.training.state import TEXT_STATE_KEY, load_text_checkpoint
 from faults import fault
 
 LINES = ["the cat sat on the mat.", "a dog ran to the cat.", "the mat sat on a dog."]
@@ -59,7 +59,7 @@ def reference(cell: str = "lstm"):
 def fail_training_call(monkeypatch, n: int, action=None):
     """Make the ``n``-th training pass (evaluations not counted) fail like a power cut, or
     run ``action`` after it."""
-    import charrnn.text_training as tt
+    import charrnn.sources as tt
 
     calls = [0]
 
@@ -133,7 +133,7 @@ def test_ctrl_c_writes_the_checkpoint_and_a_skipped_evaluation_is_made_on_resume
 
 
 def test_checkpoint_holds_the_carried_state_moments_and_text_identity(tmp_path, monkeypatch):
-    import charrnn.text_training as tt
+    import charrnn.sources as tt
 
     carried = []
 

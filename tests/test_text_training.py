@@ -171,7 +171,7 @@ def test_text_training_learns_and_reports_every_evaluation(tmp_path):
 
 
 def test_text_training_stops_early_on_mid_epoch_evaluations(monkeypatch):
-    monkeypatch.setattr(charrnn.text_training, "evaluate_text", _scripted([2.0, 1.5, 1.6, 1.7, 1.0]))
+    monkeypatch.setattr(charrnn.sources, "evaluate_text", _scripted([2.0, 1.5, 1.6, 1.7, 1.0]))
     model = small_model()
     snapshots = []
     history = train_text(
@@ -217,7 +217,7 @@ def test_ctrl_c_stops_after_the_step_with_the_best_weights(sigint_delivered):
 
 @pytest.mark.parametrize("what", ["nan-loss", "inf-grad"])
 def test_divergence_stops_before_touching_the_weights(monkeypatch, what):
-    real = charrnn.text_training.text_pass
+    real = charrnn.sources.text_pass
     calls = [0]
 
     def poisoned(*args, **kwargs):
@@ -232,7 +232,7 @@ def test_divergence_stops_before_touching_the_weights(monkeypatch, what):
 
     after_two = small_model()
     train_text(after_two, TEXT, max_steps=2, epochs=None, batch_size=4, seq_len=5)
-    monkeypatch.setattr(charrnn.text_training, "text_pass", poisoned)
+    monkeypatch.setattr(charrnn.sources, "text_pass", poisoned)
     model = small_model()
     with pytest.raises(TrainingDivergedError, match="diverged at step 3"):
         train_text(model, TEXT, epochs=1, batch_size=4, seq_len=5)

@@ -16,11 +16,9 @@ Learn from a list of names (or any short texts) and generate more like them::
 
 from __future__ import annotations
 
-from importlib import metadata as _metadata
-
 from . import datasets
 from ._core import get_num_threads, set_num_threads
-from .checkpoint import load
+from ._version import __version__
 from .classify import classify
 from .counted import Counted, load_counts
 from .data import NameBatches, load_lines, split
@@ -37,25 +35,40 @@ from .errors import (
 )
 from .labelled import Labelled
 from .metrics import bits_per_char, perplexity
-from .model import CharRNN
+from .model import CharRNN, load
+from .records import EpochRecord, History, TextHistory, TextRecord
 from .sampling import sample_filtered
-from .schedule import EarlyStopping, LRSchedule
 from .scoring import score
-from .text import TextBatches, evaluate_text, generate_text, load_text, split_text, text_vocab
-from .text_state import load_text_checkpoint, resume_text
-from .text_training import TextHistory, TextRecord, train_text
-from .training import EpochRecord, History, train
-from .training_state import load_training_checkpoint, resume
+from .sources import NamesSource, TextSource
+from .text import (
+    TextBatches,
+    evaluate_text,
+    generate_text,
+    load_text,
+    split_text,
+    text_vocab,
+)
+from .training import (
+    EarlyStopping,
+    LRSchedule,
+    TrainConfig,
+    Trainer,
+    load_text_checkpoint,
+    load_training_checkpoint,
+    resume,
+    resume_text,
+    train,
+    train_text,
+)
 from .vocab import Vocab
-
-try:
-    __version__ = _metadata.version("charrnn")
-except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
 
 __all__ = [
     "EarlyStopping",
     "LRSchedule",
+    "NamesSource",
+    "TextSource",
+    "TrainConfig",
+    "Trainer",
     "TextBatches",
     "TextHistory",
     "TextRecord",

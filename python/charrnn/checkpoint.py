@@ -39,17 +39,20 @@ import json
 import logging
 import os
 import tempfile
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save as _serialize
 
+from ._version import __version__
 from .errors import CheckpointError
-from .model import CELLS, CharRNN
 from .vocab import Vocab
 
-__all__ = ["save", "load", "read_metadata", "FORMAT", "FORMAT_VERSION"]
+if TYPE_CHECKING:  # only for annotations: the model module imports this one
+    from .model import CharRNN
+
+__all__ = ["save", "read_metadata", "read_header", "atomic_write", "FORMAT", "FORMAT_VERSION"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,12 +63,6 @@ FORMAT_VERSION = "1"
 TRAINING_TENSOR_PREFIXES = ("optimizer.", "best.", "carried.")
 # Sanity bounds on a checkpoint's config, checked before any weight is allocated.
 _MAX_CONFIG_SIZE = 1 << 20
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__
 
 
 def save(
@@ -87,7 +84,7 @@ def save(
         "format_version": FORMAT_VERSION,
         "vocab": model.vocab.to_json(),
         "config": json.dumps(model.config),
-        "charrnn_version": _version(),
+        "charrnn_version": __version__,
     }
     if extra is not None:
         metadata["training"] = json.dumps(extra, ensure_ascii=False)
@@ -209,20 +206,16 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     return out
 
 
-def load(path: str | os.PathLike[str]) -> CharRNN:
-    """Read a model written by :func:`save`, checking everything it can.
-
-    Raises FileNotFoundError (no file) or :class:`CheckpointError` (not safetensors,
-    truncated, not a charrnn checkpoint, unknown format version, bad metadata, missing or
-    mis-shaped tensors).
-    """
-    path = os.fspath(path)
-    metadata, tensors = _read(path)
-    return _model_from(path, metadata, tensors)
+def read_header(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The raw metadata of a safetensors file, read from its header only (no tensor is
+    loaded, nothing is checked: for telling what a file is before loading it)."""
+    with safe_open(os.fspath(path), framework="numpy") as f:
+        return dict(f.metadata() or {})
 
 
-def _model_from(path: str, metadata: dict[str, str], tensors: dict[str, np.ndarray]) -> CharRNN:
-    """The model a checkpoint's metadata and tensors describe, checked (see :func:`load`)."""
+def model_arguments(path: str, metadata: dict[str, str], tensors: dict[str, np.ndarray], cells: tuple[str, ...]):
+    """``(vocab, config, CharRNN keyword arguments)`` of a checkpoint, checked (format,
+    checksum, vocabulary, config against the tensors) before any weight is allocated."""
     _check_format(path, metadata)
     _verify(path, metadata, tensors)
     try:
@@ -235,7 +228,7 @@ def _model_from(path: str, metadata: dict[str, str], tensors: dict[str, np.ndarr
             raise ValueError("not a JSON object")
     except (KeyError, ValueError) as e:
         raise CheckpointError(f"{path}: bad or missing model config in metadata ({e})") from None
-    if config.get("cell") not in CELLS:
+    if config.get("cell") not in cells:
         raise CheckpointError(f"{path}: config has unknown cell {config.get('cell')!r}")
     if config.get("vocab_size", len(vocab)) != len(vocab):
         raise CheckpointError(
@@ -248,8 +241,7 @@ def _model_from(path: str, metadata: dict[str, str], tensors: dict[str, np.ndarr
         )
     _check_config_against_tensors(path, config, tensors)
     try:
-        model = CharRNN(
-            vocab,
+        kwargs = dict(
             cell=config["cell"],
             hidden=config["hidden"],
             layers=config["layers"],
@@ -260,8 +252,13 @@ def _model_from(path: str, metadata: dict[str, str], tensors: dict[str, np.ndarr
         )
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: bad model config {config!r} ({e})") from None
+    return vocab, config, kwargs
 
-    for name, shape in model.param_shapes().items():
+
+def check_weights(path: str, shapes: dict[str, tuple[int, ...]], tensors: dict[str, np.ndarray]) -> None:
+    """Every weight of ``shapes`` present in ``tensors``, float32, of its shape and finite;
+    a warning for tensors that are neither weights nor training state."""
+    for name, shape in shapes.items():
         if name not in tensors:
             raise CheckpointError(f"{path}: tensor {name!r} is missing")
         actual = tensors[name]
@@ -275,12 +272,10 @@ def _model_from(path: str, metadata: dict[str, str], tensors: dict[str, np.ndarr
             bad = int(np.size(actual) - np.count_nonzero(np.isfinite(actual)))
             raise CheckpointError(f"{path}: tensor {name!r} holds {bad} NaN or infinite values")
     unexpected = sorted(
-        name for name in set(tensors) - set(model.param_shapes()) if not name.startswith(TRAINING_TENSOR_PREFIXES)
+        name for name in set(tensors) - set(shapes) if not name.startswith(TRAINING_TENSOR_PREFIXES)
     )
     if unexpected:
         logger.warning("%s: ignoring unexpected tensors %s", path, ", ".join(unexpected))
-    model.set_params(tensors)
-    return model
 
 
 def _check_config_against_tensors(path: str, config: dict[str, Any], tensors: dict[str, np.ndarray]) -> None:

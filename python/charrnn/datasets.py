@@ -6,7 +6,8 @@ see the repository's ``data/README`` for their source, licence and counts.
 (2.0.0: ~30K first names, ~46K patronymics, ~363K surnames) as names with counts, for
 frequency-aware training (see :mod:`charrnn.names.tables` for the rows themselves).
 ``preset(name)`` gives them as labelled sets for conditional models (``ru-first-by-gender``,
-``ru-patronymics-by-gender``, ``ru-names-by-kind``; see :mod:`charrnn.labelled`).
+``ru-patronymics-by-gender``, ``ru-names-by-kind``, see :data:`PRESETS`), made of
+:class:`~charrnn.labelled.Labelled` lists.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import functools
 from importlib import resources
 from typing import Optional
 
+import numpy as np
+
 from .counted import Counted
 from .data import parse_lines
-from .labelled import PRESETS, preset
+from .labelled import Labelled
 
 __all__ = ["russian_names", "russiannames", "RUSSIANNAMES_KINDS", "preset", "PRESETS", "KINDS", "GENDERS"]
 
@@ -77,3 +80,58 @@ def russiannames(kind: str = "first", gender: Optional[str] = None, min_count: i
     select = getattr(tables, {"first": "first_names", "patronymic": "patronymics", "surname": "surnames"}[kind])
     rows = sorted(select(gender, min_count), key=lambda r: -r.count)  # stable: ties stay alphabetical
     return Counted([r.name for r in rows], [r.count for r in rows])
+
+
+# -- presets built from the bundled data ---------------------------------------------
+
+# name -> (description, {category: [(kind, gender or None, sample size or None), ...]})
+_SURNAME_SAMPLE = 1000  # surnames per gender in ru-names-by-kind (the lists hold ~200,000)
+PRESETS: dict[str, tuple[str, dict[str, list[tuple[str, Optional[str], Optional[int]]]]]] = {
+    "ru-first-by-gender": (
+        "Russian first names by gender: male (408), female (328)",
+        {"male": [("first", "male", None)], "female": [("first", "female", None)]},
+    ),
+    "ru-patronymics-by-gender": (
+        "Russian patronymics by gender: male (428), female (428)",
+        {"male": [("patronymics", "male", None)], "female": [("patronymics", "female", None)]},
+    ),
+    "ru-names-by-kind": (
+        "Russian names by kind: first (736 first names), patronymic (856), surname "
+        f"({2 * _SURNAME_SAMPLE}: a fixed random sample of {_SURNAME_SAMPLE} male and {_SURNAME_SAMPLE} female surnames)",
+        {
+            "first": [("first", None, None)],
+            "patronymic": [("patronymics", None, None)],
+            "surname": [("surnames", "male", _SURNAME_SAMPLE), ("surnames", "female", _SURNAME_SAMPLE)],
+        },
+    ),
+}
+
+
+def preset(name: str) -> Labelled:
+    """A labelled set built from the bundled Russian names (see :data:`PRESETS`):
+
+    ``ru-first-by-gender``        first names, categories ``male``, ``female``
+    ``ru-patronymics-by-gender``  patronymics, categories ``male``, ``female``
+    ``ru-names-by-kind``          categories ``first``, ``patronymic``, ``surname`` (both
+                                  genders; the surnames are a fixed sample of 1,000 per
+                                  gender so that the three kinds are of similar size)
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; the presets are {', '.join(PRESETS)}")
+    lists: dict[str, list[str]] = {}
+    for category, sources in PRESETS[name][1].items():
+        items: list[str] = []
+        seen: set[str] = set()
+        for kind, gender, sample in sources:
+            names = russian_names(kind, gender)
+            if sample is not None and sample < len(names):
+                # A fixed sample (the same in every version and on every machine), in list order.
+                rng = np.random.default_rng([20240601, len(names)])
+                keep = np.sort(rng.choice(len(names), size=sample, replace=False))
+                names = [names[i] for i in keep]
+            for n in names:
+                if n not in seen:
+                    seen.add(n)
+                    items.append(n)
+        lists[category] = items
+    return Labelled.from_lists(lists)

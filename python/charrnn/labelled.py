@@ -11,7 +11,8 @@ item's category.  Batches made from it carry one category id per item
     model = charrnn.CharRNN(charrnn.Vocab.from_items(data), categories=data.categories)
     charrnn.train(model, train_items, val_items, epochs=20)
 
-The bundled data comes in ready-made labelled sets, :data:`PRESETS` (see :func:`preset`).
+The bundled data comes in ready-made labelled sets: :data:`charrnn.datasets.PRESETS`
+(see :func:`charrnn.datasets.preset`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Optional, Union, overload
 
 import numpy as np
 
-__all__ = ["Labelled", "PRESETS", "preset", "check_category_names"]
+__all__ = ["Labelled", "check_category_names"]
 
 
 def check_category_names(categories: Iterable[object]) -> tuple[str, ...]:
@@ -222,60 +223,3 @@ class Labelled(Sequence[str]):
             return self, val, 0
         keep = sorted(set(range(len(val))) - set(move))
         return self + val.subset(move), val.subset(keep), len(move)
-
-
-# -- presets built from the bundled data ---------------------------------------------
-
-# name -> (description, {category: [(kind, gender or None, sample size or None), ...]})
-_SURNAME_SAMPLE = 1000  # surnames per gender in ru-names-by-kind (the lists hold ~200,000)
-PRESETS: dict[str, tuple[str, dict[str, list[tuple[str, Optional[str], Optional[int]]]]]] = {
-    "ru-first-by-gender": (
-        "Russian first names by gender: male (408), female (328)",
-        {"male": [("first", "male", None)], "female": [("first", "female", None)]},
-    ),
-    "ru-patronymics-by-gender": (
-        "Russian patronymics by gender: male (428), female (428)",
-        {"male": [("patronymics", "male", None)], "female": [("patronymics", "female", None)]},
-    ),
-    "ru-names-by-kind": (
-        "Russian names by kind: first (736 first names), patronymic (856), surname "
-        f"({2 * _SURNAME_SAMPLE}: a fixed random sample of {_SURNAME_SAMPLE} male and {_SURNAME_SAMPLE} female surnames)",
-        {
-            "first": [("first", None, None)],
-            "patronymic": [("patronymics", None, None)],
-            "surname": [("surnames", "male", _SURNAME_SAMPLE), ("surnames", "female", _SURNAME_SAMPLE)],
-        },
-    ),
-}
-
-
-def preset(name: str) -> Labelled:
-    """A labelled set built from the bundled Russian names (see :data:`PRESETS`):
-
-    ``ru-first-by-gender``        first names, categories ``male``, ``female``
-    ``ru-patronymics-by-gender``  patronymics, categories ``male``, ``female``
-    ``ru-names-by-kind``          categories ``first``, ``patronymic``, ``surname`` (both
-                                  genders; the surnames are a fixed sample of 1,000 per
-                                  gender so that the three kinds are of similar size)
-    """
-    from .datasets import russian_names
-
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; the presets are {', '.join(PRESETS)}")
-    lists: dict[str, list[str]] = {}
-    for category, sources in PRESETS[name][1].items():
-        items: list[str] = []
-        seen: set[str] = set()
-        for kind, gender, sample in sources:
-            names = russian_names(kind, gender)
-            if sample is not None and sample < len(names):
-                # A fixed sample (the same in every version and on every machine), in list order.
-                rng = np.random.default_rng([20240601, len(names)])
-                keep = np.sort(rng.choice(len(names), size=sample, replace=False))
-                names = [names[i] for i in keep]
-            for n in names:
-                if n not in seen:
-                    seen.add(n)
-                    items.append(n)
-        lists[category] = items
-    return Labelled.from_lists(lists)

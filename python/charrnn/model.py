@@ -24,20 +24,21 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Optional, Union
+from typing import Any, NamedTuple, Optional, Union
 
 import numpy as np
 
-from . import _core
+from . import _core, checkpoint
+from .checks import positive_int, sampling_options
 from .data import Batch, NameBatches
+from .errors import CheckpointError
 from .labelled import Labelled, check_category_names
 from .metrics import summarize
 from .vocab import Vocab
 
-__all__ = ["CharRNN", "CELLS"]
+__all__ = ["CharRNN", "CELLS", "Pass", "State", "load", "model_from_checkpoint"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,14 +50,17 @@ DEFAULT_CATEGORY_DIM = 8  # default size of a conditional model's category embed
 
 # What names a category: its name, or its id (0-based, in the model's category order).
 Category = Union[str, int]
+# The recurrent state between batches: (h, c), each [layers, batch, hidden] (c: LSTM only).
+State = Optional[tuple[np.ndarray, Optional[np.ndarray]]]
 
 
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
-    return int(value)
+class Pass(NamedTuple):
+    """What one :meth:`CharRNN.forward_backward` call gives."""
+
+    loss_sum: float  # summed NLL (nats) over the real positions
+    seq_loss: np.ndarray  # [B] float64, the same per sequence
+    grads: Optional[list[np.ndarray]]  # gradients of loss_sum, in params_list() order
+    state: tuple[np.ndarray, Optional[np.ndarray]]  # (h_n, c_n): the final state
 
 
 class CharRNN:
@@ -97,12 +101,12 @@ class CharRNN:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}; got {cell!r}")
         self.vocab = vocab
         self.cell = cell
-        self.hidden = _positive_int(hidden, "hidden")
-        self.layers = _positive_int(layers, "layers")
-        self.embed = _positive_int(embed, "embed")
+        self.hidden = positive_int(hidden, "hidden")
+        self.layers = positive_int(layers, "layers")
+        self.embed = positive_int(embed, "embed")
         self.seed = int(seed)
         self.categories: Optional[tuple[str, ...]] = None if categories is None else check_category_names(categories)
-        self.category_dim = 0 if self.categories is None else _positive_int(category_dim, "category_dim")
+        self.category_dim = 0 if self.categories is None else positive_int(category_dim, "category_dim")
         self.category_counts = category_counts  # type: ignore[assignment]  # checked by the setter
         self.mode = mode  # checked by the setter
         self.params: dict[str, np.ndarray] = self._init_params(np.random.default_rng(self.seed))
@@ -309,34 +313,58 @@ class CharRNN:
 
     # -- loss ------------------------------------------------------------------------
 
-    def loss_and_grads(
-        self, batch: Batch, compute_grad: bool = True, dropout: float = 0.0, seed: int = 0
-    ) -> tuple[float, Optional[dict[str, np.ndarray]]]:
-        """Summed NLL (nats) of ``batch`` and its gradient for every parameter (by name).
+    def forward_backward(
+        self,
+        batch: Batch,
+        state: State = None,
+        compute_grad: bool = True,
+        dropout: float = 0.0,
+        seed: int = 0,
+    ) -> Pass:
+        """One pass of the network over ``batch`` from ``state`` (``(h0, c0)``, None:
+        zeros): the only place the package calls ``_core.forward_backward``.
 
-        The loss is a *sum* over the batch's ``batch.n_chars`` real positions; divide both
-        by that number for the mean per character.  ``compute_grad=False`` returns None
-        for the gradients and is cheaper.  ``dropout`` (training only) drops the inputs of
-        layers 1.. and of the output layer with masks drawn from ``seed``.
+        Returns a :class:`Pass`: the summed NLL (nats) over the batch's real positions,
+        the same per sequence, the gradients of the summed NLL in :meth:`params_list`
+        order (None with ``compute_grad=False``) and the final state ``(h_n, c_n)``.
+        No gradient flows into ``state`` (that is what truncates backpropagation through
+        time in text mode).  ``dropout`` (training only) drops the inputs of layers 1..
+        and of the output layer with masks drawn from ``seed``.
         """
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         params, category_embedding = self._core_params()
-        loss_sum, _, grads, _, _ = _core.forward_backward(
+        h0, c0 = (None, None) if state is None else state
+        loss_sum, seq_loss, grads, h_n, c_n = _core.forward_backward(
             self.cell,
             params,
             batch.ids,
             batch.targets,
             batch.lengths,
+            h0=h0,
+            c0=c0,
             compute_grad=compute_grad,
             dropout=float(dropout),
             seed=int(seed),
             categories=self._batch_categories(batch),
             category_embedding=category_embedding,
         )
-        if grads is None:
-            return float(loss_sum), None
-        return float(loss_sum), dict(zip(self.param_shapes(), grads, strict=True))
+        return Pass(float(loss_sum), seq_loss, grads, (h_n, c_n))
+
+    def loss_and_grads(
+        self, batch: Batch, compute_grad: bool = True, dropout: float = 0.0, seed: int = 0
+    ) -> tuple[float, Optional[dict[str, np.ndarray]]]:
+        """Summed NLL (nats) of ``batch`` and its gradient for every parameter (by name),
+        from a zero state (see :meth:`forward_backward`).
+
+        The loss is a *sum* over the batch's ``batch.n_chars`` real positions; divide both
+        by that number for the mean per character.  ``compute_grad=False`` returns None
+        for the gradients and is cheaper.
+        """
+        out = self.forward_backward(batch, compute_grad=compute_grad, dropout=dropout, seed=seed)
+        if out.grads is None:
+            return out.loss_sum, None
+        return out.loss_sum, dict(zip(self.param_shapes(), out.grads, strict=True))
 
     def _labelled(self, items: Sequence[str], category: Union[None, Category, Sequence[Category]]) -> Sequence[str]:
         """``items`` labelled with ``category`` (one for all, or one per item), when given."""
@@ -363,18 +391,8 @@ class CharRNN:
             return np.zeros(0, dtype=np.float64)
         items = self._labelled(items, category)
         out = np.zeros(len(items), dtype=np.float64)
-        params, category_embedding = self._core_params()
         for batch in NameBatches(items, self.vocab, batch_size=batch_size, shuffle=False):
-            _, seq_loss, _, _, _ = _core.forward_backward(
-                self.cell,
-                params,
-                batch.ids,
-                batch.targets,
-                batch.lengths,
-                compute_grad=False,
-                categories=self._batch_categories(batch),
-                category_embedding=category_embedding,
-            )
+            seq_loss = self.forward_backward(batch, compute_grad=False).seq_loss
             out[batch.index] = -np.asarray(seq_loss, dtype=np.float64)
         return out
 
@@ -426,18 +444,9 @@ class CharRNN:
         model's seed), so repeated calls differ.  A conditional model needs ``category``: one
         name (or id) for all ``n`` items, or a list of ``n``.
         """
-        n = _positive_int(n, "n")
-        max_len = _positive_int(max_len, "max_len")
-        if not isinstance(temperature, numbers.Real) or not math.isfinite(temperature) or temperature <= 0:
-            raise ValueError(f"temperature must be a positive number, got {temperature!r}")
-        if top_k is None:
-            top_k = 0
-        else:
-            top_k = _positive_int(top_k, "top_k")
-        if top_p is None:
-            top_p = 1.0
-        elif not isinstance(top_p, numbers.Real) or not 0.0 < top_p <= 1.0:
-            raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+        n = positive_int(n, "n")
+        max_len = positive_int(max_len, "max_len")
+        temperature, top_k, top_p = sampling_options(temperature, top_k, top_p)
         prefix_ids = self.vocab.encode(prefix)
         if len(prefix_ids) > max_len:
             raise ValueError(f"prefix has {len(prefix_ids)} characters, more than max_len={max_len}")
@@ -478,8 +487,8 @@ class CharRNN:
         log-probability of its completion *given the prefix* (the characters after the
         prefix and the end marker).  Deterministic; may return fewer than ``beam`` when
         fewer completions fit in ``max_len``.  A conditional model needs ``category``."""
-        beam = _positive_int(beam, "beam")
-        max_len = _positive_int(max_len, "max_len")
+        beam = positive_int(beam, "beam")
+        max_len = positive_int(max_len, "max_len")
         prefix_ids = self.vocab.encode(prefix)
         if len(prefix_ids) > max_len:
             raise ValueError(f"prefix has {len(prefix_ids)} characters, more than max_len={max_len}")
@@ -532,13 +541,34 @@ class CharRNN:
 
     def save(self, path: str | os.PathLike[str], extra: Optional[dict[str, Any]] = None) -> None:
         """Write the model to a safetensors checkpoint (see :mod:`charrnn.checkpoint`)."""
-        from .checkpoint import save
-
-        save(self, path, extra=extra)
+        checkpoint.save(self, path, extra=extra)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> CharRNN:
         """Read a model written by :meth:`save`."""
-        from .checkpoint import load
-
         return load(path)
+
+
+def load(path: str | os.PathLike[str]) -> CharRNN:
+    """Read a model written by :meth:`CharRNN.save` (or by training), checking everything
+    it can.
+
+    Raises FileNotFoundError (no file) or :class:`~charrnn.errors.CheckpointError` (not
+    safetensors, truncated, not a charrnn checkpoint, unknown format version, bad
+    metadata, missing or mis-shaped tensors).
+    """
+    path = os.fspath(path)
+    metadata, tensors = checkpoint._read(path)  # noqa: SLF001 - the format's own reader
+    return model_from_checkpoint(path, metadata, tensors)
+
+
+def model_from_checkpoint(path: str, metadata: dict[str, str], tensors: dict[str, np.ndarray]) -> CharRNN:
+    """The model a checkpoint's metadata and tensors describe, checked (see :func:`load`)."""
+    vocab, config, kwargs = checkpoint.model_arguments(path, metadata, tensors, CELLS)
+    try:
+        model = CharRNN(vocab, **kwargs)
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: bad model config {config!r} ({e})") from None
+    checkpoint.check_weights(path, model.param_shapes(), tensors)
+    model.set_params(tensors)
+    return model

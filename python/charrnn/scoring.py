@@ -21,8 +21,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import _core
-from .data import make_batch
+from .data import Batch, make_batch
 from .model import Category, CharRNN
 
 __all__ = ["Score", "score", "next_char_log_probs"]
@@ -61,18 +60,15 @@ def _category(model: CharRNN, category: Optional[Category]) -> Optional[int]:
 
 
 def _run(model: CharRNN, encoded: list[list[int]], targets: np.ndarray, lengths: np.ndarray, category: Optional[int]) -> np.ndarray:
-    batch = make_batch(encoded)
-    params, category_embedding = model._core_params()  # noqa: SLF001 - same package
-    _, seq_loss, _, _, _ = _core.forward_backward(
-        model.cell,
-        params,
-        batch.ids,
+    ids = make_batch(encoded).ids
+    batch = Batch(
+        ids,
         np.ascontiguousarray(targets, dtype=np.int32),
         np.ascontiguousarray(lengths, dtype=np.int32),
-        compute_grad=False,
-        categories=None if category is None else np.full(len(encoded), category, dtype=np.int32),
-        category_embedding=category_embedding,
+        np.arange(len(encoded)),
+        None if category is None else np.full(len(encoded), category, dtype=np.int32),
     )
+    seq_loss = model.forward_backward(batch, compute_grad=False).seq_loss
     return np.asarray(seq_loss, dtype=np.float64)
 
 

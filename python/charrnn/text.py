@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import math
 import numbers
 import os
 import unicodedata
@@ -59,8 +58,9 @@ from typing import TYPE_CHECKING, Optional, Union
 import numpy as np
 
 from . import _core
+from .checks import positive_int, sampling_options
 from .data import Batch
-from .errors import DataError
+from .errors import DataError, UnknownCharacterError
 from .metrics import summarize
 from .vocab import Vocab
 
@@ -202,8 +202,6 @@ def encode_text(text: str, vocab: Vocab) -> np.ndarray:
     try:
         return np.fromiter((table[c] for c in text), dtype=dtype, count=len(text))
     except KeyError as e:
-        from .errors import UnknownCharacterError
-
         c = e.args[0]
         at = text.index(c)
         raise UnknownCharacterError(c, text[max(0, at - 20) : at + 20]) from None
@@ -241,14 +239,6 @@ def check_unseen(train: str, held_out: str, source: str) -> None:
 # -- batches ------------------------------------------------------------------------------
 
 
-def _positive(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
-    return int(value)
-
-
 class TextBatches:
     """Stateful batches over one text (see the module's documentation for the picture).
 
@@ -270,8 +260,8 @@ class TextBatches:
         seq_len: int = DEFAULT_SEQ_LEN,
         whole: bool = False,
     ) -> None:
-        batch_size = _positive(batch_size, "batch_size")
-        self.seq_len = _positive(seq_len, "seq_len")
+        batch_size = positive_int(batch_size, "batch_size")
+        self.seq_len = positive_int(seq_len, "seq_len")
         if isinstance(text, str):
             if vocab is None:
                 raise TypeError("a text needs its vocab to be encoded")
@@ -350,12 +340,6 @@ class TextBatches:
 # -- the stateful pass ----------------------------------------------------------------------
 
 
-def _plain_params(model: CharRNN) -> list[np.ndarray]:
-    if model.conditional:
-        raise ValueError("text mode does not take a conditional model (categories are for names)")
-    return model.params_list()
-
-
 def text_pass(
     model: CharRNN,
     batch: Batch,
@@ -367,20 +351,10 @@ def text_pass(
     """One batch from ``state`` (None: zeros): ``(summed NLL, gradients in parameter order
     or None, final state)``.  The final state is a new pair of arrays to pass as the next
     batch's ``state``; no gradient flows through it (truncated BPTT)."""
-    h0, c0 = (None, None) if state is None else state
-    loss_sum, _, grads, h_n, c_n = _core.forward_backward(
-        model.cell,
-        _plain_params(model),
-        batch.ids,
-        batch.targets,
-        batch.lengths,
-        h0=h0,
-        c0=c0,
-        compute_grad=compute_grad,
-        dropout=float(dropout),
-        seed=int(seed),
-    )
-    return float(loss_sum), grads, (h_n, c_n)
+    if model.conditional:
+        raise ValueError("text mode does not take a conditional model (categories are for names)")
+    out = model.forward_backward(batch, state, compute_grad=compute_grad, dropout=dropout, seed=seed)
+    return out.loss_sum, out.grads, out.state
 
 
 def evaluate_text(
@@ -423,17 +397,9 @@ def generate_text(
     first character.  Markers (pad, start, end) are never drawn.  Bad options and a prime
     with characters outside the vocabulary raise here, before anything is generated.
     """
-    from .model import _positive_int
-
-    length = _positive_int(length, "length")
-    chunk = _positive_int(chunk, "chunk")
-    if not isinstance(temperature, numbers.Real) or not math.isfinite(temperature) or temperature <= 0:
-        raise ValueError(f"temperature must be a positive number, got {temperature!r}")
-    top_k = 0 if top_k is None else _positive_int(top_k, "top_k")
-    if top_p is None:
-        top_p = 1.0
-    elif not isinstance(top_p, numbers.Real) or not 0.0 < top_p <= 1.0:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+    length = positive_int(length, "length")
+    chunk = positive_int(chunk, "chunk")
+    temperature, top_k, top_p = sampling_options(temperature, top_k, top_p)
     if seed is None:
         seed = int(model._sample_rng.integers(0, 2**63))
     elif isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
@@ -447,10 +413,16 @@ def generate_text(
         else:
             first = vocab.chars[int(np.random.default_rng([int(seed), 2]).integers(len(vocab.chars)))]
             prime_ids = vocab.encode(first)
-    generator = _core.Generator(model.cell, _plain_params(model), streams=1, seed=int(seed))
+    generator = _core.Generator(model.cell, _text_params(model), streams=1, seed=int(seed))
     generator.feed(prime_ids)
     banned = [vocab.pad_id, vocab.bos_id, vocab.eos_id]
     return _chunks(generator, vocab, first, length, chunk, float(temperature), top_k, float(top_p), banned)
+
+
+def _text_params(model: CharRNN) -> list[np.ndarray]:
+    if model.conditional:
+        raise ValueError("text mode does not take a conditional model (categories are for names)")
+    return model.params_list()
 
 
 def _chunks(

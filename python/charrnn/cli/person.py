@@ -15,7 +15,7 @@ import argparse
 import json
 from typing import Any
 
-from .argtypes import non_negative_int, positive_int
+from .args import non_negative_int, positive_int
 
 __all__ = ["add_parser", "run"]
 
@@ -85,9 +85,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .names.declension import decline
-    from .names.person import TableSource, people
-    from .names.translit import transliterate
+    from ..names.declension import decline
+    from ..names.person import TableSource, people
+    from ..names.translit import transliterate
 
     fixed = {k: getattr(args, k) for k in ("first", "surname", "father") if getattr(args, k) is not None}
     source = TableSource(power=args.power, min_count=args.min_count)

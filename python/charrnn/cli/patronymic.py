@@ -37,7 +37,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .names.patronymic import patronymic
+    from ..names.patronymic import patronymic
 
     results = [patronymic(name) for name in args.names]  # InvalidNameError before any output
     for name, result in zip(args.names, results, strict=True):

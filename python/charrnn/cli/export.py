@@ -1,0 +1,35 @@
+"""``charrnn export MODEL --to torch OUT``: a model as a PyTorch state dict."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ..model import load
+from .common import subcommand
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: Any) -> None:
+    p = subcommand(
+        sub,
+        "export",
+        "write a model as a PyTorch state dict",
+        "Write MODEL as a PyTorch state dict (safetensors) for the nn.Module shown in the README; "
+        "the vocabulary and configuration travel in its metadata.",
+        run,
+    )
+    p.add_argument("model", metavar="MODEL", help="a checkpoint written by 'charrnn train'")
+    p.add_argument("--to", choices=["torch"], required=True, help="the target framework")
+    p.add_argument("out", metavar="OUT", help="the state dict to write (.safetensors)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..interop import export_torch  # imports torch: only when asked
+
+    model = load(args.model)
+    export_torch(model, args.out)
+    print(f"wrote the PyTorch state dict of {model} to {args.out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,208 @@
+"""``charrnn sample``: names from a names model, text from a text model.
+
+    charrnn sample names.safetensors -n 20 --temperature 0.8 --prefix Ан
+    charrnn sample gender.safetensors --category female --novel -n 20
+    charrnn sample gender.safetensors --category male --prefix Ан --beam 5
+    charrnn sample shakespeare.safetensors --prime "ROMEO:" --length 2000 --temperature 0.8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ..data import load_lines
+from ..model import DEFAULT_MAX_LEN, load
+from ..sampling import SeenNames, read_seen, sample_filtered
+from .args import non_negative_int, positive_int
+from .common import HelpFormatter, checkpoint_mode, subcommand
+
+__all__ = ["add_parser", "run"]
+
+DEFAULT_N = 10  # names `charrnn sample` writes
+DEFAULT_LENGTH = 1000  # characters `charrnn sample --length` writes for a text model
+STREAM_CHUNK = 16  # characters per write (and flush) when streaming a sample to stdout
+# Options that only mean something for names models (their parser default is None or False).
+NAMES_ONLY = {
+    "n": "-n",
+    "max_len": "--max-len",
+    "category": "--category",
+    "novel": "--novel",
+    "exclude": "--exclude",
+    "min_len": "--min-len",
+    "max_draws": "--max-draws",
+    "beam": "--beam",
+}
+
+
+def add_parser(sub: Any) -> None:
+    p = subcommand(
+        sub,
+        "sample",
+        "generate names (or text) with a trained model",
+        "Generate names with MODEL, one per line (a text model: a stream of text).",
+        run, formatter_class=HelpFormatter,
+    )
+    p.add_argument("model", metavar="MODEL", help="a checkpoint written by 'charrnn train'")
+    p.add_argument("-n", type=positive_int, metavar="N", default=None, help=f"how many names (default: {DEFAULT_N})")
+    p.add_argument("--temperature", type=float, metavar="T", default=1.0, help="< 1: safer names, > 1: wilder names")
+    p.add_argument(
+        "--top-k", type=positive_int, metavar="K", default=None,
+        help="draw only from the K most likely characters (1: greedy)",
+    )
+    p.add_argument(
+        "--top-p", type=float, metavar="P", default=None,
+        help="draw only from the most likely characters that make up probability P (nucleus sampling)",
+    )
+    p.add_argument("--prefix", metavar="TEXT", default="", help="every name starts with this text")
+    p.add_argument(
+        "--max-len", type=positive_int, metavar="N", default=None,
+        help="maximum characters per name, prefix included (longer names are cut; with --novel, "
+        f"--exclude or --min-len they are drawn again) (default: {DEFAULT_MAX_LEN})",
+    )
+    p.add_argument("--seed", type=non_negative_int, metavar="N", default=0, help="the same seed gives the same names")
+    p.add_argument("--category", metavar="NAME", default=None, help="the category to sample (conditional models)")
+    p.add_argument(
+        "--novel", action="store_true",
+        help="only names the model was not trained on, none repeated (draws until it has N, saying how many it took)",
+    )
+    p.add_argument(
+        "--exclude", action="append", metavar="FILE", default=None,
+        help="never print a name listed in FILE (one per line; repeatable)",
+    )
+    p.add_argument(
+        "--min-len", type=positive_int, metavar="N", default=None,
+        help="at least N characters per name, prefix included (shorter names are drawn again)",
+    )
+    p.add_argument(
+        "--max-draws", type=positive_int, metavar="N", default=None,
+        help="with --novel/--exclude/--min-len: give up after drawing N names (default: 1000 + 100 x -n)",
+    )
+    p.add_argument(
+        "--beam", type=positive_int, metavar="K", default=None,
+        help="instead of sampling: the K most likely names starting with --prefix, with their log-probabilities",
+    )
+    p.add_argument(
+        "--json", action="store_true",
+        help='print one JSON object: {"names": [...], "draws": N, ...} (with --beam: {"completions": [...]})',
+    )
+    g = p.add_argument_group("text models (trained with --mode text)")
+    g.add_argument(
+        "--prime", metavar="TEXT", default=None,
+        help="warm the state on TEXT, print it, then continue it (default: start as after a newline)",
+    )
+    g.add_argument(
+        "--length", type=positive_int, metavar="N", default=None,
+        help=f"characters to generate after the prime, streamed as they come (default: {DEFAULT_LENGTH})",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.prime is not None or args.length is not None or checkpoint_mode(args.model) == "text":
+        return _text(args)
+    args.n = DEFAULT_N if args.n is None else args.n
+    args.max_len = DEFAULT_MAX_LEN if args.max_len is None else args.max_len
+    return _names(args)
+
+
+def _names(args: argparse.Namespace) -> int:
+    model = load(args.model)
+    if model.categories is not None and args.category is None:
+        raise ValueError(f"this model is conditional: give --category ({', '.join(model.categories)})")
+    if args.beam is not None:
+        used = [opt for opt, key in (("--novel", "novel"), ("--exclude", "exclude"), ("--min-len", "min_len")) if getattr(args, key)]
+        if used:
+            raise ValueError(f"--beam lists the most likely names; it does not combine with {', '.join(used)}")
+        found = model.beam_search(prefix=args.prefix, beam=args.beam, max_len=args.max_len, category=args.category)
+        if args.json:
+            completions = [{"name": name, "log_prob": logp} for name, logp in found]
+            print(json.dumps({"prefix": args.prefix, "category": args.category, "completions": completions}, ensure_ascii=False))
+        else:
+            for name, logp in found:
+                print(f"{name}\t{logp:.4f}")
+        return 0
+    options = {
+        "temperature": args.temperature,
+        "top_k": args.top_k,
+        "top_p": args.top_p,
+        "prefix": args.prefix,
+        "seed": args.seed,
+        "category": args.category,
+    }
+    if not (args.novel or args.exclude or args.min_len is not None):
+        names = model.sample(n=args.n, max_len=args.max_len, **options)
+        if args.json:
+            print(json.dumps({"names": names, "draws": len(names), "category": args.category}, ensure_ascii=False))
+        else:
+            print("\n".join(names))
+        return 0
+    exclude = SeenNames()
+    if args.novel:
+        seen = read_seen(args.model)
+        if seen is None:
+            print(
+                f"warning: {args.model} holds no list of the names it was trained on (only 'charrnn train' writes one): "
+                f"--novel can only avoid repeats" + (" and the --exclude files" if args.exclude else ""),
+                file=sys.stderr,
+            )
+        else:
+            exclude = seen
+    for path in args.exclude or ():
+        exclude = exclude | SeenNames.from_items(load_lines(path))
+    result = sample_filtered(
+        model, args.n, exclude=exclude, unique=args.novel, min_len=args.min_len or 1, max_len=args.max_len,
+        max_draws=args.max_draws, **options,
+    )
+    if args.json:
+        print(json.dumps({**result.to_dict(), "category": args.category}, ensure_ascii=False))
+    elif result.names:
+        print("\n".join(result.names))
+    reasons = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result.rejected.items())
+    if not args.json:
+        print(
+            f"drew {result.draws} name(s) to find {len(result.names)}" + (f" (rejected: {reasons})" if reasons else ""),
+            file=sys.stderr,
+        )
+    if not result.complete:
+        print(
+            f"charrnn: error: found only {len(result.names)} of {args.n} names in {result.draws} draws; "
+            f"allow more with --max-draws, or loosen the filters (a higher --temperature gives more variety)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _text(args: argparse.Namespace) -> int:
+    model = load(args.model)
+    if model.mode != "text":
+        raise ValueError(
+            f"{args.model} is a names model (trained on one item per line); --prime/--length are for text models "
+            f"(charrnn train FILE --mode text): use --prefix"
+        )
+    used = [flag for key, flag in NAMES_ONLY.items() if getattr(args, key) not in (None, False)]
+    if used:
+        raise ValueError(f"{', '.join(used)} {'is' if len(used) == 1 else 'are'} for names models; {args.model} writes text (use --length)")
+    prime = args.prime if args.prime is not None else args.prefix
+    length = args.length if args.length is not None else DEFAULT_LENGTH
+    chunks = model.generate_text(
+        prime, length, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed, chunk=STREAM_CHUNK
+    )
+    if args.json:
+        text = "".join(chunks)
+        print(json.dumps({"prime": prime, "text": text, "length": len(text), "seed": args.seed}, ensure_ascii=False))
+        return 0
+    stdout = sys.stdout
+    stdout.write(prime)
+    stdout.flush()
+    last = prime[-1:] or "\n"
+    for chunk in chunks:
+        stdout.write(chunk)
+        stdout.flush()
+        last = chunk[-1:] or last
+    if last != "\n":
+        stdout.write("\n")
+    stdout.flush()
+    return 0

@@ -1,0 +1,50 @@
+"""``charrnn score MODEL NAME...``: log-probability of names, total and per character."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ..model import load
+from ..scoring import score
+from .common import subcommand
+from .names_arg import add_names, names_of
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: Any) -> None:
+    p = subcommand(
+        sub,
+        "score",
+        "log-probability of names, total and per character",
+        "The natural log-probability (nats) the model gives each name and each of its characters "
+        "(given the ones before it), the end marker included. Closer to 0 is more typical; the mean per "
+        "character compares names of different lengths.",
+        run,
+    )
+    p.add_argument("model", metavar="MODEL", help="a checkpoint written by 'charrnn train'")
+    add_names(p, "score")
+    p.add_argument("--category", metavar="NAME", default=None, help="score under this category (conditional models)")
+    p.add_argument("--sort", action="store_true", help="most typical first (by mean log-probability per character)")
+    p.add_argument(
+        "--json", action="store_true",
+        help='one JSON object per name: {"name", "log_prob", "mean_log_prob", "chars": [{"char", "log_prob"}, ...]}',
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    model = load(args.model)
+    if model.categories is not None and args.category is None:
+        raise ValueError(f"this model is conditional: give --category ({', '.join(model.categories)})")
+    scores = score(model, names_of(args), category=args.category)
+    if args.sort:
+        scores = sorted(scores, key=lambda s: -s.mean)
+    for s in scores:
+        if args.json:
+            print(json.dumps(s.to_dict(), ensure_ascii=False))
+        else:
+            chars = " ".join(f"{c}{p:+.2f}" for c, p in zip(s.chars, s.log_probs, strict=True))
+            print(f"{s.name}\t{s.total:.3f}\t{s.mean:.3f}/char\t{chars}")
+    return 0

@@ -1,0 +1,688 @@
+"""``charrnn train``: one command for both modes.
+
+    charrnn train                      # bundled Russian first names, about a minute
+    charrnn train names.txt --cell gru --epochs 20 --out names.safetensors
+    charrnn train --preset ru-first-by-gender --out gender.safetensors --log run.jsonl
+    charrnn train input.txt --mode text --out shakespeare.safetensors
+    charrnn train --resume names.ckpt.safetensors
+
+Every option the user does not type gets its default from
+:meth:`TrainConfig.for_mode` of the mode (or, with ``--resume``, from the checkpoint's
+record of the run): the parser's defaults are None, so "typed" is simply "not None".
+The best model so far is at ``--out`` as soon as there is one, in both modes; Ctrl-C
+leaves it there and saves the resumable state next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from typing import Any, Optional, TextIO
+
+from .. import _core, datasets
+from ..data import (
+    describe_unseen,
+    load_lines,
+    move_unseen_to_train,
+    split,
+    unseen_characters,
+)
+from ..errors import DataError, ResumeError, TrainingInterrupted
+from ..labelled import Labelled
+from ..model import CELLS, DEFAULT_CATEGORY_DIM, CharRNN
+from ..reading import DEFAULT_MAX_LINE_CHARS
+from ..records import EpochRecord, History, TextRecord
+from ..sampling import SEEN_KEY, SeenNames
+from ..text import check_unseen, load_text, split_text, text_vocab
+from ..training import TrainConfig, train, train_text
+from ..training.state import default_checkpoint_path, load_state
+from ..vocab import Vocab
+from .args import (
+    category_spec,
+    clip,
+    decay,
+    fraction,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+from .common import HelpFormatter, fmt, shown, subcommand
+
+__all__ = ["add_parser", "run", "OVERRIDABLE", "cli_record", "CLI_DEFAULTS"]
+
+NAMES, TEXT = TrainConfig.for_mode("names"), TrainConfig.for_mode("text")
+BUNDLED = "bundled Russian first names"
+FINAL_SAMPLE_CHARS = 400  # the sample `charrnn train --mode text` prints at the end
+# Options that are not hyperparameters of the run: their defaults (the same in both modes).
+CLI_DEFAULTS: dict[str, Any] = {
+    "mode": "names",
+    "samples": 10,
+    "out": "charrnn-model.safetensors",
+    "max_line_length": DEFAULT_MAX_LINE_CHARS,
+    "category_dim": DEFAULT_CATEGORY_DIM,
+    "dedupe": False,
+    "json": False,
+}
+# CLI option -> TrainConfig field, for the options whose default is the mode's.
+CONFIG_FIELDS = {
+    "cell": "cell",
+    "hidden": "hidden",
+    "layers": "layers",
+    "embed": "embed",
+    "batch": "batch_size",
+    "lr": "lr",
+    "clip": "clip",
+    "dropout": "dropout",
+    "seed": "seed",
+    "val_fraction": "val_fraction",
+    "lr_decay": "lr_decay",
+    "lr_decay_every": "lr_decay_every",
+    "lr_decay_start": "lr_decay_start",
+}
+TEXT_ONLY = {"seq_len": "--seq-len", "test": "--test", "test_fraction": "--test-fraction", "eval_every": "--eval-every"}
+TEXT_ONLY_DEFAULTS = {"seq_len": "seq_len", "test_fraction": "test_fraction"}
+NAMES_ONLY = {"dedupe": "--dedupe", "category": "--category", "preset": "--preset"}
+# With --resume: the options that may differ from the checkpoint's (how long to run, where
+# to write, what to print, where the data now lives — the data itself is checked against the
+# checkpoint's fingerprint); any other option typed again must equal the stored one.
+OVERRIDABLE = frozenset(
+    {
+        "file", "val", "test", "epochs", "max_steps", "out", "checkpoint", "checkpoint_every", "samples", "json",
+        "threads", "verbose", "resume", "max_line_length", "log", "progress", "plot",
+        "category",  # NAME=FILE: where each labelled list lives (its items are checked like FILE's)
+    }
+)
+BUDGET = frozenset({"epochs", "max_steps"})  # replaced as a whole on resume
+NOT_RECORDED = frozenset({"func", "resume", "command", "typed"})
+
+
+def _both(field: str) -> str:
+    """``(default: N; --mode text: T)`` of a TrainConfig field (one value when they agree)."""
+    n, t = getattr(NAMES, field), getattr(TEXT, field)
+    return f"(default: {n:g})" if n == t else f"(default: {n:g}; --mode text: {t:g})"
+
+
+# -- the parser ----------------------------------------------------------------------------
+
+
+def add_parser(sub: Any) -> None:
+    p = subcommand(
+        sub,
+        "train",
+        "train a model on a file of names (one per line) or of text (--mode text)",
+        "Train a model on FILE (one item per line, UTF-8; with --mode text, the whole file as one "
+        "continuous stream) and save it. The best model so far is at --out as soon as there is one.",
+        run, formatter_class=HelpFormatter,
+    )
+    p.add_argument("file", metavar="FILE", nargs="?", help=f"training data; default: the {BUNDLED} (male + female)")
+    p.add_argument(
+        "--mode",
+        choices=["names", "text"],
+        default=None,
+        help="names: one item per line, each a separate sequence (the hidden state starts from zeros in every batch); "
+        "text: the whole file is one continuous stream, trained with the state carried between batches "
+        "(defaults then follow char-rnn: lstm 2 x 128, embed 32, --batch 50, --seq-len 50, --lr 0.002, --clip 5, "
+        "--dropout 0, 30 epochs, --lr-decay 0.97 from epoch 10, --val-fraction 0.05, --test-fraction 0.05) "
+        "(default: names)",
+    )
+    p.add_argument("--val", metavar="FILE", help="validation data (default: a random --val-fraction of FILE)")
+    p.add_argument(
+        "--val-fraction", type=fraction, metavar="X", help="share of FILE held out for validation when --val is not given "
+        + _both("val_fraction"),
+    )
+    p.add_argument("--dedupe", action="store_true", default=None, help="drop repeated lines of FILE")
+    p.add_argument("--cell", choices=CELLS, help=f"recurrent cell (default: {NAMES.cell})")
+    p.add_argument("--hidden", type=positive_int, metavar="N", help="hidden units per layer " + _both("hidden"))
+    p.add_argument("--layers", type=positive_int, metavar="N", help="recurrent layers " + _both("layers"))
+    p.add_argument("--embed", type=positive_int, metavar="N", help="character embedding size " + _both("embed"))
+    p.add_argument("--batch", type=positive_int, metavar="N", help="items (text: streams) per batch " + _both("batch_size"))
+    p.add_argument("--lr", type=positive_float, metavar="X", help="Adam learning rate " + _both("lr"))
+    p.add_argument(
+        "--dropout", type=fraction, metavar="X",
+        help="dropout on the inputs of layers 1.. and of the output layer " + _both("dropout"),
+    )
+    p.add_argument(
+        "--epochs", type=positive_int, metavar="N",
+        help=f"epochs (default: {NAMES.epochs}; --mode text: {TEXT.epochs}; unlimited when --max-steps is given)",
+    )
+    p.add_argument("--max-steps", type=positive_int, metavar="N", help="stop after this many optimizer steps")
+    p.add_argument(
+        "--seed", type=non_negative_int, metavar="N",
+        help=f"seed of the weights, the split, the data order and the samples (default: {NAMES.seed})",
+    )
+    p.add_argument(
+        "--out", metavar="PATH",
+        help=f"where to save the model: the best so far, as soon as there is one (default: {CLI_DEFAULTS['out']})",
+    )
+    p.add_argument(
+        "--checkpoint", metavar="PATH",
+        help="where to keep the resumable training state, rewritten atomically at every evaluation "
+        "(default: OUT with .safetensors replaced by .ckpt.safetensors; with --resume: CKPT)",
+    )
+    p.add_argument(
+        "--checkpoint-every", type=positive_int, metavar="STEPS",
+        help="also write the resumable checkpoint every STEPS optimizer steps",
+    )
+    p.add_argument(
+        "--resume", metavar="CKPT",
+        help="continue the run saved in CKPT exactly where it stopped (its options and data "
+        "come from CKPT, in either mode; --epochs/--max-steps may extend it)",
+    )
+    p.add_argument(
+        "--max-line-length", type=non_negative_int, metavar="N",
+        help=f"refuse data files with an item longer than N characters (0: no limit) (default: {DEFAULT_MAX_LINE_CHARS})",
+    )
+    p.add_argument(
+        "--samples", type=non_negative_int, metavar="N",
+        help=f"names to sample at the end (text: 0 turns the final sample off) (default: {CLI_DEFAULTS['samples']})",
+    )
+    p.add_argument("--json", action="store_true", default=None, help="print one JSON object per evaluation on stdout and nothing else")
+
+    g = p.add_argument_group(
+        "categories (a conditional model: one model for several labelled lists)",
+        "The model learns one embedding per category and is then sampled, scored and "
+        "classified by category. Validation is a --val-fraction of each category.",
+    )
+    g.add_argument(
+        "--category", type=category_spec, action="append", metavar="NAME=FILE",
+        help="a labelled list: the items of FILE belong to category NAME (repeat for each category)",
+    )
+    g.add_argument(
+        "--preset", choices=list(datasets.PRESETS),
+        help="a labelled set from the bundled names: "
+        + "; ".join(f"{name}: {description}" for name, (description, _) in datasets.PRESETS.items()),
+    )
+    g.add_argument(
+        "--category-dim", type=positive_int, metavar="N",
+        help=f"size of the learnt category embedding (default: {DEFAULT_CATEGORY_DIM})",
+    )
+    g = p.add_argument_group("seeing training")
+    g.add_argument(
+        "--log", metavar="FILE.jsonl",
+        help="write every evaluation (train/val NLL, perplexity, step, ...) to FILE as JSON lines; "
+        "draw it with 'charrnn plot FILE'",
+    )
+    g.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=None,
+        help="a progress bar with the live loss and chars/s during each epoch, on stderr "
+        "(default: when stderr is a terminal and --json is not given)",
+    )
+
+    g = p.add_argument_group("continuous text (--mode text)")
+    g.add_argument(
+        "--seq-len", type=positive_int, metavar="N",
+        help=f"characters per stream per batch: backpropagation is truncated every N steps (default: {TEXT.seq_len})",
+    )
+    g.add_argument("--test", metavar="FILE", help="test text (default: the last --test-fraction of FILE)")
+    g.add_argument(
+        "--test-fraction", type=fraction, metavar="X",
+        help=f"share of FILE held out at its end for testing when --test is not given (default: {TEXT.test_fraction})",
+    )
+    g.add_argument(
+        "--eval-every", type=positive_int, metavar="STEPS",
+        help="also evaluate (validation and test loss, best weights, early stopping) every STEPS steps inside an epoch",
+    )
+
+    g = p.add_argument_group(
+        "schedule (both modes)",
+        "The learning rate is multiplied by --lr-decay at the end of every epoch that is a multiple "
+        "of --lr-decay-every and at least --lr-decay-start (char-rnn: --lr-decay 0.97 --lr-decay-start 10, "
+        "the text-mode default). --patience N stops after N evaluations in a row without a lower "
+        "validation loss; the weights of the best evaluation are the ones saved.",
+    )
+    g.add_argument("--lr-decay", type=decay, metavar="X", help="learning-rate decay factor " + _both("lr_decay"))
+    g.add_argument(
+        "--lr-decay-every", type=positive_int, metavar="N",
+        help="decay every N epochs (N > 1: step decay) " + _both("lr_decay_every"),
+    )
+    g.add_argument(
+        "--lr-decay-start", type=non_negative_int, metavar="N",
+        help="first epoch whose end decays the rate " + _both("lr_decay_start"),
+    )
+    g.add_argument(
+        "--patience", type=positive_int, metavar="N",
+        help="stop early after N evaluations without a better validation loss (default: never)",
+    )
+    g.add_argument("--clip", type=clip, metavar="X", help="clip the global gradient norm to X (0: no clipping) " + _both("clip"))
+
+
+# -- options: typed, resumed, defaults --------------------------------------------------------
+
+
+def typed_options(args: argparse.Namespace) -> set[str]:
+    """The options the user typed: every train option's parser default is None."""
+    return {key for key, value in vars(args).items() if value is not None and key not in NOT_RECORDED}
+
+
+def cli_record(args: argparse.Namespace) -> dict[str, Any]:
+    """The JSON-representable arguments of a ``charrnn train`` run, for its checkpoints.
+    Paths are made absolute so that a resume from another folder finds them."""
+    out: dict[str, Any] = {}
+    for key, value in vars(args).items():
+        if key in NOT_RECORDED or key.startswith("_"):
+            continue
+        if value is None or isinstance(value, (bool, int, float, str)):
+            out[key] = value
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            out[key] = list(value)  # e.g. --category NAME=FILE, given several times
+    for key in ("file", "val", "test"):
+        if out.get(key):
+            out[key] = os.path.abspath(out[key])
+    return out
+
+
+def apply_resumed(args: argparse.Namespace, typed: set[str], extra: Optional[dict[str, Any]], path: str) -> None:
+    """``--resume CKPT``: every option not typed again comes from the checkpoint's record;
+    a typed one that is not :data:`OVERRIDABLE` must equal it; the checkpoint is rewritten
+    in place unless ``--checkpoint`` says otherwise; the stored thread count applies."""
+    stored = (extra or {}).get("cli")
+    if not stored:
+        raise ResumeError(
+            f"{path}: this training checkpoint was not written by 'charrnn train' (no command-line "
+            f"record); resume it from Python with charrnn.resume()"
+        )
+    new_budget = bool(BUDGET & typed)
+    for key, value in stored.items():
+        if (key in BUDGET and new_budget) or not hasattr(args, key):
+            continue  # a new budget as a whole; or an option this version does not have
+        if key in typed and key not in OVERRIDABLE and getattr(args, key) != value:
+            option = "--" + key.replace("_", "-")
+            raise ResumeError(
+                f"{option} {getattr(args, key)} differs from the {value} the checkpoint was trained with; "
+                f"a resumed run keeps its options (only how long it runs, where it writes, what it prints "
+                f"and where the data lives may change)"
+            )
+        if key not in typed:
+            setattr(args, key, value)
+    if "checkpoint" not in typed:
+        args.checkpoint = path
+    if args.threads:  # main() set the threads before the stored value was known
+        _core.set_num_threads(args.threads)
+
+
+def fill_defaults(args: argparse.Namespace, typed: set[str]) -> TrainConfig:
+    """Every option still None gets the mode's default; options of the other mode typed
+    are refused.  Returns the run's :class:`TrainConfig`."""
+    mode = args.mode or "names"
+    args.mode = mode
+    wrong = NAMES_ONLY if mode == "text" else TEXT_ONLY
+    used = [flag for key, flag in wrong.items() if key in typed and getattr(args, key) not in (None, False, [])]
+    if used and mode == "names":
+        raise ValueError(f"{', '.join(used)} only apply to continuous text: add --mode text")
+    if used:
+        raise ValueError(f"{', '.join(used)} {'does' if len(used) == 1 else 'do'} not apply to --mode text")
+    config = TrainConfig.for_mode(mode)
+    for dest, field in CONFIG_FIELDS.items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, getattr(config, field))
+    if mode == "text":
+        for dest, field in TEXT_ONLY_DEFAULTS.items():
+            if getattr(args, dest) is None:
+                setattr(args, dest, getattr(config, field))
+    for dest, value in CLI_DEFAULTS.items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, value)
+    if args.epochs is None and not args.max_steps:
+        args.epochs = config.epochs
+    return config
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> int:
+    typed = typed_options(args)
+    resumed = None
+    if args.resume is not None:  # the run's mode, options and data come from the checkpoint
+        resumed = load_state(args.resume)
+        apply_resumed(args, typed, resumed[1].extra, args.resume)
+        args.mode = args.mode or resumed[1].mode
+    fill_defaults(args, typed)
+    # Human-readable text goes to stdout, or to stderr when stdout carries JSON lines.
+    out: TextIO = sys.stderr if args.json else sys.stdout
+    return (_train_text if args.mode == "text" else _train_names)(args, out, resumed)
+
+
+def _saved_best(args: argparse.Namespace, best: dict[str, Any]) -> None:
+    if best:
+        print(f"charrnn: {args.out} holds the best weights so far ({best['what']})", file=sys.stderr)
+
+
+def _train_names(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
+    max_chars = args.max_line_length or None
+    labelled = _labelled_data(args, max_chars)  # --preset / --category: a conditional model
+    if labelled is not None:
+        items, source = labelled
+    elif args.file is None:
+        items, source = datasets.russian_names("first"), BUNDLED
+    else:
+        items, source = load_lines(args.file, dedupe=args.dedupe, max_line_chars=max_chars), args.file
+    if args.val is not None:
+        train_items, val_items = items, load_lines(args.val, dedupe=args.dedupe, max_line_chars=max_chars)
+        # A character the training data never shows cannot be learnt: refuse, saying which.
+        unseen = unseen_characters(train_items, val_items)
+        if unseen:
+            raise DataError(
+                f"{args.val}: {len(unseen)} character(s) never occur in the training data, so no model "
+                f"trained on it can predict them: {describe_unseen(unseen)}; remove those lines or add "
+                f"examples of them to the training data"
+            )
+    else:
+        train_items, val_items = split(items, val_fraction=args.val_fraction, seed=args.seed)
+        # A random split can leave a rare character only in the validation part: those
+        # items go back to training, so that every character of FILE is learnt.
+        train_items, val_items, moved = move_unseen_to_train(train_items, val_items)
+        if moved:
+            print(f"moved {moved} validation item(s) with characters found in no training item to training", file=out)
+        if len(items) == 1:
+            print("warning: only 1 item: nothing to hold out, training without validation", file=sys.stderr)
+    vocab = Vocab.from_items(train_items)  # the alphabet is the training data's
+    model = _model(args, vocab, resumed, source, train_items)
+    checkpoint = args.checkpoint or default_checkpoint_path(args.out)
+    print(f"data: {len(train_items):,} train / {len(val_items):,} val items from {source}", file=out)
+    print(f"vocab: {len(vocab)} ids (3 markers + {len(vocab.chars)} characters: {''.join(vocab.chars)})", file=out)
+    if isinstance(train_items, Labelled):
+        val_counts = val_items.counts() if isinstance(val_items, Labelled) else {}
+        parts = [f"{c} {n:,}/{val_counts.get(c, 0):,}" for c, n in train_items.counts().items()]
+        print(f"categories (train/val items): {', '.join(parts)}", file=out)
+    epochs = args.epochs  # None: only --max-steps counts
+    print(
+        f"model: {model.cell} hidden {model.hidden} x {model.layers} layer(s), embed {model.embed}, "
+        f"{model.num_params:,} parameters; batch {args.batch}, lr {args.lr:g}, dropout {args.dropout:g}, "
+        + (f"{epochs} epochs" if epochs else "")
+        + (f"{', ' if epochs else ''}at most {args.max_steps} steps" if args.max_steps else ""),
+        file=out,
+        flush=True,
+    )
+    if resumed is not None:
+        print(f"resuming from {args.resume} at {resumed[1].summary()}", file=out, flush=True)
+    best: dict[str, Any] = {}
+    seen = {SEEN_KEY: SeenNames.from_items([*train_items, *(val_items or [])]).to_metadata()}
+
+    def metadata(history: History) -> tuple[dict[str, Any], dict[str, str]]:
+        best["what"] = (
+            f"epoch {history.best_epoch}" + (f", val nll {history.best_val_nll:.4f}" if history.best_val_nll is not None else "")
+        )
+        extra = {
+            "data": source,
+            "train_items": len(train_items),
+            "val_items": len(val_items),
+            "batch_size": args.batch,
+            "lr": args.lr,
+            "dropout": args.dropout,
+            "seed": args.seed,
+            "epochs": len(history),
+            "steps": history[-1].step if history else 0,
+            "best_epoch": history.best_epoch,
+            "best_val_nll": history.best_val_nll,
+            "history": history.to_dicts(),
+        }
+        return extra, seen  # + the names seen, for sample --novel
+
+    history = _run(train, model, checkpoint, args, out, resumed, _epoch_line, metadata, best, train_items, val_items or None)
+    if history.best_val_nll is not None:
+        print(f"kept the weights of epoch {history.best_epoch} (val nll {history.best_val_nll:.4f})", file=out)
+    if args.samples:
+        print("samples:", file=out)
+        for name in _final_samples(model, args.samples, args.seed):
+            print(f"  {name}", file=out)
+    print(f"saved to {args.out} (resumable training state: {checkpoint})", file=out)
+    return 0
+
+
+def _train_text(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
+    if args.file is None:
+        raise ValueError("--mode text needs a FILE of text to train on")
+    text = load_text(args.file)
+    val_fraction = 0.0 if args.val is not None else args.val_fraction
+    test_fraction = 0.0 if args.test is not None else args.test_fraction
+    train_part, val_part, test_part = split_text(text, val_fraction, test_fraction)
+    if args.val is not None:
+        val_part = load_text(args.val)
+        check_unseen(train_part, val_part, args.val)
+    if args.test is not None:
+        test_part = load_text(args.test)
+        check_unseen(train_part, test_part, args.test)
+    vocab = text_vocab(text)  # every character of FILE (its held-out parts were cut from it)
+    model = _model(args, vocab, resumed, args.file, None)
+    checkpoint = args.checkpoint or default_checkpoint_path(args.out)
+
+    def src(path: Optional[str], fraction: float, what: str) -> str:
+        return path if path is not None else (f"the {'last' if what == 'test' else 'next'} {fraction:g} of FILE" if fraction else "none")
+
+    print(
+        f"data: {len(train_part):,} train / {len(val_part):,} val / {len(test_part):,} test characters from {args.file} "
+        f"(val: {src(args.val, val_fraction, 'val')}; test: {src(args.test, test_fraction, 'test')})",
+        file=out,
+    )
+    print(f"vocab: {len(vocab)} ids (3 markers + {len(vocab.chars)} characters: {shown(''.join(vocab.chars))})", file=out)
+    streams = max(1, (len(train_part) - 1) // args.batch)
+    print(
+        f"batches: {args.batch} streams of {streams:,} characters, {-(-streams // args.seq_len)} batches of "
+        f"{args.seq_len} steps per epoch (state carried from batch to batch, reset at each epoch start)",
+        file=out,
+    )
+    schedule = TrainConfig(lr=args.lr, lr_decay=args.lr_decay, lr_decay_every=args.lr_decay_every, lr_decay_start=args.lr_decay_start).schedule
+    print(
+        f"model: {model.cell} hidden {model.hidden} x {model.layers} layer(s), embed {model.embed}, "
+        f"{model.num_params:,} parameters; {schedule.describe()}, clip {args.clip:g}, dropout {args.dropout:g}"
+        + (f", {args.epochs} epochs" if args.epochs else "")
+        + (f", at most {args.max_steps} steps" if args.max_steps else "")
+        + (f", patience {args.patience}" if args.patience else ""),
+        file=out,
+        flush=True,
+    )
+    if resumed is not None:
+        print(f"resuming from {args.resume} at {resumed[1].summary()}", file=out, flush=True)
+    summary: dict[str, Any] = {
+        "mode": "text",
+        "data": os.path.abspath(args.file),
+        "val": os.path.abspath(args.val) if args.val else None,
+        "test": os.path.abspath(args.test) if args.test else None,
+        "val_fraction": val_fraction,
+        "test_fraction": test_fraction,
+        "train_chars": len(train_part),
+        "val_chars": len(val_part),
+        "test_chars": len(test_part),
+        "batch_size": args.batch,
+        "seq_len": args.seq_len,
+        "lr": args.lr,
+        "clip": args.clip or None,
+        "dropout": args.dropout,
+        "seed": args.seed,
+        **_schedule_kwargs(args),
+    }
+    best: dict[str, Any] = {}
+
+    def metadata(history: History) -> tuple[dict[str, Any], None]:
+        kept = history.best
+        if kept is not None and kept.val_nll is not None:
+            best["what"] = f"val nll {kept.val_nll:.4f}"
+        return {
+            **summary,
+            "history": history.to_dicts(),
+            "best_epoch": None if kept is None else kept.epoch,
+            "best_step": None if kept is None else kept.step,
+            "best_val_nll": None if kept is None else kept.val_nll,
+            "best_test_nll": None if kept is None else kept.test_nll,
+        }, None
+
+    result = _run(
+        train_text, model, checkpoint, args, out, resumed, _record_line, metadata, best, train_part, val_part or None, test_part or None,
+        seq_len=args.seq_len, eval_every=args.eval_every,
+    )
+    kept = result.best
+    if kept is not None and kept.val_nll is not None:
+        test = f", test nll {kept.test_nll:.4f} bpc {kept.test_bpc:.3f}" if kept.test_nll is not None else ""
+        print(
+            f"kept the weights of epoch {kept.epoch} step {kept.step} (val nll {kept.val_nll:.4f} bpc {kept.val_bpc:.3f}{test})",
+            file=out,
+        )
+    if args.samples:
+        print("sample:", file=out)
+        print("".join(model.generate_text("", FINAL_SAMPLE_CHARS, temperature=0.8, seed=args.seed)), file=out)
+    print(f"saved to {args.out} (resumable training state: {checkpoint})", file=out)
+    return 0
+
+
+# -- shared by both modes ----------------------------------------------------------------------
+
+
+def _run(
+    fn: Any, model: CharRNN, checkpoint: str, args: argparse.Namespace, out: TextIO, resumed: Any, line: Any,
+    metadata: Any, best: dict, *data: Any, **kw: Any
+) -> History:
+    """Train with ``fn`` (:func:`charrnn.train` or :func:`charrnn.train_text`) as the
+    command line says: the best model at ``--out`` as it comes, the state next to it; on
+    Ctrl-C say what ``--out`` holds; at the end, the final model there."""
+    try:
+        history = fn(
+            model,
+            *data,
+            **_train_kwargs(args, args.epochs),
+            **kw,
+            callback=_reporter(args, out, resumed, line),
+            checkpoint=checkpoint,
+            resume=None if resumed is None else resumed[1],
+            checkpoint_info={"cli": cli_record(args)},
+            out=args.out,
+            out_metadata=metadata,
+        )
+    except TrainingInterrupted:
+        _saved_best(args, best)
+        raise
+    _save_final(model, args.out, metadata(history))
+    if history.stopped_early:
+        print(f"stopped early: {args.patience} evaluation(s) in a row without a better validation loss", file=out)
+    return history
+
+
+def _model(args: argparse.Namespace, vocab: Vocab, resumed: Any, source: str, train_items: Any) -> CharRNN:
+    if resumed is not None:
+        if resumed[0].vocab != vocab:
+            raise DataError(f"{source}: its alphabet differs from the one the checkpoint {args.resume} was trained on")
+        return resumed[0]
+    categories = (
+        {"categories": train_items.categories, "category_dim": args.category_dim} if isinstance(train_items, Labelled) else {}
+    )
+    return CharRNN(
+        vocab, cell=args.cell, hidden=args.hidden, layers=args.layers, embed=args.embed, seed=args.seed,
+        mode=args.mode, **categories,
+    )
+
+
+def _schedule_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "lr_decay": args.lr_decay,
+        "lr_decay_every": args.lr_decay_every,
+        "lr_decay_start": args.lr_decay_start,
+        "patience": args.patience,
+    }
+
+
+def _train_kwargs(args: argparse.Namespace, epochs: Optional[int]) -> dict[str, Any]:
+    """The trainer's options that both modes take from the command line alike."""
+    return {
+        "epochs": epochs,
+        "batch_size": args.batch,
+        "lr": args.lr,
+        "clip": args.clip or None,
+        "dropout": args.dropout,
+        "seed": args.seed,
+        "max_steps": args.max_steps,
+        "checkpoint_every": args.checkpoint_every,
+        "progress": False if args.json else args.progress,
+        "log": args.log,
+        **_schedule_kwargs(args),
+    }
+
+
+def _reporter(args: argparse.Namespace, out: TextIO, resumed: Any, line: Any):
+    """The callback that prints each evaluation: one JSON object (``--json``) or one line
+    (through tqdm, so that a progress bar on stderr is cleared, not garbled)."""
+    history = [] if resumed is None else resumed[1].history
+    best = [min((r["val_nll"] for r in history if r.get("val_nll") is not None), default=math.inf)]
+
+    def report(record: EpochRecord) -> None:
+        if args.json:
+            print(json.dumps(record.to_dict()), flush=True)
+            return
+        improved = record.val_nll is not None and record.val_nll < best[0]
+        if improved:
+            best[0] = record.val_nll
+        from tqdm import tqdm
+
+        tqdm.write(line(record, args.epochs, improved), file=out)
+        out.flush()
+
+    return report
+
+
+def _epoch_line(record: EpochRecord, epochs: Optional[int], best: bool) -> str:
+    of = f"/{epochs}" if epochs else ""
+    return (
+        f"epoch {record.epoch:>3}{of}  step {record.step:>6}  "
+        f"train nll {record.train_nll:.4f} ppl {record.train_ppl:6.2f} bpc {record.train_bpc:.3f} | "
+        f"val nll {fmt(record.val_nll, '.4f')} ppl {fmt(record.val_ppl, '6.2f')} bpc {fmt(record.val_bpc, '.3f')}"
+        f"{' *' if best else '  '} | {record.chars_per_sec:>9,.0f} chars/s | {record.seconds:6.1f}s"
+    )
+
+
+def _record_line(r: TextRecord, epochs: Optional[int], best: bool) -> str:
+    of = f"/{epochs}" if epochs else ""
+    where = f"epoch {r.epoch:>3}{of}" + ("     " if r.end_of_epoch else f" {r.progress - (r.epoch - 1):4.0%}")
+    test = f" | test nll {r.test_nll:.4f} bpc {r.test_bpc:.3f}" if r.test_nll is not None else ""
+    return (
+        f"{where}  step {r.step:>6}  lr {r.lr:.2e}  train nll {r.train_nll:.4f} | "
+        f"val nll {fmt(r.val_nll, '.4f')} ppl {fmt(r.val_ppl, '5.2f')} bpc {fmt(r.val_bpc, '.3f')}"
+        f"{' *' if best else '  '}{test} | {r.chars_per_sec:>7,.0f} chars/s | {r.seconds:7.1f}s"
+    )
+
+
+def _save_final(model: CharRNN, path: str, metadata: tuple[Any, Any]) -> None:
+    from ..checkpoint import save
+
+    extra, extra_metadata = metadata
+    save(model, path, extra=extra, extra_metadata=extra_metadata)
+
+
+def _final_samples(model: CharRNN, n: int, seed: int) -> list[str]:
+    """``n`` names, or ``n`` per category (``[category] name``)."""
+    if model.categories is None:
+        return model.sample(n=n, seed=seed)
+    lines = []
+    for k, category in enumerate(model.categories):
+        lines += [f"[{category}] {name}" for name in model.sample(n=n, seed=seed + k, category=category)]
+    return lines
+
+
+def _labelled_data(args: argparse.Namespace, max_chars: Optional[int]) -> Optional[tuple[Labelled, str]]:
+    """``(items, description)`` of ``--preset`` or ``--category`` (None without either)."""
+    specs: list[str] = args.category or []
+    name = args.preset
+    if not specs and not name:
+        return None
+    if specs and name:
+        raise DataError("give either --preset or --category NAME=FILE options, not both")
+    if args.file is not None:
+        raise DataError(f"give the training data either as FILE ({args.file}) or with --category/--preset, not both")
+    if args.val is not None:
+        raise DataError("--val does not go with --category/--preset: validation is a --val-fraction of each category")
+    if name:
+        return datasets.preset(name), f"the {name} preset"
+    lists: dict[str, list[str]] = {}
+    absolute = []
+    for spec in specs:
+        category, _, path = spec.partition("=")
+        category = category.strip()
+        if category in lists:
+            raise DataError(f"category {category!r} is given twice (--category {spec})")
+        lists[category] = load_lines(path, dedupe=args.dedupe, max_line_chars=max_chars)
+        absolute.append(f"{category}={os.path.abspath(path)}")
+    args.category = absolute  # recorded in training checkpoints: resumable from any folder
+    if len(lists) < 2:
+        print("warning: only one --category: the model learns a single category", file=sys.stderr)
+    return Labelled.from_lists(lists), "; ".join(f"{c}: {spec.partition('=')[2]}" for c, spec in zip(lists, specs, strict=True))

@@ -1,0 +1,122 @@
+"""One training configuration for both modes, with each mode's defaults in one place.
+
+``TrainConfig.for_mode("names")`` is what ``charrnn train`` uses on a list of names
+(chosen so that the bundled first names train in about a minute on two cores and already
+give plausible names); ``TrainConfig.for_mode("text")`` is char-rnn's (Karpathy's
+``train.lua``, with Adam instead of RMSprop).  The command line takes every default it
+does not get from the user from here, and :mod:`charrnn.training.state` checks a resumed
+run against the options it stored.
+
+The Python functions :func:`charrnn.train` and :func:`charrnn.train_text` keep their own
+keyword defaults (their signatures are an interface); each builds a :class:`TrainConfig`
+from its arguments, which :meth:`TrainConfig.check` validates the same way in both modes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from ..checks import positive_or_none
+from .schedule import LRSchedule, check_patience
+
+__all__ = ["TrainConfig", "MODES"]
+
+MODES = ("names", "text")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every hyperparameter of a run, with its default (see :meth:`for_mode`)."""
+
+    mode: str = "names"
+    # the model
+    cell: str = "lstm"
+    hidden: int = 128
+    layers: int = 1
+    embed: int = 32
+    # the data
+    batch_size: int = 32  # names: items per batch; text: parallel streams
+    seq_len: Optional[int] = None  # text: characters per stream per batch (truncated BPTT)
+    val_fraction: float = 0.1
+    test_fraction: Optional[float] = None  # text only
+    # the optimisation
+    lr: float = 3e-3
+    clip: Optional[float] = 5.0  # max global gradient norm; None (or inf): no clipping
+    dropout: float = 0.2
+    epochs: Optional[int] = 40
+    max_steps: Optional[int] = None
+    seed: int = 0
+    lr_decay: float = 1.0
+    lr_decay_every: int = 1
+    lr_decay_start: int = 0
+    patience: Optional[int] = None
+    eval_every: Optional[int] = None  # text: also evaluate every this many steps
+    eval_batch_size: Optional[int] = None  # text: streams of the evaluation (default batch_size)
+    # reporting and saving
+    log_every: Optional[int] = 100
+    checkpoint_every: Optional[int] = None
+
+    @classmethod
+    def for_mode(cls, mode: str, **changes: Any) -> TrainConfig:
+        """The defaults of ``charrnn train --mode MODE``, with ``changes`` applied."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+        return dataclasses.replace(_DEFAULTS[mode], **changes)
+
+    @classmethod
+    def from_options(cls, mode: str, options: dict[str, Any]) -> TrainConfig:
+        """The config of a training call's ``options`` (those that are fields; the rest,
+        e.g. ``progress``, are not hyperparameters), checked."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(mode=mode, **{k: v for k, v in options.items() if k in names}).check()
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def schedule(self) -> LRSchedule:
+        return LRSchedule(self.lr, self.lr_decay, self.lr_decay_every, self.lr_decay_start)
+
+    def check(self) -> TrainConfig:
+        """The same config with its values checked (ValueError/TypeError naming the
+        option), the same rules in both modes."""
+        if self.epochs is None and self.max_steps is None:
+            raise ValueError("give epochs, max_steps or both; with neither training would never stop")
+        for name in ("epochs", "max_steps", "eval_every", "checkpoint_every", "eval_batch_size", "seq_len"):
+            positive_or_none(getattr(self, name), name)
+        positive_or_none(self.batch_size, "batch_size")
+        self.schedule  # noqa: B018 - checks lr and the decay options
+        check_patience(self.patience)
+        clip = self.clip
+        if clip is not None and not (isinstance(clip, numbers.Real) and clip > 0):  # inf: no clipping; NaN refused
+            raise ValueError(f"clip must be a positive number (or inf) or None, got {clip}")
+        if not (isinstance(self.dropout, numbers.Real) and 0.0 <= self.dropout < 1.0):
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        return self
+
+    @property
+    def max_norm(self) -> Optional[float]:
+        """The clipping norm as the optimizer takes it (None: no clipping)."""
+        return None if self.clip is None or math.isinf(self.clip) else float(self.clip)
+
+
+_DEFAULTS = {
+    "names": TrainConfig(),
+    "text": TrainConfig(  # char-rnn's; cell, hidden, embed, clip: as for names
+        mode="text",
+        layers=2,
+        batch_size=50,
+        seq_len=50,
+        val_fraction=0.05,
+        test_fraction=0.05,
+        lr=2e-3,
+        dropout=0.0,
+        epochs=30,
+        lr_decay=0.97,
+        lr_decay_start=10,
+    ),
+}
