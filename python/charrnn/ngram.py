@@ -79,7 +79,7 @@ size), and its id is the rank of that key among the sorted keys of order ``k``. 
 counts of one order are a few numpy arrays sorted by key (a trie laid out flat), the
 k-grams that share a history are neighbours, and looking one up is a binary search
 (``np.searchsorted``).  All of counting is ``np.unique`` over the sequence, once per
-order: order 7 on 200,000 surnames takes about a second.
+order: order 7 on 180,000 surnames takes 1.5 s of CPU (docs/ngram.md).
 
 Files are safetensors (the counts as tensors, the vocabulary and options as JSON
 metadata, a SHA-256 over both); no pickle.  Loading recomputes the probabilities from the
@@ -110,7 +110,7 @@ __all__ = ["NGram", "estimate_discounts", "baseline", "DEFAULT_ORDER", "FALLBACK
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_ORDER = 5  # characters of history + 1; see docs/ngram.md for the measured best per task
+DEFAULT_ORDER = 6  # within 0.01 nats/char of the best order on each task of docs/ngram.md
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # KenLM's --discount_fallback: for counts 1, 2, 3+
 DEFAULT_MAX_LEN = 50  # the longest name `sample` writes (as CharRNN.sample), in characters
 MODES = ("names", "text")
@@ -241,19 +241,17 @@ def _count_order(seqs: _Sequences, k: int, shorter: np.ndarray, B: int) -> tuple
     the id of the k-gram ending at each position (-1 where none fits)."""
     ends = np.flatnonzero(seqs.back >= k - 1)  # positions where a k-gram ends
     context = (_shift(shorter) if k > 1 else shorter)[ends]  # its first k-1 symbols
-    keys, first, inverse, count = np.unique(
-        context * B + seqs.symbols[ends], return_index=True, return_inverse=True, return_counts=True
-    )
+    keys, inverse, count = np.unique(context * B + seqs.symbols[ends], return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
     ids = np.full(len(seqs.symbols), -1, dtype=np.int64)
-    ids[ends] = inverse.reshape(-1)
-    at = ends[first]  # where each k-gram is first seen
-    order = _Order(
-        keys=keys.astype(np.int64),
-        count=count.astype(np.int64),
-        suffix=shorter[at].astype(np.int64),  # the (k-1)-gram ending at the same place
-        bos=seqs.symbols[at - (k - 1)] == BOS,
-    )
-    return order, ids
+    ids[ends] = inverse
+    # Every occurrence of a k-gram has the same suffix and the same first symbol, so
+    # writing them from all occurrences at once leaves the right value for each.
+    suffix = np.empty(len(keys), dtype=np.int64)
+    suffix[inverse] = shorter[ends]  # the (k-1)-gram ending at the same place
+    bos = np.empty(len(keys), dtype=bool)
+    bos[inverse] = seqs.symbols[ends - (k - 1)] == BOS  # does the k-gram begin with <s>?
+    return _Order(keys=keys.astype(np.int64), count=count.astype(np.int64), suffix=suffix, bos=bos), ids
 
 
 # -- the model ---------------------------------------------------------------------------
