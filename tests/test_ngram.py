@@ -370,3 +370,18 @@ def test_cli_errors_are_one_line_on_stderr(workdir, args, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_cli_ngram_and_train_hold_out_the_same_items(workdir):
+    common = ["names.txt", "--seed", "7", "--val-fraction", "0.25", "--json"]
+    ngram = run("ngram", *common, "--order", "2", cwd=workdir)
+    train = run("train", *common, "--max-steps", "1", "--hidden", "8", "--embed", "4", "--samples", "0", "--out", "t.safetensors", cwd=workdir)
+    assert ngram.returncode == 0 and train.returncode == 0, ngram.stderr + train.stderr
+    record = json.loads(ngram.stdout)
+    trained = charrnn.checkpoint.read_metadata(workdir / "t.safetensors")["training"]
+    assert (record["train_items"], record["val_items"]) == (trained["train_items"], trained["val_items"])
+    items = charrnn.load_lines(workdir / "names.txt")
+    _, val, moved = training_split(items, None, 0.25, 7)
+    assert moved > 0  # the split put a character only in validation: both moved it back
+    net = charrnn.load(workdir / "t.safetensors")
+    assert net.evaluate(val)["chars"] == record["val_chars"]
