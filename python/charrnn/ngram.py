@@ -104,7 +104,7 @@ import numpy as np
 from .errors import CheckpointError, DataError, UnknownCharacterError
 from .metrics import summarize
 from .text import _positive, encode_text, text_vocab
-from .vocab import BOS, EOS, PAD, Vocab
+from .vocab import BOS, EOS, Vocab
 
 __all__ = ["NGram", "estimate_discounts", "baseline", "DEFAULT_ORDER", "FALLBACK_DISCOUNTS", "FORMAT"]
 
