@@ -385,3 +385,16 @@ def test_cli_ngram_and_train_hold_out_the_same_items(workdir):
     assert moved > 0  # the split put a character only in validation: both moved it back
     net = charrnn.load(workdir / "t.safetensors")
     assert net.evaluate(val)["chars"] == record["val_chars"]
+
+
+def test_unique_by_packed_sort_equals_numpy_unique():
+    from charrnn.ngram import _unique
+
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 5000, 20000) * 70 + rng.integers(0, 70, 20000)  # the packed sort
+    huge = rng.integers(0, 2**61, 5000)  # too large to pack: numpy's unique
+    for codes in (small, huge, np.array([7], dtype=np.int64), np.zeros(0, dtype=np.int64)):
+        expected = np.unique(codes, return_inverse=True, return_counts=True)
+        got = _unique(codes.astype(np.int64))
+        for e, g in zip(expected, got):
+            assert np.array_equal(e.reshape(-1), g)
