@@ -36,6 +36,7 @@ from .errors import (
 from .labelled import Labelled
 from .metrics import bits_per_char, perplexity
 from .model import CharRNN, load
+from .ngram import NGram
 from .records import EpochRecord, History, TextHistory, TextRecord
 from .sampling import sample_filtered
 from .scoring import score
@@ -87,6 +88,7 @@ __all__ = [
     "get_num_threads",
     "set_num_threads",
     "CharRNN",
+    "NGram",
     "CharRNNError",
     "CheckpointError",
     "DataError",

@@ -10,6 +10,7 @@
     charrnn export names.safetensors --to torch names.torch.safetensors
     charrnn import names.torch.safetensors --out back.safetensors
     charrnn plot run.jsonl --out curves.png
+    charrnn ngram names.txt --order 6 --json
     charrnn person -n 5 --gender female --translit icao
     charrnn patronymic Илья Лев Никита
 
@@ -32,13 +33,13 @@ from typing import Optional
 from .. import _core
 from .._version import __version__
 from ..errors import CharRNNError, TrainingInterrupted
-from . import classify, eval_, export, import_, patronymic, person, plot, sample, score, train
+from . import classify, eval_, export, import_, ngram, patronymic, person, plot, sample, score, train
 from .args import non_negative_int
 from .common import Parser, one_line
 
 __all__ = ["main", "build_parser"]
 
-SUBCOMMANDS = (train, sample, eval_, classify, score, export, import_, plot, person, patronymic)
+SUBCOMMANDS = (train, sample, eval_, classify, score, export, import_, plot, ngram, person, patronymic)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,20 +23,15 @@ import sys
 from typing import Any, Optional, TextIO
 
 from .. import _core, datasets
-from ..data import (
-    describe_unseen,
-    load_lines,
-    move_unseen_to_train,
-    split,
-    unseen_characters,
-)
+from ..data import load_lines, training_split
 from ..errors import DataError, ResumeError, TrainingInterrupted
 from ..labelled import Labelled
 from ..model import CELLS, DEFAULT_CATEGORY_DIM, CharRNN
+from ..ngram import baseline
 from ..reading import DEFAULT_MAX_LINE_CHARS
 from ..records import EpochRecord, History, TextRecord
 from ..sampling import SEEN_KEY, SeenNames
-from ..text import check_unseen, load_text, split_text, text_vocab
+from ..text import load_text, text_vocab, training_parts
 from ..training import TrainConfig, train, train_text
 from ..training.state import default_checkpoint_path, load_state
 from ..vocab import Vocab
@@ -360,25 +355,13 @@ def _train_names(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
         items, source = datasets.russian_names("first"), BUNDLED
     else:
         items, source = load_lines(args.file, dedupe=args.dedupe, max_line_chars=max_chars), args.file
-    if args.val is not None:
-        train_items, val_items = items, load_lines(args.val, dedupe=args.dedupe, max_line_chars=max_chars)
-        # A character the training data never shows cannot be learnt: refuse, saying which.
-        unseen = unseen_characters(train_items, val_items)
-        if unseen:
-            raise DataError(
-                f"{args.val}: {len(unseen)} character(s) never occur in the training data, so no model "
-                f"trained on it can predict them: {describe_unseen(unseen)}; remove those lines or add "
-                f"examples of them to the training data"
-            )
-    else:
-        train_items, val_items = split(items, val_fraction=args.val_fraction, seed=args.seed)
-        # A random split can leave a rare character only in the validation part: those
-        # items go back to training, so that every character of FILE is learnt.
-        train_items, val_items, moved = move_unseen_to_train(train_items, val_items)
-        if moved:
-            print(f"moved {moved} validation item(s) with characters found in no training item to training", file=out)
-        if len(items) == 1:
-            print("warning: only 1 item: nothing to hold out, training without validation", file=sys.stderr)
+    # --val FILE, or a random --val-fraction (charrnn.data.training_split, shared with `charrnn ngram`).
+    given_val = None if args.val is None else load_lines(args.val, dedupe=args.dedupe, max_line_chars=max_chars)
+    train_items, val_items, moved = training_split(items, given_val, args.val_fraction, args.seed, args.val)
+    if moved:
+        print(f"moved {moved} validation item(s) with characters found in no training item to training", file=out)
+    if args.val is None and len(items) == 1:
+        print("warning: only 1 item: nothing to hold out, training without validation", file=sys.stderr)
     vocab = Vocab.from_items(train_items)  # the alphabet is the training data's
     model = _model(args, vocab, resumed, source, train_items)
     checkpoint = args.checkpoint or default_checkpoint_path(args.out)
@@ -425,6 +408,8 @@ def _train_names(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
     history = _run(train, model, checkpoint, args, out, resumed, _epoch_line, metadata, best, train_items, val_items or None)
     if history.best_val_nll is not None:
         print(f"kept the weights of epoch {history.best_epoch} (val nll {history.best_val_nll:.4f})", file=out)
+        if not isinstance(train_items, Labelled):  # the baseline knows no categories
+            _print_baseline(history.best_val_nll, train_items, val_items, "names", None, out)
     if args.samples:
         print("samples:", file=out)
         for name in _final_samples(model, args.samples, args.seed):
@@ -433,19 +418,26 @@ def _train_names(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
     return 0
 
 
+def _print_baseline(network_nll: float, train_data: Any, val_data: Any, mode: str, vocab: Any, out: TextIO) -> None:
+    """The counting baseline on the same split, beside the network's validation NLL: does
+    the network beat a Kneser-Ney n-gram model (``charrnn ngram``)?"""
+    b = baseline(train_data, val_data, mode=mode, vocab=vocab)
+    if b["val_nll"] is None:
+        return
+    verdict = "the network is better" if network_nll < b["val_nll"] else "counting is better"
+    print(
+        f"counting baseline: {b['order']}-gram Kneser-Ney val nll {b['val_nll']:.4f} on the same split ({verdict})",
+        file=out,
+    )
+
+
 def _train_text(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
     if args.file is None:
         raise ValueError("--mode text needs a FILE of text to train on")
     text = load_text(args.file)
     val_fraction = 0.0 if args.val is not None else args.val_fraction
     test_fraction = 0.0 if args.test is not None else args.test_fraction
-    train_part, val_part, test_part = split_text(text, val_fraction, test_fraction)
-    if args.val is not None:
-        val_part = load_text(args.val)
-        check_unseen(train_part, val_part, args.val)
-    if args.test is not None:
-        test_part = load_text(args.test)
-        check_unseen(train_part, test_part, args.test)
+    train_part, val_part, test_part = training_parts(text, val_fraction, test_fraction, args.val, args.test)
     vocab = text_vocab(text)  # every character of FILE (its held-out parts were cut from it)
     model = _model(args, vocab, resumed, args.file, None)
     checkpoint = args.checkpoint or default_checkpoint_path(args.out)
@@ -521,6 +513,7 @@ def _train_text(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
             f"kept the weights of epoch {kept.epoch} step {kept.step} (val nll {kept.val_nll:.4f} bpc {kept.val_bpc:.3f}{test})",
             file=out,
         )
+        _print_baseline(kept.val_nll, train_part, val_part, "text", model.vocab, out)
     if args.samples:
         print("sample:", file=out)
         print("".join(model.generate_text("", FINAL_SAMPLE_CHARS, temperature=0.8, seed=args.seed)), file=out)
