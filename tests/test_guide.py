@@ -35,6 +35,16 @@ def test_russian_and_english_chapters_have_the_same_code_blocks(name):
 
 @pytest.mark.parametrize("lang", guidecode.LANGS)
 @pytest.mark.parametrize("name", [p.name for p in EN])
+def test_shown_package_functions_are_their_current_source(lang, name):
+    path = GUIDE / lang / name
+    shown = guidecode.source_blocks(path)
+    assert [n for n, _ in shown] == [n for n, _ in guidecode.source_blocks(GUIDE / "en" / name)]
+    for dotted, body in shown:
+        assert body == guidecode.source_of(dotted), f"{lang}/{name} shows an outdated {dotted} (run fill_code.py)"
+
+
+@pytest.mark.parametrize("lang", guidecode.LANGS)
+@pytest.mark.parametrize("name", [p.name for p in EN])
 def test_every_quoted_number_is_in_results_json_and_every_figure_exists(lang, name):
     path = GUIDE / lang / name
     known = guidecode.flat_values(RESULTS.get(name[:2], {}))

@@ -6,6 +6,8 @@ Used by ``make_results.py`` (runs each chapter at full size) and ``tests/test_gu
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import os
 import re
 from pathlib import Path
@@ -13,7 +15,9 @@ from typing import Any
 
 GUIDE = Path(__file__).resolve().parent
 LANGS = ("en", "ru")
-FENCE = re.compile(r"^```([\w-]*)\n(.*?)^```", re.S | re.M)
+# ```python runs; ```python source=charrnn.reference._rnn_step shows a package function and
+# must be exactly its source (inspect.getsource); other fences (```text, ```sh) are shown only.
+FENCE = re.compile(r"^```([\w-]*)[ \t]*([^\n]*)\n(.*?)^```", re.S | re.M)
 # A number quoted from results.json is written in bold: **3.14**, **97.3 %** is not one.
 QUOTED = re.compile(r"\*\*(-?\d[\d.]*(?:e-?\d+)?)\*\*")
 FIGURE = re.compile(r"!\[[^\]]*\]\(([^)]+)\)")
@@ -24,7 +28,34 @@ def chapters(lang: str = "en") -> list[Path]:
 
 
 def code_blocks(path: Path) -> list[str]:
-    return [body for lang, body in FENCE.findall(path.read_text(encoding="utf-8")) if lang == "python"]
+    """The blocks that run, in order."""
+    return [body for lang, info, body in FENCE.findall(path.read_text(encoding="utf-8")) if lang == "python" and not info]
+
+
+def source_blocks(path: Path) -> list[tuple[str, str]]:
+    """``(dotted name, shown text)`` of each block that shows a package function."""
+    return [
+        (info[len("source="):], body)
+        for lang, info, body in FENCE.findall(path.read_text(encoding="utf-8"))
+        if lang == "python" and info.startswith("source=")
+    ]
+
+
+def source_of(dotted: str) -> str:
+    """``inspect.getsource`` of e.g. ``charrnn.reference._rnn_step``."""
+    module_name, _, attr = dotted.rpartition(".")
+    while True:
+        try:
+            obj = importlib.import_module(module_name)
+            break
+        except ModuleNotFoundError:
+            if "." not in module_name:
+                raise
+            module_name, _, outer = module_name.rpartition(".")
+            attr = f"{outer}.{attr}"
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return inspect.getsource(obj)
 
 
 def prose(path: Path) -> str:

@@ -83,6 +83,72 @@ def ch01(ns, figdir):
     }
 
 
+@chapter("03")
+def ch03(ns, figdir):
+    losses, history = np.array(ns["losses"]), ns["history"]
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    ax.plot(np.arange(1, len(losses) + 1), losses, color="C0", alpha=0.25, lw=0.8)
+    w = min(50, len(losses))
+    smooth = np.convolve(losses, np.ones(w) / w, mode="valid")
+    ax.plot(np.arange(w, len(losses) + 1), smooth, color="C0", label=f"numpy RNN, training loss (mean of {w} steps)")
+    ax.axhline(ns["numpy_val_nll"], color="C0", ls="--", label="numpy RNN, validation after training")
+    ax.plot([r_.step for r_ in history], [r_.train_nll for r_ in history], "o-", color="C1", ms=3,
+            label="same RNN trained by charrnn.train: training (per epoch)")
+    ax.plot([r_.step for r_ in history], [r_.val_nll for r_ in history], "s--", color="C1", ms=3,
+            label="charrnn.train: validation")
+    ax.set_xlabel("step (batch of 32 names)")
+    ax.set_ylabel("NLL per character (nats)")
+    ax.set_ylim(1.0, 4.3)
+    ax.legend(fontsize=8)
+    save(fig, "03-training.png", figdir)
+    return {
+        "grad_check_worst": float(f"{ns['worst']:.1e}"),
+        "loss_first10": r(np.mean(losses[:10])),
+        "loss_last100": r(np.mean(losses[-100:])),
+        "numpy_val_nll": r(ns["numpy_val_nll"]),
+        "numpy_val_ppl": r(np.exp(ns["numpy_val_nll"]), 2),
+        "rust_same_weights_val_nll": r(ns["rust_val_nll"]),
+        "ms_per_step": r(ns["ms_per_step"], 1),
+        "rust_trained_val_nll": r(history.best.val_nll, 2),
+        "rust_trained_seconds": r(history[-1].seconds, 1),
+        "samples": ns["scratch"].sample("rnn", ns["params"], ns["vocab"], n=10, temperature=0.8, seed=0),
+    }
+
+
+def sci(x: float) -> float:
+    return float(f"{x:.1e}")
+
+
+def sig2(x: float) -> float:
+    """Two significant digits, written the way results.json writes them."""
+    return float(f"{x:.2g}")
+
+
+@chapter("05")
+def ch05(ns, figdir):
+    norms, T = ns["norms"], ns["T"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for k, cell in enumerate(("rnn", "lstm", "gru")):
+        ax.semilogy(norms[cell, "trained"], color=f"C{k}", label=f"{cell.upper()}, trained on the text")
+        ax.semilogy(norms[cell, "untrained"], color=f"C{k}", ls=":", label=f"{cell.upper()}, untrained")
+    ax.set_xlabel("distance k in steps (input x_{T-1-k}, loss read at step T)")
+    ax.set_ylabel("‖dL/dx‖ (mean over sequences)")
+    ax.set_title("How far back does the gradient reach? (64 hidden units, one layer)")
+    ax.legend(fontsize=8)
+    save(fig, "05-gradient-distance.png", figdir)
+    out = {}
+    for cell in ("rnn", "lstm", "gru"):
+        for when in ("trained", "untrained"):
+            for k in (1, 10, 50):
+                out[f"{cell}_{when}_at_{k}"] = sig2(norms[cell, when][min(k, T - 1)])
+    at50 = min(50, T - 1)
+    for cell in ("lstm", "gru"):  # orders of magnitude: log10 of the ratio
+        out[f"{cell}_over_rnn_at_50_log10"] = r(np.log10(norms[cell, "trained"][at50] / norms["rnn", "trained"][at50]), 1)
+    out["kernel_loss_rel"] = sci(ns["loss_rel"])
+    out["kernel_grad_rel"] = sci(ns["grad_rel"])
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("chapters", nargs="*", help="chapter numbers (default: all)")
