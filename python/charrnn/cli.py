@@ -37,7 +37,7 @@ from .commands import (
     sample_command_applies,
     save_trained,
 )
-from .data import describe_unseen, load_lines, move_unseen_to_train, split, unseen_characters
+from .data import load_lines, training_split
 from .errors import CharRNNError, DataError, TrainingInterrupted
 from .reading import DEFAULT_MAX_LINE_CHARS
 from .model import CELLS, DEFAULT_MAX_LEN, CharRNN
@@ -315,25 +315,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         items, source = datasets.russian_names("first"), BUNDLED
     else:
         items, source = load_lines(args.file, dedupe=args.dedupe, max_line_chars=max_chars), args.file
-    if args.val is not None:
-        train_items, val_items = items, load_lines(args.val, dedupe=args.dedupe, max_line_chars=max_chars)
-        # A character the training data never shows cannot be learnt: refuse, saying which.
-        unseen = unseen_characters(train_items, val_items)
-        if unseen:
-            raise DataError(
-                f"{args.val}: {len(unseen)} character(s) never occur in the training data, so no model "
-                f"trained on it can predict them: {describe_unseen(unseen)}; remove those lines or add "
-                f"examples of them to the training data"
-            )
-    else:
-        train_items, val_items = split(items, val_fraction=args.val_fraction, seed=args.seed)
-        # A random split can leave a rare character only in the validation part: those
-        # items go back to training, so that every character of FILE is learnt.
-        train_items, val_items, moved = move_unseen_to_train(train_items, val_items)
-        if moved:
-            print(f"moved {moved} validation item(s) with characters found in no training item to training", file=out)
-        if len(items) == 1:
-            print("warning: only 1 item: nothing to hold out, training without validation", file=sys.stderr)
+    # --val FILE, or a random --val-fraction (charrnn.data.training_split, shared with `charrnn ngram`).
+    given_val = None if args.val is None else load_lines(args.val, dedupe=args.dedupe, max_line_chars=max_chars)
+    train_items, val_items, moved = training_split(items, given_val, args.val_fraction, args.seed, args.val)
+    if moved:
+        print(f"moved {moved} validation item(s) with characters found in no training item to training", file=out)
+    if args.val is None and len(items) == 1:
+        print("warning: only 1 item: nothing to hold out, training without validation", file=sys.stderr)
     # The alphabet is the training data's (see above for the validation data).
     vocab = Vocab.from_items(train_items)
     if resumed is not None:

@@ -24,6 +24,7 @@ from typing import Any, Optional
 
 from .argtypes import positive_int as _positive_int, non_negative_int as _non_negative_int
 from .checkpoint import load
+from .cli_ngram import add_parser as add_ngram_parser
 from .data import load_lines
 from .errors import DataError
 from .labelled import PRESETS, Labelled, preset
@@ -417,6 +418,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--title", default=None, help="the title (default: the log's file name)")
     p.add_argument("--log-scale", action="store_true", help="a logarithmic perplexity axis")
     p.set_defaults(func=cmd_plot)
+    add_ngram_parser(sub)  # charrnn ngram: the counting baseline (charrnn.cli_ngram)
 
 
 def _names(args: argparse.Namespace) -> list[str]:

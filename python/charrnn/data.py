@@ -35,6 +35,7 @@ __all__ = [
     "make_batch",
     "unseen_characters",
     "move_unseen_to_train",
+    "training_split",
 ]
 
 logger = logging.getLogger(__name__)
@@ -257,3 +258,30 @@ def move_unseen_to_train(train_items: Sequence[str], val_items: Sequence[str]) -
     for item in val:
         (move if any(c in unseen for c in unicodedata.normalize("NFC", item)) else keep).append(item)
     return train + move, keep, len(move)
+
+
+def training_split(
+    items: Sequence[str],
+    val_items: Optional[Sequence[str]] = None,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    val_source: str = "the validation data",
+) -> tuple[list[str], list[str], int]:
+    """``(train, val, moved)``: the split ``charrnn train`` (names mode) and ``charrnn ngram``
+    use.  With ``val_items`` (a ``--val FILE``, called ``val_source`` in messages), ``items``
+    are all training and a validation character that no training item has is a
+    :class:`DataError` naming it (nothing trained on ``items`` could predict it).  Without,
+    a random ``val_fraction`` of ``items`` (:func:`split` with ``seed``), then the
+    validation items holding a character found in no training item go back to training
+    (:func:`move_unseen_to_train`; ``moved`` says how many)."""
+    if val_items is not None:
+        unseen = unseen_characters(items, val_items)
+        if unseen:
+            raise DataError(
+                f"{val_source}: {len(unseen)} character(s) never occur in the training data, so no model "
+                f"trained on it can predict them: {describe_unseen(unseen)}; remove those lines or add "
+                f"examples of them to the training data"
+            )
+        return items, list(val_items), 0  # type: ignore[return-value]
+    train_items, val = split(items, val_fraction=val_fraction, seed=seed)
+    return move_unseen_to_train(train_items, val)

@@ -76,6 +76,7 @@ __all__ = [
     "encode_text",
     "unseen_text_characters",
     "check_unseen",
+    "training_parts",
     "TextBatches",
     "text_pass",
     "evaluate_text",
@@ -236,6 +237,28 @@ def check_unseen(train: str, held_out: str, source: str) -> None:
         f"{source}: {len(unseen)} character(s) never occur in the training text, so no model trained on it "
         f"can predict them: {'; '.join(parts)}"
     )
+
+
+def training_parts(
+    text: str,
+    val_fraction: float = 0.05,
+    test_fraction: float = 0.05,
+    val_path: Optional[Union[str, os.PathLike[str]]] = None,
+    test_path: Optional[Union[str, os.PathLike[str]]] = None,
+) -> TextSplit:
+    """The parts ``charrnn train --mode text`` and ``charrnn ngram --mode text`` use: the
+    contiguous :func:`split_text` of ``text``, except that a validation or test file
+    (``val_path``/``test_path``) replaces its fraction; such a file holding a character the
+    training part lacks is a :class:`DataError` (:func:`check_unseen`)."""
+    parts = split_text(text, 0.0 if val_path is not None else val_fraction, 0.0 if test_path is not None else test_fraction)
+    train, val, test = parts
+    if val_path is not None:
+        val = load_text(val_path)
+        check_unseen(train, val, os.fspath(val_path))
+    if test_path is not None:
+        test = load_text(test_path)
+        check_unseen(train, test, os.fspath(test_path))
+    return TextSplit(train, val, test)
 
 
 # -- batches ------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from .argtypes import positive_int as _positive_int, non_negative_int as _non_ne
 from .checkpoint import load, save
 from .errors import DataError, TrainingInterrupted
 from .model import CharRNN
-from .text import check_unseen, load_text, split_text, text_vocab
+from .text import load_text, text_vocab, training_parts
 from .cli_resume import apply_resumed_args, cli_record
 from .text_state import TextTrainingState, load_text_checkpoint
 from .text_training import TEXT_DEFAULTS, TextRecord, train_text
@@ -287,14 +287,7 @@ def run_text_train(args: argparse.Namespace) -> int:
     text = load_text(args.file)
     val_fraction = 0.0 if args.val is not None else args.val_fraction
     test_fraction = 0.0 if args.test is not None else args.test_fraction
-    parts = split_text(text, val_fraction, test_fraction)
-    train_part, val_part, test_part = parts
-    if args.val is not None:
-        val_part = load_text(args.val)
-        check_unseen(train_part, val_part, args.val)
-    if args.test is not None:
-        test_part = load_text(args.test)
-        check_unseen(train_part, test_part, args.test)
+    train_part, val_part, test_part = training_parts(text, val_fraction, test_fraction, args.val, args.test)
     # The alphabet: every character of FILE (its held-out parts were cut from it).
     vocab = text_vocab(text)
     if resumed is not None:
