@@ -110,3 +110,45 @@ def test_grad_norm_by_distance_matches_finite_differences(cell):
         e[T - 1 - k, 0, j] = 1e-6
         grad[j] = (loss(x + e) - loss(x - e)) / 2e-6
     assert norms[k] == pytest.approx(np.linalg.norm(grad), rel=1e-5)
+
+
+def _trained(cell="lstm"):
+    params = scratch.init_params(VOCAB, cell, hidden=16, embed=8, seed=4)
+    scratch.train(cell, params, NAMES, VOCAB, steps=80, batch_size=8, lr=1e-2)
+    return params
+
+
+def test_next_logits_are_the_last_step_of_the_reference_forward_pass():
+    params = _trained()
+    batch = make = charrnn.data.make_batch([VOCAB.encode("Ольга")])
+    loss, seq_loss, _, _, _ = reference.forward_backward("lstm", params, make.ids, make.targets, make.lengths, compute_grad=False)
+    logp = [reference._log_softmax(scratch.next_logits("lstm", params, VOCAB, "Ольга"[:t])) for t in range(6)]
+    total = sum(lp[tgt] for lp, tgt in zip(logp, batch.targets[:, 0], strict=True))
+    assert -total == pytest.approx(loss, rel=1e-10)
+
+
+def test_next_distribution_temperature_top_k_and_top_p():
+    logits = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
+    np.testing.assert_allclose(scratch.next_distribution(logits), [0.5, 0.3, 0.15, 0.05])
+    np.testing.assert_allclose(scratch.next_distribution(logits, top_k=2), [0.625, 0.375, 0, 0])
+    np.testing.assert_allclose(scratch.next_distribution(logits, top_p=0.79), [0.625, 0.375, 0, 0])  # 0.5 + 0.3 reach 0.79
+    np.testing.assert_allclose(scratch.next_distribution(logits, top_p=0.81), [0.5, 0.3, 0.15, 0] / np.float64(0.95))
+    cold = scratch.next_distribution(logits, temperature=0.5)
+    np.testing.assert_allclose(cold, np.array([0.25, 0.09, 0.0225, 0.0025]) / 0.365)  # p^2, renormalised
+    np.testing.assert_allclose(scratch.next_distribution(logits, banned=[0]), [0, 0.6, 0.3, 0.1])
+
+
+@pytest.mark.parametrize("options", [{"top_k": 3}, {"top_p": 0.6}, {"temperature": 0.5, "top_k": 2}])
+def test_the_rust_sampler_draws_only_what_next_distribution_allows(options):
+    params = _trained()
+    probs = scratch.next_distribution(
+        scratch.next_logits("lstm", params, VOCAB, "О"), banned=[VOCAB.pad_id, VOCAB.bos_id], **options
+    )
+    allowed = probs > 0
+    drawn = _core.sample(
+        "lstm", [p.astype(np.float32) for p in params], 300, VOCAB.bos_id, VOCAB.eos_id, 1,
+        prefix=VOCAB.encode("О"), banned=[VOCAB.pad_id, VOCAB.bos_id], seed=3, **options,
+    )
+    firsts = {d[0] if d else VOCAB.eos_id for d in drawn}
+    assert firsts <= set(np.flatnonzero(allowed))
+    assert set(np.flatnonzero(probs > 0.05)) <= firsts  # every likely one turns up in 300 draws

@@ -42,7 +42,8 @@ def source_blocks(path: Path) -> list[tuple[str, str]]:
 
 
 def source_of(dotted: str) -> str:
-    """``inspect.getsource`` of e.g. ``charrnn.reference._rnn_step``."""
+    """``inspect.getsource`` of e.g. ``charrnn.reference._rnn_step`` (a string constant such as
+    ``charrnn.interop.TORCH_MODULE_SOURCE``: the string itself)."""
     module_name, _, attr = dotted.rpartition(".")
     while True:
         try:
@@ -55,7 +56,7 @@ def source_of(dotted: str) -> str:
             attr = f"{outer}.{attr}"
     for part in attr.split("."):
         obj = getattr(obj, part)
-    return inspect.getsource(obj)
+    return obj if isinstance(obj, str) else inspect.getsource(obj)  # a string constant: its text
 
 
 def prose(path: Path) -> str:

@@ -10,7 +10,8 @@ it):
 * :func:`gradient_check` — analytic gradients against central finite differences;
 * :func:`adam` — the optimizer, as a closure that updates the weights in place;
 * :func:`train` — the loop: batch, loss and gradients, clipping, step;
-* :func:`sample` — generation one character at a time from the forward pass;
+* :func:`next_logits`, :func:`next_distribution`, :func:`sample` — generation one character
+  at a time from the forward pass, with temperature, top-k and top-p (nucleus) filtering;
 * :func:`grad_norm_by_distance` — how strongly the loss at the last step depends on the
   input ``k`` steps earlier (vanishing gradients, measured).
 
@@ -29,7 +30,16 @@ from .data import make_batch
 from .model import CharRNN
 from .vocab import Vocab
 
-__all__ = ["init_params", "gradient_check", "adam", "train", "sample", "grad_norm_by_distance"]
+__all__ = [
+    "init_params",
+    "gradient_check",
+    "adam",
+    "train",
+    "next_logits",
+    "next_distribution",
+    "sample",
+    "grad_norm_by_distance",
+]
 
 LossAndGrads = Callable[[list[np.ndarray]], tuple[float, list[np.ndarray]]]
 
@@ -135,6 +145,49 @@ def train(
     return losses
 
 
+def next_logits(cell: str, params: Sequence[np.ndarray], vocab: Vocab, prefix: str = "") -> np.ndarray:
+    """The logits ``[V]`` of the character after ``<s>`` + ``prefix``, from a zero state."""
+    ids = np.array([vocab.bos_id, *vocab.encode(prefix)])
+    x = params[0][ids][:, None]  # [T, 1, E]
+    for k in range((len(params) - 3) // 4):
+        w_ih, w_hh, b_ih, b_hh = params[1 + 4 * k : 5 + 4 * k]
+        zeros = np.zeros((1, w_hh.shape[1]))
+        x = reference.layer_forward(cell, x, [len(ids)], w_ih, w_hh, b_ih, b_hh, zeros, zeros)[0]
+    return x[-1, 0] @ params[-2].T + params[-1]
+
+
+def next_distribution(
+    logits: np.ndarray,
+    temperature: float = 1.0,
+    top_k: Optional[int] = None,
+    top_p: Optional[float] = None,
+    banned: Sequence[int] = (),
+) -> np.ndarray:
+    """What the sampler draws from: ``softmax(logits / temperature)`` over the last axis,
+    ``banned`` ids removed, then only the ``top_k`` most likely ids kept, then only the
+    fewest most likely ids whose probabilities add up to ``top_p`` (the nucleus), and the
+    rest renormalised — the rules of ``_core.sample``.
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature!r}")
+    z = np.array(logits, dtype=np.float64) / temperature
+    z[..., list(banned)] = -np.inf
+    p = np.exp(z - z.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    order = np.argsort(-p, axis=-1, kind="stable")  # most likely first
+    ranked = np.take_along_axis(p, order, axis=-1)
+    keep = np.ones_like(ranked, dtype=bool)
+    if top_k is not None:
+        keep[..., top_k:] = False
+    if top_p is not None:
+        before = np.cumsum(ranked, axis=-1) - ranked  # the mass of the ids ranked above
+        keep &= before < top_p  # the smallest set that reaches top_p
+    ranked = np.where(keep, ranked, 0.0)
+    out = np.zeros_like(p)
+    np.put_along_axis(out, order, ranked, axis=-1)
+    return out / out.sum(axis=-1, keepdims=True)
+
+
 def sample(
     cell: str,
     params: Sequence[np.ndarray],
@@ -144,17 +197,17 @@ def sample(
     max_len: int = 20,
     seed: int = 0,
     greedy: bool = False,
+    top_k: Optional[int] = None,
+    top_p: Optional[float] = None,
 ) -> list[str]:
     """Generate ``n`` names one character at a time, from the forward pass alone.
 
     All ``n`` start from a zero state and the start marker; at each step the last layer's
-    state goes through the output layer, ``softmax(logits / temperature)`` gives the next
-    character's distribution (padding and the start marker excluded), one id is drawn
-    (``greedy``: the most likely) and fed back in.  A name ends at the end marker or after
+    state goes through the output layer, :func:`next_distribution` turns the logits into the
+    next character's distribution (temperature, ``top_k``, ``top_p``; padding and the start
+    marker excluded), one id is drawn (``greedy``: the most likely) and fed back in.  A name ends at the end marker or after
     ``max_len`` characters.
     """
-    if not temperature > 0:
-        raise ValueError(f"temperature must be positive, got {temperature!r}")
     rng = np.random.default_rng(seed)
     emb, fc_w, fc_b = params[0], params[-2], params[-1]
     layers = [params[1 + 4 * k : 5 + 4 * k] for k in range((len(params) - 3) // 4)]
@@ -172,10 +225,8 @@ def sample(
             )
             if c_k is not None:
                 c[k] = c_k
-        logits = (x[0] @ fc_w.T + fc_b) / temperature
-        logits[:, [vocab.pad_id, vocab.bos_id]] = -np.inf  # never drawn
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
+        logits = x[0] @ fc_w.T + fc_b
+        p = next_distribution(logits, temperature, top_k, top_p, banned=[vocab.pad_id, vocab.bos_id])
         ids = p.argmax(axis=1) if greedy else np.array([rng.choice(len(row), p=row) for row in p])
         for b in np.flatnonzero(alive):
             if ids[b] == vocab.eos_id:
