@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -358,6 +360,37 @@ def ch09(ns, figdir):
     }
 
 
+@chapter("10")
+def ch10(ns, figdir):
+    sizes, baseline = ns["sizes"], float(np.exp(ns["baseline"]))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    hs = sorted(sizes)
+    ax.plot([sizes[h][0] for h in hs], [sizes[h][1] for h in hs], "o-", color="C1", label="LSTM: best validation")
+    ax.plot([sizes[h][0] for h in hs], [sizes[h][3] for h in hs], "s--", color="C1", alpha=0.6,
+            label="LSTM: training, at the last epoch")
+    for h in hs:
+        ax.annotate(f"H={h}", (sizes[h][0], sizes[h][1]), textcoords="offset points", xytext=(4, 6), fontsize=8)
+    ax.axhline(baseline, color="C0", ls=":", label="best n-gram (Kneser-Ney): validation")
+    ax.set_xscale("log")
+    ax.set_xlabel("weights")
+    ax.set_ylabel("perplexity")
+    ax.set_title(f"choosing the size: {len(ns['train_items'])} training names", fontsize=10)
+    ax.legend(fontsize=8)
+    save(fig, "10-sizes.png", figdir)
+    best = ns["text_history"].best
+    return {
+        "train_items": len(ns["train_items"]),
+        "baseline_ppl": r(baseline, 2),
+        "sizes": {str(h): {"weights": w, "val_ppl": r(v, 2), "epoch": e, "train_ppl": r(t, 2)}
+                  for h, (w, v, e, t) in sizes.items()},
+        "best_hidden": ns["best_hidden"],
+        "new_names": ns["new"].names if hasattr(ns["new"], "names") else list(ns["new"]),
+        "text_chars": len(ns["text"]),
+        "text_val_ppl": r(best.val_ppl, 2),
+        "text_test_ppl": r(best.test_ppl, 2),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("chapters", nargs="*", help="chapter numbers (default: all)")
@@ -365,14 +398,21 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=guidecode.GUIDE / "results.json")
     ap.add_argument("--figures", type=Path, default=FIGURES)
     args = ap.parse_args()
+    args.out, args.figures = args.out.resolve(), args.figures.resolve()
     args.figures.mkdir(parents=True, exist_ok=True)
     for path in guidecode.chapters("en"):
         num = path.name[:2]
         if num not in RESULTS_OF or (args.chapters and num not in args.chapters):
             continue
         start = time.perf_counter()
-        ns = guidecode.run_chapter(path, small=args.small)
-        found = RESULTS_OF[num](ns, args.figures)
+        here = os.getcwd()
+        with tempfile.TemporaryDirectory() as scratch_dir:
+            os.chdir(scratch_dir)  # files the chapter's code writes land here, not in the repository
+            try:
+                ns = guidecode.run_chapter(path, small=args.small)
+                found = RESULTS_OF[num](ns, args.figures)
+            finally:
+                os.chdir(here)
         print(f"{path.name}: {time.perf_counter() - start:.0f} s", flush=True)
         # Read the file again just before writing: only this chapter's entry changes.
         results = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {}
