@@ -370,3 +370,31 @@ def test_cli_errors_are_one_line_on_stderr(workdir, args, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_cli_ngram_and_train_hold_out_the_same_items(workdir):
+    common = ["names.txt", "--seed", "7", "--val-fraction", "0.25", "--json"]
+    ngram = run("ngram", *common, "--order", "2", cwd=workdir)
+    train = run("train", *common, "--max-steps", "1", "--hidden", "8", "--embed", "4", "--samples", "0", "--out", "t.safetensors", cwd=workdir)
+    assert ngram.returncode == 0 and train.returncode == 0, ngram.stderr + train.stderr
+    record = json.loads(ngram.stdout)
+    trained = charrnn.checkpoint.read_metadata(workdir / "t.safetensors")["training"]
+    assert (record["train_items"], record["val_items"]) == (trained["train_items"], trained["val_items"])
+    items = charrnn.load_lines(workdir / "names.txt")
+    _, val, moved = training_split(items, None, 0.25, 7)
+    assert moved > 0  # the split put a character only in validation: both moved it back
+    net = charrnn.load(workdir / "t.safetensors")
+    assert net.evaluate(val)["chars"] == record["val_chars"]
+
+
+def test_unique_by_packed_sort_equals_numpy_unique():
+    from charrnn.ngram import _unique
+
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 5000, 20000) * 70 + rng.integers(0, 70, 20000)  # the packed sort
+    huge = rng.integers(0, 2**61, 5000)  # too large to pack: numpy's unique
+    for codes in (small, huge, np.array([7], dtype=np.int64), np.zeros(0, dtype=np.int64)):
+        expected = np.unique(codes, return_inverse=True, return_counts=True)
+        got = _unique(codes.astype(np.int64))
+        for e, g in zip(expected, got):
+            assert np.array_equal(e.reshape(-1), g)

@@ -35,6 +35,7 @@ from .errors import (
 from .labelled import Labelled
 from .metrics import bits_per_char, perplexity
 from .model import CharRNN
+from .ngram import NGram
 from .sampling import sample_filtered
 from .schedule import EarlyStopping, LRSchedule
 from .scoring import score
@@ -69,6 +70,7 @@ __all__ = [
     "get_num_threads",
     "set_num_threads",
     "CharRNN",
+    "NGram",
     "CharRNNError",
     "CheckpointError",
     "DataError",

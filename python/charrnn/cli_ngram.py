@@ -28,6 +28,7 @@ from .metrics import split_metrics
 from .ngram import DEFAULT_ORDER, NGram
 from .reading import DEFAULT_MAX_LINE_CHARS
 from .text import load_text, text_vocab, training_parts
+from .text_training import TEXT_DEFAULTS
 
 __all__ = ["add_parser", "run"]
 
@@ -58,7 +59,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="X",
         default=None,
         help="share of FILE held out for validation when --val is not given "
-        "(default: as charrnn train: 0.1 for names, 0.05 for text)",
+        f"(default: as charrnn train: 0.1 for names, {TEXT_DEFAULTS['val_fraction']} for text)",
     )
     p.add_argument(
         "--order",
@@ -91,7 +92,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=fraction,
         metavar="X",
         default=None,
-        help="text mode: share of FILE held out at its end for testing when --test is not given (default: 0.05)",
+        help="text mode: share of FILE held out at its end for testing when --test is not given "
+        f"(default: {TEXT_DEFAULTS['test_fraction']})",
     )
     p.add_argument("--out", metavar="PATH", default=None, help="also save the model (safetensors) to PATH")
     p.add_argument(
@@ -110,8 +112,7 @@ def _split(args: argparse.Namespace, out: TextIO) -> tuple[Any, Any, Optional[st
     """``(train, val, test, source, vocab)`` split as ``charrnn train`` splits them; ``vocab``
     is the alphabet ``charrnn train`` gives the model (None: the training part's)."""
     from . import datasets
-    from .cli import BUNDLED, TRAIN_DEFAULTS
-    from .text_training import TEXT_DEFAULTS
+    from .cli import BUNDLED, TRAIN_DEFAULTS  # here: charrnn.cli imports this module
 
     if args.mode == "text":
         if args.file is None:
