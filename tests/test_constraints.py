@@ -4,6 +4,7 @@ proportion to their weights."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -55,7 +56,7 @@ def test_every_constrained_draw_meets_its_constraint(model, constraint, check):
 
 
 def test_a_constraint_no_name_can_meet_is_a_value_error_naming_it(model):
-    with pytest.raises(ValueError, match="ends with 'щщ'.*no string of 0 to 12 characters"):
+    with pytest.raises(ValueError, match="end with 'щщ'.*no string of 0 to 12 characters"):
         NameConstraint(ends_with="щщ").compile(model.vocab, 12)
     with pytest.raises(ValueError, match="not a valid regular expression"):
         NameConstraint(regex="(а").compile(model.vocab, 12)
@@ -90,3 +91,59 @@ def test_resample_picks_in_proportion_to_the_weights():
     assert picked == resample(drawn, log_w, 2, seed=4), "the same seed, the same picks"
     with pytest.raises(ValueError, match="groups of k=3"):
         resample(drawn, log_w, 3, seed=0)
+
+
+# -- the Python API and the command line ------------------------------------------------------
+
+
+def test_model_sample_meets_constraints_and_without_them_draws_as_before(model):
+    plain = model.sample(20, seed=3)
+    assert model.sample(20, seed=3, max_len=50) == plain, "no constraint: the same names for the same seed"
+    names = model.sample(50, seed=3, ends_with="а", min_len=4, max_len=7)
+    assert all(s.endswith("а") and 4 <= len(s) <= 7 for s in names), names
+    again = model.sample(50, seed=3, ends_with="а", min_len=4, max_len=7)
+    assert again == names, "constrained draws are seeded too"
+    with_prefix = model.sample(20, seed=1, prefix="А", ends_with="на")
+    assert all(s.startswith("А") and s.endswith("на") for s in with_prefix)
+
+
+def test_resampling_keeps_the_constraint_and_is_seeded(model):
+    names = model.sample(30, seed=5, contains="р", resample=8)
+    assert all("р" in s for s in names)
+    assert names == model.sample(30, seed=5, contains="р", resample=8)
+
+
+@pytest.fixture(scope="module")
+def model_file(model, tmp_path_factory):
+    path = tmp_path_factory.mktemp("constraints") / "names.safetensors"
+    model.save(path)
+    return path
+
+
+def run_cli(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "charrnn", *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+def test_sample_command_takes_the_constraint_options(model_file):
+    out = run_cli("sample", model_file, "-n", 12, "--ends-with", "на", "--min-len", 5, "--max-len", 8, "--seed", 2)
+    assert out.returncode == 0, out.stderr
+    names = out.stdout.split()
+    assert len(names) == 12 and all(s.endswith("на") and 5 <= len(s) <= 8 for s in names), names
+    out = run_cli("sample", model_file, "-n", 3, "--regex", "[АЕИОУЯ].*", "--translit", "icao", "--json")
+    record = json.loads(out.stdout)
+    assert all(re.fullmatch("[АЕИОУЯ].*", s) for s in record["names"])
+    assert len(record["latin"]) == 3 and all(s.isascii() for s in record["latin"]) and record["translit"] == "icao"
+
+
+def test_an_impossible_constraint_on_the_command_line_is_one_error_line(model_file):
+    out = run_cli("sample", model_file, "--ends-with", "щщ")
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip().splitlines() == [
+        "charrnn: error: names that end with 'щщ': no string of 0 to 50 characters made of the model's characters "
+        "meets the constraint"
+    ]
+    out = run_cli("sample", model_file, "--beam", 3, "--ends-with", "а")
+    assert out.returncode == 2 and "--ends-with" in out.stderr

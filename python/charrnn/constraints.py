@@ -114,14 +114,14 @@ class NameConstraint:
     def describe(self) -> str:
         parts = []
         if self.starts_with:
-            parts.append(f"starts with {self.starts_with!r}")
+            parts.append(f"start with {self.starts_with!r}")
         if self.ends_with:
-            parts.append(f"ends with {self.ends_with!r}")
-        parts.extend(f"contains {c!r}" for c in self.contains)
+            parts.append(f"end with {self.ends_with!r}")
+        parts.extend(f"contain {c!r}" for c in self.contains)
         if self.regex is not None:
-            parts.append(f"matches /{self.regex}/")
+            parts.append(f"match /{self.regex}/")
         if self.min_len is not None or self.max_len is not None:
-            parts.append(f"{self.min_len or 0}..{'' if self.max_len is None else self.max_len} characters")
+            parts.append(f"have {self.min_len or 0}..{'' if self.max_len is None else self.max_len} characters")
         return "names that " + ", ".join(parts) if parts else "any name"
 
 

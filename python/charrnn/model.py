@@ -32,6 +32,8 @@ import numpy as np
 
 from . import _core, checkpoint
 from .checks import positive_int, sampling_options
+from .constraints import NameConstraint
+from .constraints import resample as resample_draws
 from .data import Batch, NameBatches
 from .errors import CheckpointError
 from .labelled import Labelled, check_category_names
@@ -432,6 +434,13 @@ class CharRNN:
         max_len: int = DEFAULT_MAX_LEN,
         top_p: Optional[float] = None,
         category: Union[None, Category, Sequence[Category]] = None,
+        *,
+        starts_with: str = "",
+        ends_with: str = "",
+        contains: Union[str, Sequence[str]] = (),
+        regex: Optional[str] = None,
+        min_len: Optional[int] = None,
+        resample: int = 1,
     ) -> list[str]:
         """Generate ``n`` items, each ``prefix`` + what the model writes after it.
 
@@ -443,9 +452,19 @@ class CharRNN:
         any machine; ``seed=None`` draws one from the model's own generator (seeded by the
         model's seed), so repeated calls differ.  A conditional model needs ``category``: one
         name (or id) for all ``n`` items, or a list of ``n``.
+
+        Constraints (``starts_with``, ``ends_with``, ``contains`` — one string or several —
+        ``regex``, matching the whole item, and ``min_len``) are applied while drawing, in
+        the Rust sampler (see :mod:`charrnn.constraints`): every item meets them, prefix
+        included, and none is longer than ``max_len`` (without a constraint an item that
+        reaches ``max_len`` is cut there).  A constraint no item can meet is a
+        ``ValueError``.  Masking renormalises step by step; ``resample=k`` draws ``k``
+        candidates per item and keeps one in proportion to its importance weight, which
+        brings the items closer to the model's distribution conditioned on the constraint.
         """
         n = positive_int(n, "n")
         max_len = positive_int(max_len, "max_len")
+        resample = positive_int(resample, "resample")
         temperature, top_k, top_p = sampling_options(temperature, top_k, top_p)
         prefix_ids = self.vocab.encode(prefix)
         if len(prefix_ids) > max_len:
@@ -454,15 +473,21 @@ class CharRNN:
             seed = int(self._sample_rng.integers(0, 2**63))
         elif seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
+        rule = NameConstraint(starts_with, ends_with, contains, regex, min_len)
+        constraint = rule.compile(self.vocab, max_len) if rule.active else None
+        draws = n * resample if constraint is not None else n
         categories = self._category_ids(category, n)
+        if categories is not None and draws != n:
+            categories = [c for c in categories for _ in range(resample)]
         params, category_embedding = self._core_params()
-        drawn = _core.sample(
+        drawn, log_weights = _core.sample(
             self.cell,
             params,
-            n,
+            draws,
             self.vocab.bos_id,
             self.vocab.eos_id,
-            max_len - len(prefix_ids),
+            # With a constraint the end marker must fit after max_len characters.
+            max_len - len(prefix_ids) + (constraint is not None),
             temperature=float(temperature),
             top_k=top_k,
             prefix=prefix_ids,
@@ -471,7 +496,11 @@ class CharRNN:
             top_p=float(top_p),
             categories=categories,
             category_embedding=category_embedding,
+            constraint=constraint,
+            log_weights=True,
         )
+        if draws != n:
+            drawn = resample_draws(drawn, log_weights, resample, seed)
         prefix = self.vocab.decode(prefix_ids)  # the NFC form of the prefix
         return [prefix + self.vocab.decode(ids) for ids in drawn]
 

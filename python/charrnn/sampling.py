@@ -1,4 +1,4 @@
-"""Generating what users ask for: new names only, within a length range.
+"""Generating what users ask for: new names only, within a length range, of a given shape.
 
 :func:`sample_filtered` draws names in rounds and keeps those that pass every filter:
 
@@ -6,8 +6,10 @@
   the model was trained on, its :class:`SeenNames`, and ``--exclude FILE`` more);
 * ``unique``: never a name drawn before in this call;
 * ``min_len``/``max_len``: the name's length in characters, prefix included (never
-  empty: ``min_len`` is at least 1).  A name that
-  does not end within ``max_len`` characters is rejected (drawn again), never cut.
+  empty: ``min_len`` is at least 1).  A name that does not end within ``max_len``
+  characters is never cut: without other constraints it is rejected (drawn again); with
+  ``min_len`` > 1 or a constraint (``starts_with``, ``ends_with``, ``contains``, ``regex``:
+  :mod:`charrnn.constraints`) the lengths are met while drawing.
 
 It says how many names it drew to find them (:attr:`Draws.draws`) and why the others
 were rejected.  Rounds use seeds derived from ``seed`` and the round number, so the same
@@ -131,12 +133,15 @@ def sample_filtered(
     top_p: Optional[float] = None,
     prefix: str = "",
     category: Optional[Category] = None,
+    **constraints: Any,
 ) -> Draws:
     """Draw until ``n`` names pass the filters (see the module's documentation) or
     ``max_draws`` names were drawn (default ``1000 + 100 * n``); returns a :class:`Draws`
     (``complete`` False when it gave up).  ``exclude`` is names or a :class:`SeenNames`
     (``read_seen(checkpoint)``: the names the model was trained on); new names only is
-    ``exclude=training_items, unique=True``.  The other options are :meth:`CharRNN.sample`'s.
+    ``exclude=training_items, unique=True``.  The other options are :meth:`CharRNN.sample`'s;
+    its constraints (``starts_with``, ``ends_with``, ``contains``, ``regex``, ``resample``)
+    and ``min_len`` > 1 are applied while drawing, so only the exclusions are rejections.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
@@ -159,6 +164,9 @@ def sample_filtered(
     if prefix_len > max_len:
         raise ValueError(f"prefix has {prefix_len} characters, more than max_len={max_len}")
 
+    options = {"temperature": temperature, "top_k": top_k, "top_p": top_p, "prefix": prefix, "category": category}
+    constrained = min_len > 1 or any(v not in (None, "", (), [], 1) for v in constraints.values())
+
     kept: list[str] = []
     kept_set: set[str] = set()
     rejected = {"too_long": 0, "too_short": 0, "excluded": 0, "repeated": 0}
@@ -169,17 +177,12 @@ def sample_filtered(
         size = min(max_draws - draws, max(16, min(4096, 2 * missing + math.ceil(missing * 0.5))))
         round_seed = int(np.random.default_rng([seed, round_]).integers(0, 2**63))
         round_ += 1
-        # One character more than allowed: a name that reaches it did not end in time.
-        batch = model.sample(
-            size,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            prefix=prefix,
-            seed=round_seed,
-            max_len=max_len + 1,
-            category=category,
-        )
+        if constrained:
+            # Lengths and patterns are met while drawing (charrnn.constraints).
+            batch = model.sample(size, seed=round_seed, max_len=max_len, min_len=min_len, **options, **constraints)
+        else:
+            # One character more than allowed: a name that reaches it did not end in time.
+            batch = model.sample(size, seed=round_seed, max_len=max_len + 1, **options)
         for name in batch:
             draws += 1
             if len(name) > max_len:

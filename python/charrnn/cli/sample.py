@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Any, Optional
 
 from ..data import load_lines
 from ..model import DEFAULT_MAX_LEN, load
+from ..names.translit import SYSTEMS as TRANSLIT_SYSTEMS
+from ..names.translit import transliterate
 from ..sampling import SeenNames, read_seen, sample_filtered
 from .args import non_negative_int, positive_int
 from .common import HelpFormatter, checkpoint_mode, subcommand
@@ -34,7 +36,15 @@ NAMES_ONLY = {
     "min_len": "--min-len",
     "max_draws": "--max-draws",
     "beam": "--beam",
+    "starts_with": "--starts-with",
+    "ends_with": "--ends-with",
+    "contains": "--contains",
+    "regex": "--regex",
+    "resample": "--resample",
+    "translit": "--translit",
 }
+# The constraints applied while drawing (charrnn.constraints), by option.
+CONSTRAINTS = ("starts_with", "ends_with", "contains", "regex", "resample")
 
 
 def add_parser(sub: Any) -> None:
@@ -59,8 +69,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--prefix", metavar="TEXT", default="", help="every name starts with this text")
     p.add_argument(
         "--max-len", type=positive_int, metavar="N", default=None,
-        help="maximum characters per name, prefix included (longer names are cut; with --novel, "
-        f"--exclude or --min-len they are drawn again) (default: {DEFAULT_MAX_LEN})",
+        help="maximum characters per name, prefix included (longer names are cut; with a constraint, --novel "
+        f"or --exclude no name is longer) (default: {DEFAULT_MAX_LEN})",
     )
     p.add_argument("--seed", type=non_negative_int, metavar="N", default=0, help="the same seed gives the same names")
     p.add_argument("--category", metavar="NAME", default=None, help="the category to sample (conditional models)")
@@ -74,11 +84,27 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--min-len", type=positive_int, metavar="N", default=None,
-        help="at least N characters per name, prefix included (shorter names are drawn again)",
+        help="at least N characters per name, prefix included (a constraint, as --ends-with)",
+    )
+    c = p.add_argument_group(
+        "constraints, applied while drawing (every name meets them; one no name can meet is an error)"
+    )
+    c.add_argument("--starts-with", metavar="S", default=None, help="every name starts with S")
+    c.add_argument("--ends-with", metavar="S", default=None, help="every name ends with S (e.g. ская)")
+    c.add_argument("--contains", action="append", metavar="S", default=None, help="every name contains S (repeatable: all)")
+    c.add_argument("--regex", metavar="R", default=None, help="every whole name matches the regular expression R")
+    c.add_argument(
+        "--resample", type=positive_int, metavar="K", default=None,
+        help="draw K candidates per name and keep one by its importance weight: closer to the model's own "
+        "distribution over the names that meet the constraints, K times the work (default: 1)",
+    )
+    p.add_argument(
+        "--translit", choices=list(TRANSLIT_SYSTEMS), default=None,
+        help="also print each name in Latin letters: icao (as in Russian passports), gost, gost-b, bgn, scholarly",
     )
     p.add_argument(
         "--max-draws", type=positive_int, metavar="N", default=None,
-        help="with --novel/--exclude/--min-len: give up after drawing N names (default: 1000 + 100 x -n)",
+        help="with --novel/--exclude: give up after drawing N names (default: 1000 + 100 x -n)",
     )
     p.add_argument(
         "--beam", type=positive_int, metavar="K", default=None,
@@ -111,8 +137,11 @@ def _names(args: argparse.Namespace) -> int:
     model = load(args.model)
     if model.categories is not None and args.category is None:
         raise ValueError(f"this model is conditional: give --category ({', '.join(model.categories)})")
+    constraints = {key: getattr(args, key) for key in CONSTRAINTS if getattr(args, key) is not None}
     if args.beam is not None:
-        used = [opt for opt, key in (("--novel", "novel"), ("--exclude", "exclude"), ("--min-len", "min_len")) if getattr(args, key)]
+        flags = [("--novel", "novel"), ("--exclude", "exclude"), ("--min-len", "min_len")]
+        flags += [(NAMES_ONLY[key], key) for key in CONSTRAINTS]
+        used = [opt for opt, key in flags if getattr(args, key)]
         if used:
             raise ValueError(f"--beam lists the most likely names; it does not combine with {', '.join(used)}")
         found = model.beam_search(prefix=args.prefix, beam=args.beam, max_len=args.max_len, category=args.category)
@@ -131,12 +160,15 @@ def _names(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "category": args.category,
     }
-    if not (args.novel or args.exclude or args.min_len is not None):
-        names = model.sample(n=args.n, max_len=args.max_len, **options)
+    if not (args.novel or args.exclude):
+        names = model.sample(n=args.n, max_len=args.max_len, min_len=args.min_len, **options, **constraints)
         if args.json:
-            print(json.dumps({"names": names, "draws": len(names), "category": args.category}, ensure_ascii=False))
+            record = {"names": names, "draws": len(names), "category": args.category}
+            if args.translit:
+                record.update(latin=[transliterate(x, args.translit) for x in names], translit=args.translit)
+            print(json.dumps(record, ensure_ascii=False))
         else:
-            print("\n".join(names))
+            print("\n".join(_shown(names, args.translit)))
         return 0
     exclude = SeenNames()
     if args.novel:
@@ -153,12 +185,15 @@ def _names(args: argparse.Namespace) -> int:
         exclude = exclude | SeenNames.from_items(load_lines(path))
     result = sample_filtered(
         model, args.n, exclude=exclude, unique=args.novel, min_len=args.min_len or 1, max_len=args.max_len,
-        max_draws=args.max_draws, **options,
+        max_draws=args.max_draws, **options, **constraints,
     )
     if args.json:
-        print(json.dumps({**result.to_dict(), "category": args.category}, ensure_ascii=False))
+        record = {**result.to_dict(), "category": args.category}
+        if args.translit:
+            record.update(latin=[transliterate(x, args.translit) for x in result.names], translit=args.translit)
+        print(json.dumps(record, ensure_ascii=False))
     elif result.names:
-        print("\n".join(result.names))
+        print("\n".join(_shown(result.names, args.translit)))
     reasons = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result.rejected.items())
     if not args.json:
         print(
@@ -173,6 +208,14 @@ def _names(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _shown(names: list[str], system: Optional[str]) -> list[str]:
+    """The lines ``charrnn sample`` prints: a name, or with ``--translit`` the name, a tab
+    and its Latin spelling."""
+    if system is None:
+        return names
+    return [f"{x}\t{transliterate(x, system)}" for x in names]
 
 
 def _text(args: argparse.Namespace) -> int:
