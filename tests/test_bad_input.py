@@ -506,3 +506,14 @@ def test_readme_what_happens_table_is_generated_from_the_tests():
     import faults
 
     assert faults.readme_table() == faults.table(), "run: python tests/faults.py --write"
+
+
+def test_every_module_with_fault_rows_feeds_the_table():
+    import pathlib
+
+    import faults
+
+    here = pathlib.Path(faults.__file__).parent
+    marked = {p.stem for p in here.glob("test_*.py") if "\n@fault(" in p.read_text(encoding="utf-8")}
+    missing = sorted(marked - set(faults.MODULES))
+    assert not missing, f"add {missing} to MODULES in tests/faults.py: their @fault rows are not in the table"

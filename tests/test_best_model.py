@@ -71,25 +71,47 @@ def test_text_training_writes_the_best_model_and_ctrl_c_leaves_it(tmp_path):
     assert_weights(saved, seen[best][1])
 
 
-def test_divergence_leaves_the_best_model_as_it_was(tmp_path, monkeypatch):
-    train_items, val_items = charrnn.split(ITEMS, val_fraction=0.15, seed=0)
-    model = CharRNN(Vocab.from_items(ITEMS), hidden=16, layers=1, embed=8, seed=0)
-    out = tmp_path / "best.safetensors"
-    real, calls = model.loss_and_grads, [0]
-    poisoned_step = 2 * -(-len(train_items) // 16) + 1  # the first step of epoch 3
+@fault(
+    "the loss becomes NaN after a best model exists (either mode)",
+    "`TrainingDivergedError`; the best model at `out` is left as it was (the best evaluation's weights), "
+    "and so is the last checkpoint",
+)
+@pytest.mark.parametrize("mode", ["names", "text"])
+def test_divergence_leaves_the_best_model_and_the_checkpoint_as_they_were(tmp_path, monkeypatch, mode):
+    out, ckpt = tmp_path / "best.safetensors", tmp_path / "run.ckpt.safetensors"
+    if mode == "names":
+        train_items, val_items = charrnn.split(ITEMS, val_fraction=0.15, seed=0)
+        model = CharRNN(Vocab.from_items(ITEMS), hidden=16, layers=1, embed=8, seed=0)
+        poisoned_step = 2 * -(-len(train_items) // 16) + 1  # the first step of epoch 3
+        run = lambda callback: train(  # noqa: E731
+            model, train_items, val_items, epochs=5, batch_size=16, callback=callback, out=out, checkpoint=ckpt
+        )
+    else:
+        model = CharRNN(text_vocab(TEXT), hidden=16, layers=1, embed=8, seed=0)
+        poisoned_step = 7  # after the evaluations of steps 3 and 6
+        run = lambda callback: train_text(  # noqa: E731
+            model, TEXT, "the cat sat on a mat.", epochs=50, batch_size=4, seq_len=8, eval_every=3,
+            callback=callback, out=out, checkpoint=ckpt,
+        )
+    real, calls = model.forward_backward, [0]
 
     def poisoned(*args, **kwargs):
-        loss, grads = real(*args, **kwargs)
-        calls[0] += 1
-        return (float("nan") if calls[0] == poisoned_step else loss), grads
+        result = real(*args, **kwargs)
+        if kwargs.get("compute_grad", True) and result.grads is not None:
+            calls[0] += 1
+            if calls[0] == poisoned_step:
+                return result._replace(loss_sum=float("nan"))
+        return result
 
-    monkeypatch.setattr(model, "loss_and_grads", poisoned)
+    monkeypatch.setattr(model, "forward_backward", poisoned)
     seen = []
     with pytest.raises(charrnn.TrainingDivergedError):
-        train(model, train_items, val_items, epochs=5, batch_size=16, callback=snapshots_of(model, seen), out=out)
-    assert len(seen) == 2
+        run(snapshots_of(model, seen))
+    assert len(seen) == 2, "two evaluations before the poisoned step"
     best = min(range(len(seen)), key=lambda i: seen[i][0].val_nll)
     assert_weights(charrnn.load(out), seen[best][1])
+    _, state = load_state(ckpt)
+    assert state.step < poisoned_step and state.best_val_nll == seen[best][0].val_nll
 
 
 # -- the command line, in a subprocess -------------------------------------------------------
@@ -149,3 +171,47 @@ def test_after_ctrl_c_of_charrnn_train_the_best_model_is_at_out_and_samples(work
     )
     assert sampled.returncode == 0, sampled.stderr
     assert sampled.stdout.strip()
+
+
+@fault(
+    "`charrnn train` is killed (`kill -9`, a crash, a power cut) in either mode",
+    "`--out` holds a whole model — the best as of the last better evaluation — and the checkpoint the last "
+    "whole training state: both load (checksums), `charrnn sample OUT` and `charrnn train --resume CKPT` work",
+)
+@pytest.mark.parametrize("mode", ["names", "text"])
+def test_a_killed_run_leaves_a_whole_best_model_and_a_whole_checkpoint(workdir, mode):
+    out = f"killed-{mode}.safetensors"
+    ckpt = out.replace(".safetensors", ".ckpt.safetensors")
+    if mode == "names":
+        args = ["train", "names.txt", "--hidden", "24", "--embed", "8", "--batch", "4", "--epochs", "200", "--out", out]
+    else:
+        args = ["train", "input.txt", "--mode", "text", "--hidden", "16", "--layers", "1", "--batch", "4", "--seq-len", "8",
+                "--epochs", "500", "--out", out]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "charrnn", "--threads", "1", *args, "--json"],
+        cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        for _ in range(3):  # three evaluations done, then killed wherever it is
+            assert proc.stdout.readline().startswith("{")
+        proc.kill()
+        proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    saved = charrnn.load(workdir / out)  # a whole file: the checksum holds
+    meta = read_metadata(workdir / out)["training"]
+    assert meta["best_val_nll"] == min(r["val_nll"] for r in meta["history"])
+    model, state = load_state(workdir / ckpt)
+    assert state.step > 0 and saved.mode == mode
+    sampled = subprocess.run(
+        [sys.executable, "-m", "charrnn", "sample", out, *([] if mode == "names" else ["--length", "20"])],
+        cwd=workdir, capture_output=True, text=True, timeout=60,
+    )
+    assert sampled.returncode == 0 and sampled.stdout.strip(), sampled.stderr
+    limit = ["--max-steps", str(state.step + 2)]
+    resumed = subprocess.run(
+        [sys.executable, "-m", "charrnn", "--threads", "1", "train", "--resume", ckpt, *limit],
+        cwd=workdir, capture_output=True, text=True, timeout=120,
+    )
+    assert resumed.returncode == 0, resumed.stderr
