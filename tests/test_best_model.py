@@ -127,6 +127,14 @@ def workdir(tmp_path_factory):
     return d
 
 
+def train_args(mode, out):
+    """A small, long `charrnn train` of either mode writing its best model to ``out``."""
+    if mode == "names":
+        return ["train", "names.txt", "--hidden", "24", "--embed", "8", "--batch", "4", "--epochs", "200", "--out", out]
+    return ["train", "input.txt", "--mode", "text", "--hidden", "16", "--layers", "1", "--batch", "4", "--seq-len", "8",
+            "--epochs", "500", "--out", out]
+
+
 def interrupt_after_first_record(args, cwd):
     proc = subprocess.Popen(
         [sys.executable, "-m", "charrnn", "--threads", "1", *args, "--json"],
@@ -151,11 +159,7 @@ def interrupt_after_first_record(args, cwd):
 @pytest.mark.parametrize("mode", ["names", "text"])
 def test_after_ctrl_c_of_charrnn_train_the_best_model_is_at_out_and_samples(workdir, mode):
     out = f"stopped-{mode}.safetensors"
-    if mode == "names":
-        args = ["train", "names.txt", "--hidden", "24", "--embed", "8", "--batch", "4", "--epochs", "200", "--out", out]
-    else:
-        args = ["train", "input.txt", "--mode", "text", "--hidden", "16", "--layers", "1", "--batch", "4", "--seq-len", "8",
-                "--epochs", "500", "--out", out]
+    args = train_args(mode, out)
     err = interrupt_after_first_record(args, workdir)
     assert f"charrnn: {out} holds the best weights so far" in err
     model, state = load_state(workdir / out.replace(".safetensors", ".ckpt.safetensors"))
@@ -182,11 +186,7 @@ def test_after_ctrl_c_of_charrnn_train_the_best_model_is_at_out_and_samples(work
 def test_a_killed_run_leaves_a_whole_best_model_and_a_whole_checkpoint(workdir, mode):
     out = f"killed-{mode}.safetensors"
     ckpt = out.replace(".safetensors", ".ckpt.safetensors")
-    if mode == "names":
-        args = ["train", "names.txt", "--hidden", "24", "--embed", "8", "--batch", "4", "--epochs", "200", "--out", out]
-    else:
-        args = ["train", "input.txt", "--mode", "text", "--hidden", "16", "--layers", "1", "--batch", "4", "--seq-len", "8",
-                "--epochs", "500", "--out", out]
+    args = train_args(mode, out)
     proc = subprocess.Popen(
         [sys.executable, "-m", "charrnn", "--threads", "1", *args, "--json"],
         cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
