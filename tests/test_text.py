@@ -178,7 +178,9 @@ def test_resetting_the_state_between_chunks_changes_the_result(cell):
     batch = TextBatches(np.concatenate([ids[:, 0], targets[-1:, 0]]), None, batch_size=1, seq_len=10)[0]
     loss, _, state = text_pass(model, batch, None, compute_grad=False)
     assert loss == pytest.approx(float(first[1][0]), rel=1e-6)
-    np.testing.assert_allclose(state[0][:, 0], first[3][:, 0], rtol=1e-6)
+    # One sequence alone or beside another: the same numbers up to float32 rounding (the
+    # products are blocked differently with one kernel thread than with two).
+    np.testing.assert_allclose(state[0][:, 0], first[3][:, 0], rtol=1e-6, atol=1e-6)
 
 
 def _reference_loss(cell, params, ids, targets, h0=None, c0=None):
