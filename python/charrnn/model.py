@@ -233,6 +233,10 @@ class CharRNN:
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         """Name -> shape of every parameter, in ``_core``'s order (a conditional model's
         ``category.weight`` last: ``_core`` takes it as ``category_embedding``)."""
+        key = (len(self.vocab), self.cell, self.hidden, self.layers, self.embed, self.category_dim, self.categories)
+        cached = getattr(self, "_shapes", None)
+        if cached is not None and cached[0] == key:  # called once or twice per training step
+            return dict(cached[1])
         V, E, H, G = len(self.vocab), self.embed, self.hidden, GATES[self.cell]
         shapes: dict[str, tuple[int, ...]] = {"embedding.weight": (V, E)}
         for k in range(self.layers):
@@ -244,7 +248,8 @@ class CharRNN:
         shapes["fc.bias"] = (V,)
         if self.categories is not None:
             shapes["category.weight"] = (len(self.categories), self.category_dim)
-        return shapes
+        self._shapes = (key, shapes)
+        return dict(shapes)
 
     def _init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         # PyTorch's defaults: nn.Embedding ~ N(0, 1); nn.LSTM/GRU/RNN ~ U(-1/sqrt(H), 1/sqrt(H))

@@ -35,7 +35,7 @@ from .._version import __version__
 from ..errors import CharRNNError, TrainingInterrupted
 from . import classify, eval_, export, import_, ngram, patronymic, person, plot, sample, score, train
 from .args import non_negative_int
-from .common import Parser, one_line
+from .common import Parser, one_line, subcommand
 
 __all__ = ["main", "build_parser"]
 
@@ -55,7 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in SUBCOMMANDS:
-        command.add_parser(sub)
+        if hasattr(command, "add_parser"):  # train, sample: their own help formatting
+            command.add_parser(sub)
+        else:  # NAME, SUMMARY, DESCRIPTION, arguments(p), run(args)
+            command.arguments(subcommand(sub, command.NAME, command.SUMMARY, command.DESCRIPTION, command.run))
     return parser
 
 

@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 from ..classify import classify
 from ..model import load
-from .common import subcommand
 from .names_arg import add_names, names_of
 
-__all__ = ["add_parser", "run"]
+__all__ = ["NAME", "arguments", "run"]
+
+NAME = "classify"
+SUMMARY = "the probability of each category for each name (conditional models)"
+DESCRIPTION = (
+    "P(category | name) by Bayes' rule: P(name | category) from the model times the prior "
+    "P(category), normalised. The prior is each category's share of the training items (stored in the "
+    "model), or uniform with --prior uniform."
+)
 
 
-def add_parser(sub: Any) -> None:
-    p = subcommand(
-        sub,
-        "classify",
-        "the probability of each category for each name (conditional models)",
-        "P(category | name) by Bayes' rule: P(name | category) from the model times the prior "
-        "P(category), normalised. The prior is each category's share of the training items (stored in the "
-        "model), or uniform with --prior uniform.",
-        run,
-    )
+def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="a conditional model (trained with --category or --preset)")
     add_names(p, "classify")
     p.add_argument("--prior", choices=["training", "uniform"], default="training", help="the prior P(category)")

@@ -6,25 +6,22 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 from ..data import load_lines
 from ..errors import DataError
 from ..model import CharRNN, load
 from ..text import load_text
-from .common import subcommand
 
-__all__ = ["add_parser", "run"]
+__all__ = ["NAME", "arguments", "run"]
+
+NAME = "eval"
+SUMMARY = "measure a model on a file of names (or of text)"
+DESCRIPTION = (
+    "NLL per character (nats), perplexity and bits per character of MODEL on FILE."
+)
 
 
-def add_parser(sub: Any) -> None:
-    p = subcommand(
-        sub,
-        "eval",
-        "measure a model on a file of names (or of text)",
-        "NLL per character (nats), perplexity and bits per character of MODEL on FILE.",
-        run,
-    )
+def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="a checkpoint written by 'charrnn train'")
     p.add_argument("file", metavar="FILE", help="one item per line, UTF-8 (a text model: the whole file)")
     p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from ..model import load
-from .common import subcommand
 
-__all__ = ["add_parser", "run"]
+__all__ = ["NAME", "arguments", "run"]
+
+NAME = "export"
+SUMMARY = "write a model as a PyTorch state dict"
+DESCRIPTION = (
+    "Write MODEL as a PyTorch state dict (safetensors) for the nn.Module shown in the README; "
+    "the vocabulary and configuration travel in its metadata."
+)
 
 
-def add_parser(sub: Any) -> None:
-    p = subcommand(
-        sub,
-        "export",
-        "write a model as a PyTorch state dict",
-        "Write MODEL as a PyTorch state dict (safetensors) for the nn.Module shown in the README; "
-        "the vocabulary and configuration travel in its metadata.",
-        run,
-    )
+def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="a checkpoint written by 'charrnn train'")
     p.add_argument("--to", choices=["torch"], required=True, help="the target framework")
     p.add_argument("out", metavar="OUT", help="the state dict to write (.safetensors)")

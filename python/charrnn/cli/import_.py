@@ -5,23 +5,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
 
-from .common import subcommand
+__all__ = ["NAME", "arguments", "run"]
 
-__all__ = ["add_parser", "run"]
+NAME = "import"
+SUMMARY = "read a PyTorch state dict back into a charrnn model"
+DESCRIPTION = (
+    "Read a PyTorch state dict (safetensors) of the README's nn.Module into a charrnn model. "
+    "A file written by 'charrnn export' needs nothing else; for one saved by PyTorch, give the "
+    "vocabulary (--vocab) and, for a conditional model, the category names (--config)."
+)
 
 
-def add_parser(sub: Any) -> None:
-    p = subcommand(
-        sub,
-        "import",
-        "read a PyTorch state dict back into a charrnn model",
-        "Read a PyTorch state dict (safetensors) of the README's nn.Module into a charrnn model. "
-        "A file written by 'charrnn export' needs nothing else; for one saved by PyTorch, give the "
-        "vocabulary (--vocab) and, for a conditional model, the category names (--config).",
-        run,
-    )
+def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("state_dict", metavar="STATE_DICT", help="safetensors file (safetensors.torch.save_file)")
     p.add_argument("--vocab", metavar="FILE", help="JSON: a list of the characters of ids 3, 4, ... (0 pad, 1 start, 2 end)")
     p.add_argument(

@@ -5,23 +5,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
 
 from ..plot import plot_log
-from .common import subcommand
 
-__all__ = ["add_parser", "run"]
+__all__ = ["NAME", "arguments", "run"]
+
+NAME = "plot"
+SUMMARY = "draw the learning curves of a training log"
+DESCRIPTION = (
+    "Draw train and validation perplexity against optimizer steps from a log written by "
+    "'charrnn train --log FILE'. Needs matplotlib: pip install 'charrnn[plot]'."
+)
 
 
-def add_parser(sub: Any) -> None:
-    p = subcommand(
-        sub,
-        "plot",
-        "draw the learning curves of a training log",
-        "Draw train and validation perplexity against optimizer steps from a log written by "
-        "'charrnn train --log FILE'. Needs matplotlib: pip install 'charrnn[plot]'.",
-        run,
-    )
+def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("log", metavar="LOG", help="a JSON-lines log written by 'charrnn train --log'")
     p.add_argument("--out", metavar="PATH", default=None, help="the picture to write (.png, .svg, .pdf; default: LOG with .png)")
     p.add_argument("--title", default=None, help="the title (default: the log's file name)")

@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 from ..model import load
 from ..scoring import score
-from .common import subcommand
 from .names_arg import add_names, names_of
 
-__all__ = ["add_parser", "run"]
+__all__ = ["NAME", "arguments", "run"]
+
+NAME = "score"
+SUMMARY = "log-probability of names, total and per character"
+DESCRIPTION = (
+    "The natural log-probability (nats) the model gives each name and each of its characters "
+    "(given the ones before it), the end marker included. Closer to 0 is more typical; the mean per "
+    "character compares names of different lengths."
+)
 
 
-def add_parser(sub: Any) -> None:
-    p = subcommand(
-        sub,
-        "score",
-        "log-probability of names, total and per character",
-        "The natural log-probability (nats) the model gives each name and each of its characters "
-        "(given the ones before it), the end marker included. Closer to 0 is more typical; the mean per "
-        "character compares names of different lengths.",
-        run,
-    )
+def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="a checkpoint written by 'charrnn train'")
     add_names(p, "score")
     p.add_argument("--category", metavar="NAME", default=None, help="score under this category (conditional models)")
