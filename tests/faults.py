@@ -26,6 +26,7 @@ MODULES = [
     "test_bad_input",
     "test_resume",
     "test_interrupt",
+    "test_interrupt_long_calls",
     "test_divergence",
     "test_core_robustness",
     "test_text_cli",

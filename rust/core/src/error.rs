@@ -52,30 +52,6 @@ pub fn check_len(what: &str, data: &[f32], dims: &[usize]) -> Result<()> {
     Ok(())
 }
 
-/// A caller-supplied "should I stop?" check, polled by long loops between steps.
-#[derive(Clone, Copy, Default)]
-pub struct Cancel<'a>(pub Option<&'a (dyn Fn() -> bool + Sync)>);
-
-impl Cancel<'_> {
-    /// Never cancels.
-    pub const NEVER: Cancel<'static> = Cancel(None);
-
-    /// `Err(Interrupted)` when the hook says stop.
-    #[inline]
-    pub fn check(&self) -> Result<()> {
-        match self.0 {
-            Some(f) if f() => Err(KernelError::Interrupted),
-            _ => Ok(()),
-        }
-    }
-}
-
-impl fmt::Debug for Cancel<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_some() { "Cancel(hook)" } else { "Cancel(never)" })
-    }
-}
-
 /// How many bytes a single call may plan to allocate: three quarters of the machine's
 /// memory (Linux `/proc/meminfo`), or 8 GiB where that cannot be read. Checked up front,
 /// because an allocation the system cannot back kills the process instead of failing.

@@ -9,6 +9,8 @@
 //! `matrixmultiply`, whose own packing of `A` beats transposing it first (200 vs 115-145
 //! GFLOP/s). On other CPUs `matrixmultiply` does all the work.
 
+use crate::cancel::{blocks, Cancel};
+use crate::error::Result;
 use crate::packed_gemm::PackedMatrix;
 use crate::parallel;
 
@@ -69,7 +71,9 @@ fn sgemm_raw(
 ///
 /// `op(A)` is `[m, k]`: `A` is stored `[m, k]` when `trans_a` is false, `[k, m]` when true.
 /// `op(B)` is `[k, n]`: `B` is stored `[k, n]` when `trans_b` is false, `[n, k]` when true.
-/// With `beta == 0` the old contents of `C` are ignored.
+/// With `beta == 0` the old contents of `C` are ignored. `cancel` is polled between blocks
+/// of rows of `C` (see `cancel::blocks`); the result does not depend on the blocks, each
+/// element being formed the same way.
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm(
     trans_a: bool,
@@ -82,13 +86,13 @@ pub fn sgemm(
     b: &[f32],
     beta: f32,
     c: &mut [f32],
-) {
+    cancel: Cancel,
+) -> Result<()> {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "sgemm: operand too small");
     if !trans_a && alpha == 1.0 && (beta == 0.0 || beta == 1.0) && crate::simd::has_avx512() {
-        sgemm_packed(trans_a, trans_b, m, n, k, a, b, beta == 1.0, c);
-        return;
+        return sgemm_packed(trans_a, trans_b, m, n, k, a, b, beta == 1.0, c, cancel);
     }
-    sgemm_general(trans_a, trans_b, m, n, k, alpha, a, b, beta, c);
+    sgemm_general(trans_a, trans_b, m, n, k, alpha, a, b, beta, c, cancel)
 }
 
 /// [`sgemm`] through the packed micro-kernel: `C = op(A) op(B)` or `C += op(A) op(B)`.
@@ -103,16 +107,17 @@ pub fn sgemm_packed(
     b: &[f32],
     accumulate: bool,
     c: &mut [f32],
-) {
+    cancel: Cancel,
+) -> Result<()> {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "sgemm: operand too small");
     if m == 0 || n == 0 {
-        return;
+        return Ok(());
     }
     if k == 0 {
         if !accumulate {
             c[..m * n].fill(0.0);
         }
-        return;
+        return Ok(());
     }
     let packed =
         if trans_b { PackedMatrix::from_transposed(&b[..n * k], n, k) } else { PackedMatrix::from_matrix(&b[..k * n], k, n) };
@@ -123,23 +128,31 @@ pub fn sgemm_packed(
     } else {
         &a[..m * k]
     };
-    by_row_blocks(m, n, k, c, |row0, rows, ch| {
+    by_row_blocks(m, n, k, c, cancel, |row0, rows, ch| {
         packed.multiply(rows, &rows_of_a[row0 * k..(row0 + rows) * k], ch, accumulate);
-    });
+    })
 }
 
-/// Runs `f(first_row, rows, c_rows)` over the rows of `C` (`[m, n]`): in one call when the
-/// product is small, else in one block of rows per worker thread.
-fn by_row_blocks(m: usize, n: usize, k: usize, c: &mut [f32], f: impl Fn(usize, usize, &mut [f32]) + Sync) {
+/// Runs `f(first_row, rows, c_rows)` over the rows of `C` (`[m, n]`): on one thread when
+/// the product is small, else one range of rows per worker thread; each range in blocks
+/// of bounded work, `cancel` polled between them.
+fn by_row_blocks(m: usize, n: usize, k: usize, c: &mut [f32], cancel: Cancel, f: impl Fn(usize, usize, &mut [f32]) + Sync) -> Result<()> {
+    let run = |row0: usize, rows: usize, c: &mut [f32]| -> Result<()> {
+        let mut meter = cancel.meter();
+        for r in blocks(rows, n * k) {
+            f(row0 + r.start, r.len(), &mut c[r.start * n..r.end * n]);
+            meter.add(r.len() * n * k)?;
+        }
+        Ok(())
+    };
     let threads = parallel::num_threads();
     if threads <= 1 || m * n * k < PARALLEL_MIN_WORK || m < 2 * threads {
-        f(0, m, &mut c[..m * n]);
-        return;
+        return run(0, m, &mut c[..m * n]);
     }
     let block = m.div_ceil(threads);
     let chunks: Vec<(usize, &mut [f32])> =
         c[..m * n].chunks_mut(block * n).enumerate().map(|(i, ch)| (i * block, ch)).collect();
-    parallel::for_each(chunks, |(row0, ch)| f(row0, ch.len() / n, ch));
+    parallel::try_for_each(chunks, |(row0, ch)| run(row0, ch.len() / n, ch))
 }
 
 /// The `[cols, rows]` transpose of a row-major `[rows, cols]` matrix, in cache-sized tiles.
@@ -172,28 +185,32 @@ pub fn sgemm_general(
     b: &[f32],
     beta: f32,
     c: &mut [f32],
-) {
+    cancel: Cancel,
+) -> Result<()> {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "sgemm: operand too small");
     let sa = if trans_a { (1, m) } else { (k, 1) };
     let sb = if trans_b { (1, k) } else { (n, 1) };
-    by_row_blocks(m, n, k, c, |row0, rows, ch| {
+    by_row_blocks(m, n, k, c, cancel, |row0, rows, ch| {
         sgemm_raw(rows, n, k, alpha, &a[row0 * sa.0..], sa, b, sb, beta, ch, n);
-    });
+    })
 }
 
 /// `C[m, n] (+)= A[m, k] * B[n, k]^T`, the `x @ W^T` of a linear layer.
-pub fn matmul_abt(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], beta: f32, c: &mut [f32]) {
-    sgemm(false, true, m, n, k, 1.0, a, b, beta, c);
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_abt(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], beta: f32, c: &mut [f32], cancel: Cancel) -> Result<()> {
+    sgemm(false, true, m, n, k, 1.0, a, b, beta, c, cancel)
 }
 
 /// `C[m, n] (+)= A[m, k] * B[k, n]`.
-pub fn matmul_ab(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], beta: f32, c: &mut [f32]) {
-    sgemm(false, false, m, n, k, 1.0, a, b, beta, c);
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_ab(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], beta: f32, c: &mut [f32], cancel: Cancel) -> Result<()> {
+    sgemm(false, false, m, n, k, 1.0, a, b, beta, c, cancel)
 }
 
 /// `C[m, n] (+)= A[k, m]^T * B[k, n]`, the weight gradient `dY^T @ X`.
-pub fn matmul_atb(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], beta: f32, c: &mut [f32]) {
-    sgemm(true, false, m, n, k, 1.0, a, b, beta, c);
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_atb(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], beta: f32, c: &mut [f32], cancel: Cancel) -> Result<()> {
+    sgemm(true, false, m, n, k, 1.0, a, b, beta, c, cancel)
 }
 
 crate::dispatch! {
@@ -205,6 +222,18 @@ crate::dispatch! {
             }
         }
     }
+}
+
+/// [`add_column_sums`] in blocks of rows, polling `cancel` between them (the rows are
+/// added in the same order, so the sums do not depend on the blocks).
+pub fn column_sums(a: &[f32], cols: usize, out: &mut [f32], cancel: Cancel) -> Result<()> {
+    let rows = if cols == 0 { 0 } else { a.len() / cols };
+    let mut meter = cancel.meter();
+    for r in blocks(rows, cols) {
+        add_column_sums(&a[r.start * cols..r.end * cols], cols, out);
+        meter.add(r.len() * cols)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -238,17 +267,17 @@ mod tests {
                     for tb in [false, true] {
                         let want = naive(ta, tb, m, n, k, &a, &b);
                         let mut c = vec![1.0; m * n];
-                        sgemm(ta, tb, m, n, k, 1.0, &a, &b, 0.5, &mut c);
+                        sgemm(ta, tb, m, n, k, 1.0, &a, &b, 0.5, &mut c, Cancel::NEVER).unwrap();
                         for (x, y) in c.iter().zip(&want) {
                             assert!((x - (y + 0.5)).abs() < 1e-4, "{m}x{n}x{k} ta={ta} tb={tb} t={threads}");
                         }
                         // Both engines, overwriting and accumulating, on every CPU.
                         for accumulate in [false, true] {
                             let mut p = vec![1.0; m * n];
-                            sgemm_packed(ta, tb, m, n, k, &a, &b, accumulate, &mut p);
+                            sgemm_packed(ta, tb, m, n, k, &a, &b, accumulate, &mut p, Cancel::NEVER).unwrap();
                             let mut g = vec![1.0; m * n];
                             let beta = if accumulate { 1.0 } else { 0.0 };
-                            sgemm_general(ta, tb, m, n, k, 1.0, &a, &b, beta, &mut g);
+                            sgemm_general(ta, tb, m, n, k, 1.0, &a, &b, beta, &mut g, Cancel::NEVER).unwrap();
                             for ((x, y), w) in p.iter().zip(&g).zip(&want) {
                                 let w = w + beta;
                                 assert!((x - w).abs() < 1e-4 && (y - w).abs() < 1e-4, "{m}x{n}x{k} {ta} {tb} {accumulate}");

@@ -9,6 +9,7 @@
 //!
 //! Every entry point validates its inputs and returns [`KernelError`] rather than panicking.
 
+pub mod cancel;
 pub mod cell;
 pub mod error;
 pub mod gemm;
@@ -22,5 +23,6 @@ pub mod sampler;
 pub mod simd;
 
 pub use cell::CellKind;
-pub use error::{Cancel, KernelError, Result};
+pub use cancel::{Cancel, Hook};
+pub use error::{KernelError, Result};
 pub use layout::SeqLayout;

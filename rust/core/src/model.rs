@@ -5,8 +5,9 @@
 use rand_chacha::ChaCha8Rng;
 
 use crate::cell::CellKind;
-use crate::error::{check_memory, Cancel, KernelError, Result};
-use crate::gemm::{add_column_sums, matmul_ab, matmul_abt, matmul_atb};
+use crate::cancel::{blocks, Cancel};
+use crate::error::{check_memory, KernelError, Result};
+use crate::gemm::{column_sums, matmul_ab, matmul_abt, matmul_atb};
 use crate::layer::{self, LayerTape, LayerWeights};
 use crate::layout::SeqLayout;
 use crate::sampler::{seeded_rng, uniform};
@@ -204,7 +205,7 @@ pub struct InputTables {
 }
 
 impl InputTables {
-    pub fn new(p: &ModelParams) -> Self {
+    pub fn new(p: &ModelParams, cancel: Cancel) -> Result<Self> {
         let l0 = &p.layers[0];
         let gw = l0.gate_width();
         let (e, c) = (p.embed, p.category_dim);
@@ -224,13 +225,13 @@ impl InputTables {
         for row in char_table.chunks_exact_mut(gw) {
             row.copy_from_slice(&bias);
         }
-        matmul_abt(p.vocab, gw, e, p.embedding, &w_char, 1.0, &mut char_table);
+        matmul_abt(p.vocab, gw, e, p.embedding, &w_char, 1.0, &mut char_table, cancel)?;
         let mut cat_table = Vec::new();
         if let Some(cat) = p.category {
             cat_table = vec![0.0f32; p.n_categories * gw];
-            matmul_abt(p.n_categories, gw, c, cat, &w_cat, 0.0, &mut cat_table);
+            matmul_abt(p.n_categories, gw, c, cat, &w_cat, 0.0, &mut cat_table, cancel)?;
         }
-        InputTables { char_table, cat_table, w_char, w_cat, width: gw }
+        Ok(InputTables { char_table, cat_table, w_char, w_cat, width: gw })
     }
 
     /// Writes the input projection of one character (and category) into `dst`.
@@ -276,7 +277,7 @@ pub struct PassOptions<'a> {
     pub seed: u64,
     /// `[B]` category of each sequence (conditional models only).
     pub categories: Option<&'a [i32]>,
-    /// Polled between layers (a long batch can be interrupted).
+    /// Polled as the work adds up, in every phase (see `cancel`).
     pub cancel: Cancel<'a>,
 }
 
@@ -315,19 +316,28 @@ fn pack_ids(layout: &SeqLayout, ids: &[i32], vocab: usize, what: &str) -> Result
 /// probabilities; returns the NLL `log(sum(exp(z))) - z_target` of every row.
 ///
 /// Rows are independent: with several threads each takes a block of rows (the results do
-/// not depend on the number of threads).
-pub fn softmax_nll(logits: &mut [f32], targets: &[usize], vocab: usize) -> Vec<f64> {
+/// not depend on the number of threads), in pieces of bounded work between polls of `cancel`.
+pub fn softmax_nll(logits: &mut [f32], targets: &[usize], vocab: usize, cancel: Cancel) -> Result<Vec<f64>> {
     let rows = targets.len();
     let mut nll = vec![0.0f64; rows];
+    // An exp, a max, a sum and a scaling per value: counted as four multiply-adds.
+    let part = |logits: &mut [f32], targets: &[usize], nll: &mut [f64]| -> Result<()> {
+        let mut meter = cancel.meter();
+        for r in blocks(targets.len(), 4 * vocab) {
+            softmax_nll_rows(&mut logits[r.start * vocab..r.end * vocab], &targets[r.clone()], vocab, &mut nll[r.clone()]);
+            meter.add(4 * vocab * r.len())?;
+        }
+        Ok(())
+    };
     let threads = crate::parallel::num_threads();
     if threads <= 1 || rows < 64 {
-        softmax_nll_rows(logits, targets, vocab, &mut nll);
-        return nll;
+        part(logits, targets, &mut nll)?;
+        return Ok(nll);
     }
     let block = rows.div_ceil(threads);
-    let blocks: Vec<_> = logits.chunks_mut(block * vocab).zip(targets.chunks(block)).zip(nll.chunks_mut(block)).collect();
-    crate::parallel::for_each(blocks, |((l, t), n)| softmax_nll_rows(l, t, vocab, n));
-    nll
+    let parts: Vec<_> = logits.chunks_mut(block * vocab).zip(targets.chunks(block)).zip(nll.chunks_mut(block)).collect();
+    crate::parallel::try_for_each(parts, |((l, t), n)| part(l, t, n))?;
+    Ok(nll)
 }
 
 crate::dispatch! {
@@ -352,20 +362,23 @@ crate::dispatch! {
 
 /// `out[ids[r]] += src[r]` for every row `r` of `src` (`[rows, width]`). With several
 /// threads each takes a block of columns, so every sum is formed in the same row order
-/// whatever the number of threads.
-fn scatter_rows(src: &[f32], width: usize, ids: &[usize], out: &mut [f32]) {
+/// whatever the number of threads; `cancel` is polled as the rows add up.
+fn scatter_rows(src: &[f32], width: usize, ids: &[usize], out: &mut [f32], cancel: Cancel) -> Result<()> {
     let threads = crate::parallel::num_threads();
     let parts = if ids.len() * width < 1 << 16 { 1 } else { threads.min(width / 8).max(1) };
     let cols = crate::parallel::balanced_ranges(&vec![1; width.div_ceil(8)], parts);
     let shared = crate::parallel::SharedMut::new(out);
-    crate::parallel::for_each(cols, |c| {
+    crate::parallel::try_for_each(cols, |c| {
         let span = c.start * 8..(c.end * 8).min(width);
+        let mut meter = cancel.meter();
         for (row, &id) in src.chunks_exact(width).zip(ids) {
             // SAFETY: the column blocks are disjoint, so no two threads touch the same values.
             let dst = unsafe { shared.range(id * width + span.start, id * width + span.end) };
             add_into(dst, &row[span.clone()]);
+            meter.add(span.len())?;
         }
-    });
+        Ok(())
+    })
 }
 
 crate::dispatch! {
@@ -444,9 +457,11 @@ fn forward_backward_split(params: &ModelParams, batch: &Batch, opts: &PassOption
     }
     let mut grads = parts.iter_mut().map(|p| p.grads.take());
     if let Some(Some(mut total)) = grads.next() {
+        let mut meter = opts.cancel.meter();
         for g in grads.flatten() {
             for (t, x) in total.iter_mut().zip(&g) {
                 add_into(t, x);
+                meter.add(t.len())?;
             }
         }
         merged.grads = Some(total);
@@ -517,14 +532,17 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         out
     });
 
-    let tables = InputTables::new(params);
+    let cancel = opts.cancel;
+    let tables = InputTables::new(params, cancel)?;
     let mut gates0 = Vec::with_capacity(rows * gw);
+    let mut meter = cancel.meter();
     for (r, &id) in ids.iter().enumerate() {
         let start = gates0.len();
         gates0.extend_from_slice(&tables.char_table[id * gw..(id + 1) * gw]);
         if let Some(cats) = &row_cats {
             tables.add_category(&mut gates0[start..], cats[r]);
         }
+        meter.add(gw)?;
     }
 
     // Initial states per layer, rank order.
@@ -545,17 +563,17 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
     let mut tapes: Vec<LayerTape> = Vec::with_capacity(n_layers);
     let mut inputs: Vec<Vec<f32>> = vec![Vec::new(); n_layers + 1]; // dropped-out inputs
     for (l, w) in params.layers.iter().enumerate() {
-        opts.cancel.check()?;
+        cancel.check()?;
         h_init.push(layer_state(opts.h0, l));
         c_init.push(if has_c { layer_state(opts.c0, l) } else { Vec::new() });
         let tape = if l == 0 {
-            layer::forward_projected(&layout, w, std::mem::take(&mut gates0), &h_init[l], &c_init[l])?
+            layer::forward_projected(&layout, w, std::mem::take(&mut gates0), &h_init[l], &c_init[l], cancel)?
         } else if training_dropout {
             masks[l] = dropout_mask(rows * hid, opts.dropout, &mut rng);
             inputs[l] = apply_mask(&tapes[l - 1].h, &masks[l]);
-            layer::forward(&layout, w, &inputs[l], &h_init[l], &c_init[l])?
+            layer::forward(&layout, w, &inputs[l], &h_init[l], &c_init[l], cancel)?
         } else {
-            layer::forward(&layout, w, &tapes[l - 1].h, &h_init[l], &c_init[l])?
+            layer::forward(&layout, w, &tapes[l - 1].h, &h_init[l], &c_init[l], cancel)?
         };
         tapes.push(tape);
     }
@@ -565,11 +583,12 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
     }
 
     // Output layer and loss.
+    cancel.check()?;
     let v = params.vocab;
     let top: &[f32] = if training_dropout { &inputs[n_layers] } else { &tapes[n_layers - 1].h };
     let mut logits = params.fc_b.repeat(rows);
-    matmul_abt(rows, v, hid, top, params.fc_w, 1.0, &mut logits);
-    let nll = softmax_nll(&mut logits, &targets, v);
+    matmul_abt(rows, v, hid, top, params.fc_w, 1.0, &mut logits, cancel)?;
+    let nll = softmax_nll(&mut logits, &targets, v, cancel)?;
     let mut seq_loss = vec![0.0f64; bsz];
     for (t, &bs) in layout.batch_sizes.iter().enumerate() {
         for rank in 0..bs {
@@ -600,10 +619,11 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         let mut grads: Vec<Vec<f32>> =
             shapes.iter().enumerate().map(|(i, s)| if moved_in(i) { Vec::new() } else { vec![0.0; s.iter().product()] }).collect();
         let fc = 1 + 4 * n_layers;
-        matmul_atb(v, hid, rows, &logits, top, 0.0, &mut grads[fc]);
-        add_column_sums(&logits, v, &mut grads[fc + 1]);
+        cancel.check()?;
+        matmul_atb(v, hid, rows, &logits, top, 0.0, &mut grads[fc], cancel)?;
+        column_sums(&logits, v, &mut grads[fc + 1], cancel)?;
         let mut d_h = vec![0.0f32; rows * hid];
-        matmul_ab(rows, hid, v, &logits, params.fc_w, 0.0, &mut d_h);
+        matmul_ab(rows, hid, v, &logits, params.fc_w, 0.0, &mut d_h, cancel)?;
         drop(logits);
         if training_dropout {
             d_h.iter_mut().zip(&masks[n_layers]).for_each(|(d, m)| *d *= m);
@@ -613,11 +633,11 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         let no_c: Vec<f32> = Vec::new();
         let d_cn = if has_c { &zero_state } else { &no_c };
         for l in (1..n_layers).rev() {
-            opts.cancel.check()?;
+            cancel.check()?;
             let w = &params.layers[l];
- // The input layer l actually saw (after dropout).
+            // The input layer l actually saw (after dropout).
             let x: &[f32] = if training_dropout { &inputs[l] } else { &tapes[l - 1].h };
-            let g = layer::backward(&layout, w, x, &h_init[l], &c_init[l], &tapes[l], &d_h, &zero_state, d_cn)?;
+            let g = layer::backward(&layout, w, x, &h_init[l], &c_init[l], &tapes[l], &d_h, &zero_state, d_cn, cancel)?;
             let base = 1 + 4 * l;
             grads[base] = g.w_ih;
             grads[base + 1] = g.w_hh;
@@ -630,30 +650,31 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         }
         // Layer 0: sum the pre-activation gradients per character (and per category); the
         // input weights' and the embeddings' gradients are then small multiplies.
+        cancel.check()?;
         let l0 = &params.layers[0];
-        let g0 = layer::backward_recurrent(&layout, l0, &h_init[0], &c_init[0], &tapes[0], &d_h, &zero_state, d_cn)?;
+        let g0 = layer::backward_recurrent(&layout, l0, &h_init[0], &c_init[0], &tapes[0], &d_h, &zero_state, d_cn, cancel)?;
         let mut d_char = vec![0.0f32; v * gw];
         let mut d_cat = vec![0.0f32; params.n_categories * gw];
-        scatter_rows(&g0.d_pre, gw, &ids, &mut d_char);
+        scatter_rows(&g0.d_pre, gw, &ids, &mut d_char, cancel)?;
         if let Some(cats) = &row_cats {
-            scatter_rows(&g0.d_pre, gw, cats, &mut d_cat);
+            scatter_rows(&g0.d_pre, gw, cats, &mut d_cat, cancel)?;
         }
         let (e, c) = (params.embed, params.category_dim);
-        matmul_ab(v, e, gw, &d_char, &tables.w_char, 0.0, &mut grads[0]);
+        matmul_ab(v, e, gw, &d_char, &tables.w_char, 0.0, &mut grads[0], cancel)?;
         if let Some(cat) = params.category {
             let mut dw_char = vec![0.0f32; gw * e];
             let mut dw_cat = vec![0.0f32; gw * c];
-            matmul_atb(gw, e, v, &d_char, params.embedding, 0.0, &mut dw_char);
-            matmul_atb(gw, c, params.n_categories, &d_cat, cat, 0.0, &mut dw_cat);
+            matmul_atb(gw, e, v, &d_char, params.embedding, 0.0, &mut dw_char, cancel)?;
+            matmul_atb(gw, c, params.n_categories, &d_cat, cat, 0.0, &mut dw_cat, cancel)?;
             let dw = &mut grads[1];
             for j in 0..gw {
                 dw[j * (e + c)..j * (e + c) + e].copy_from_slice(&dw_char[j * e..(j + 1) * e]);
                 dw[j * (e + c) + e..(j + 1) * (e + c)].copy_from_slice(&dw_cat[j * c..(j + 1) * c]);
             }
             let last = grads.len() - 1;
-            matmul_ab(params.n_categories, c, gw, &d_cat, &tables.w_cat, 0.0, &mut grads[last]);
+            matmul_ab(params.n_categories, c, gw, &d_cat, &tables.w_cat, 0.0, &mut grads[last], cancel)?;
         } else {
-            matmul_atb(gw, e, v, &d_char, params.embedding, 0.0, &mut grads[1]);
+            matmul_atb(gw, e, v, &d_char, params.embedding, 0.0, &mut grads[1], cancel)?;
         }
         grads[2] = g0.w_hh;
         grads[3] = g0.b_ih;

@@ -94,6 +94,25 @@ pub fn for_each<T: Send, F: Fn(T) + Sync + Send>(items: Vec<T>, f: F) {
     });
 }
 
+/// [`for_each`] for fallible items: every item runs (or, once one has failed, is
+/// skipped), and the first error is returned. Items that poll a shared `Cancel` stop at
+/// their next check once one of them has been interrupted.
+pub fn try_for_each<T: Send, F: Fn(T) -> crate::Result<()> + Sync + Send>(items: Vec<T>, f: F) -> crate::Result<()> {
+    let failed: Mutex<Option<crate::KernelError>> = Mutex::new(None);
+    for_each(items, |item| {
+        if failed.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+            return;
+        }
+        if let Err(e) = f(item) {
+            failed.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+        }
+    });
+    match failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
 /// Splits ranks `0..lengths.len()` (sorted by decreasing length) into at most `parts`
 /// contiguous ranges of about equal total length.
 pub fn balanced_ranges(lengths: &[usize], parts: usize) -> Vec<std::ops::Range<usize>> {

@@ -8,7 +8,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use crate::cell::{gru_rows, lstm_rows, rnn_rows, CellKind};
-use crate::error::{check_memory, Cancel, KernelError, Result};
+use crate::cancel::{Cancel, Meter};
+use crate::error::{check_memory, KernelError, Result};
 use crate::model::{InputTables, ModelParams};
 use crate::packed_gemm::PackedMatrix;
 use crate::parallel::SharedMut;
@@ -78,6 +79,11 @@ pub struct Stepper {
 /// Rows per thread below which a step is not split.
 const PARALLEL_MIN_ROWS: usize = 48;
 
+/// The most work (multiply-adds) of one block of rows of a step: a larger step is cut
+/// into blocks between which `cancel` is polled. Larger than `cancel::MAX_BLOCK`: each
+/// block streams all the weights, and a step of 64 rows of a 2x512 LSTM stays one block.
+const STEP_BLOCK: usize = 1 << 28;
+
 impl Stepper {
     pub fn new(params: &ModelParams) -> Self {
         let (hid, gh) = (params.hidden, params.kind.gates() * params.hidden);
@@ -87,7 +93,7 @@ impl Stepper {
             hidden: hid,
             n_layers: params.n_layers(),
             n_categories: params.n_categories,
-            tables: InputTables::new(params),
+            tables: InputTables::new(params, Cancel::NEVER).expect("never cancelled"),
             w_hh_t: params.layers.iter().map(|w| PackedMatrix::from_transposed(w.w_hh, gh, hid)).collect(),
             w_ih_t: params.layers.iter().skip(1).map(|w| PackedMatrix::from_transposed(w.w_ih, gh, hid)).collect(),
             in_bias: params.layers.iter().skip(1).map(|w| w.input_bias()).collect(),
@@ -115,9 +121,16 @@ impl Stepper {
         crate::model::check_categories(self.n_categories, categories, rows)
     }
 
+    /// Multiply-adds of one step of one row.
+    pub fn row_work(&self) -> usize {
+        let gh = self.kind.gates() * self.hidden;
+        self.n_layers * gh * self.hidden + self.w_ih_t.len() * gh * self.hidden + self.vocab * self.hidden
+    }
+
     /// Feeds one token per row of `state` and computes the logits of the next one. Large
-    /// batches are split by rows across the worker threads (rows are independent).
-    pub fn step(&mut self, state: &mut StepState, tokens: &[usize]) {
+    /// batches are split by rows across the worker threads (rows are independent), and
+    /// very large ones in blocks of rows between which `cancel` is polled.
+    pub fn step(&mut self, state: &mut StepState, tokens: &[usize], cancel: Cancel) -> Result<()> {
         let rows = state.rows;
         assert_eq!(tokens.len(), rows, "one token per row");
         self.logits.resize(rows * self.vocab, 0.0);
@@ -131,15 +144,30 @@ impl Stepper {
         let this = &*self;
         let chunk = rows.div_ceil(parts);
         let ranges: Vec<std::ops::Range<usize>> = (0..parts).map(|i| i * chunk..((i + 1) * chunk).min(rows)).filter(|r| !r.is_empty()).collect();
-        crate::parallel::for_each(ranges, |r| {
-            // SAFETY: the row ranges are disjoint; each call touches only its rows.
-            unsafe {
-                let hs: Vec<&mut [f32]> = h.iter().map(|b| b.range(r.start * hid, r.end * hid)).collect();
-                let cs: Vec<&mut [f32]> = c.iter().map(|b| b.range(r.start * hid, r.end * hid)).collect();
-                let lg = logits.range(r.start * this.vocab, r.end * this.vocab);
-                this.step_rows(hs, cs, &tokens[r.clone()], cats.map(|c| &c[r.clone()]), lg);
+        let row_work = self.row_work();
+        let block = (STEP_BLOCK / row_work.max(1)).max(1);
+        crate::parallel::try_for_each(ranges, |part| {
+            let mut meter = cancel.meter();
+            for start in part.clone().step_by(block) {
+                let r = start..(start + block).min(part.end);
+                // SAFETY: the row ranges are disjoint; each call touches only its rows.
+                unsafe {
+                    let hs: Vec<&mut [f32]> = h.iter().map(|b| b.range(r.start * hid, r.end * hid)).collect();
+                    let cs: Vec<&mut [f32]> = c.iter().map(|b| b.range(r.start * hid, r.end * hid)).collect();
+                    let lg = logits.range(r.start * this.vocab, r.end * this.vocab);
+                    this.step_rows(hs, cs, &tokens[r.clone()], cats.map(|c| &c[r.clone()]), lg);
+                }
+                meter.add(r.len() * row_work)?;
             }
-        });
+            Ok(())
+        })
+    }
+
+    /// [`Stepper::step`], then `meter` counts its work (polling `cancel` as it adds up
+    /// over many small steps).
+    fn step_counted(&mut self, state: &mut StepState, tokens: &[usize], meter: &mut Meter, cancel: Cancel) -> Result<()> {
+        self.step(state, tokens, cancel)?;
+        meter.add(tokens.len() * self.row_work())
     }
 
     /// One step for a block of rows: `h`/`c` are this block's rows of every layer's state.
@@ -350,6 +378,9 @@ pub fn check_ids(ids: &[usize], vocab: usize, what: &str) -> Result<()> {
     }
 }
 
+/// Work counted per logit of a draw (a division, an `exp`, a compare and a sum).
+const DRAW_WORK: usize = 4;
+
 /// Draws `n` sequences: each starts from a zero state, is fed `start_id` and the prefix,
 /// then draws until `end_id` or `max_steps`. Returns the drawn ids without the end id.
 pub fn sample(params: &ModelParams, opts: &SampleOptions, cancel: Cancel) -> Result<Vec<Vec<u32>>> {
@@ -376,10 +407,12 @@ pub fn sample_prepared(stepper: &mut Stepper, opts: &SampleOptions, cancel: Canc
     let mut distinct: Vec<usize> = categories.clone().unwrap_or_else(|| vec![0]);
     distinct.sort_unstable();
     distinct.dedup();
+    cancel.check()?;
+    let mut meter = cancel.meter();
     let mut state = stepper.zero_state(distinct.len(), categories.as_ref().map(|_| distinct.clone()));
-    stepper.step(&mut state, &vec![opts.start_id; distinct.len()]);
+    stepper.step_counted(&mut state, &vec![opts.start_id; distinct.len()], &mut meter, cancel)?;
     for &id in &opts.prefix {
-        stepper.step(&mut state, &vec![id; distinct.len()]);
+        stepper.step_counted(&mut state, &vec![id; distinct.len()], &mut meter, cancel)?;
     }
     let source: Vec<usize> = match &categories {
         Some(c) => c.iter().map(|k| distinct.binary_search(k).unwrap()).collect(),
@@ -392,7 +425,6 @@ pub fn sample_prepared(stepper: &mut Stepper, opts: &SampleOptions, cancel: Canc
     let mut active: Vec<usize> = (0..opts.n).collect();
     let mut scratch = DrawScratch::default();
     for step in 0..opts.max_steps {
-        cancel.check()?;
         let mut keep = Vec::with_capacity(active.len());
         let mut next = Vec::with_capacity(active.len());
         for (row, &seq) in active.iter().enumerate() {
@@ -403,6 +435,7 @@ pub fn sample_prepared(stepper: &mut Stepper, opts: &SampleOptions, cancel: Canc
                 next.push(id);
             }
         }
+        meter.add(DRAW_WORK * v * active.len())?;
         if keep.is_empty() || step + 1 == opts.max_steps {
             break;
         }
@@ -410,7 +443,7 @@ pub fn sample_prepared(stepper: &mut Stepper, opts: &SampleOptions, cancel: Canc
             state.keep_rows(&keep);
             active = keep.iter().map(|&r| active[r]).collect();
         }
-        stepper.step(&mut state, &next);
+        stepper.step_counted(&mut state, &next, &mut meter, cancel)?;
     }
     Ok(out)
 }
@@ -436,14 +469,16 @@ pub fn continue_text(
     check_memory("text generation", state.rows as u128 * steps as u128 * 4)?;
     let mut out = vec![Vec::with_capacity(steps); state.rows];
     let mut scratch = DrawScratch::default();
+    cancel.check()?;
+    let mut meter = cancel.meter();
     for _ in 0..steps {
-        cancel.check()?;
         let next: Vec<usize> =
             (0..state.rows).map(|r| rule.draw(&stepper.logits[r * v..(r + 1) * v], rng, &mut scratch)).collect();
         for (o, &id) in out.iter_mut().zip(&next) {
             o.push(id as u32);
         }
-        stepper.step(state, &next);
+        meter.add(DRAW_WORK * v * state.rows)?;
+        stepper.step_counted(state, &next, &mut meter, cancel)?;
     }
     *last_logits = std::mem::take(&mut stepper.logits);
     Ok(out)
@@ -462,10 +497,11 @@ pub fn feed(stepper: &mut Stepper, state: &mut StepState, ids: &[Vec<usize>], ca
     for s in ids {
         check_ids(s, stepper.vocab, "ids")?;
     }
+    cancel.check()?;
+    let mut meter = cancel.meter();
     for t in 0..len {
-        cancel.check()?;
         let col: Vec<usize> = ids.iter().map(|s| s[t]).collect();
-        stepper.step(state, &col);
+        stepper.step_counted(state, &col, &mut meter, cancel)?;
     }
     Ok(std::mem::take(&mut stepper.logits))
 }
@@ -504,16 +540,18 @@ pub fn beam_search(
     for &b in banned {
         allowed[b] = false;
     }
+    cancel.check()?;
+    let mut meter = cancel.meter();
     let mut state = stepper.zero_state(1, cats);
-    stepper.step(&mut state, &[start_id]);
+    stepper.step_counted(&mut state, &[start_id], &mut meter, cancel)?;
     for &id in prefix {
-        stepper.step(&mut state, &[id]);
+        stepper.step_counted(&mut state, &[id], &mut meter, cancel)?;
     }
     // Active hypotheses: (ids, log-prob), one state row each.
     let mut active: Vec<(Vec<u32>, f64)> = vec![(Vec::new(), 0.0)];
     let mut done: Vec<Hypothesis> = Vec::new();
     for step in 0..max_steps {
-        cancel.check()?;
+        meter.add(DRAW_WORK * v * active.len())?;
         let mut cands: Vec<(f64, usize, usize)> = Vec::new(); // (log-prob, row, id)
         for (row, (_, lp)) in active.iter().enumerate() {
             let z = &stepper.logits[row * v..(row + 1) * v];
@@ -554,7 +592,7 @@ pub fn beam_search(
             break;
         }
         state.keep_rows(&keep_rows);
-        stepper.step(&mut state, &next_tokens);
+        stepper.step_counted(&mut state, &next_tokens, &mut meter, cancel)?;
         active = next_active;
     }
     Ok(done)
