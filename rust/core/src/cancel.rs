@@ -101,6 +101,25 @@ impl Meter<'_> {
     }
 }
 
+/// The work a value written to fresh memory counts for: the first write to a page costs a
+/// page fault, which in a virtual machine was measured at ~6 ms per MB (a gigabyte of
+/// fresh buffer is seconds), far more than a multiply-add.
+pub const FRESH_WRITE_WORK: usize = 16;
+
+/// Values written per meter update in the loops that fill fresh buffers.
+pub const FILL_CHUNK: usize = 1 << 16;
+
+/// `row` repeated `rows` times, as one buffer, counting the writes on a meter.
+pub fn repeat_row(row: &[f32], rows: usize, cancel: Cancel) -> Result<Vec<f32>> {
+    let mut out = Vec::with_capacity(row.len() * rows);
+    let mut meter = cancel.meter();
+    for _ in 0..rows {
+        out.extend_from_slice(row);
+        meter.add(FRESH_WRITE_WORK * row.len())?;
+    }
+    Ok(out)
+}
+
 /// `0..n` in consecutive blocks of at most `max(1, MAX_BLOCK / work_per_item)` items: one
 /// block when the whole is small enough.
 pub fn blocks(n: usize, work_per_item: usize) -> impl Iterator<Item = std::ops::Range<usize>> {

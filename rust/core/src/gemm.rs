@@ -9,7 +9,7 @@
 //! `matrixmultiply`, whose own packing of `A` beats transposing it first (200 vs 115-145
 //! GFLOP/s). On other CPUs `matrixmultiply` does all the work.
 
-use crate::cancel::{blocks, Cancel};
+use crate::cancel::{blocks, Cancel, Meter, MAX_BLOCK};
 use crate::error::Result;
 use crate::packed_gemm::PackedMatrix;
 use crate::parallel;
@@ -71,9 +71,10 @@ fn sgemm_raw(
 ///
 /// `op(A)` is `[m, k]`: `A` is stored `[m, k]` when `trans_a` is false, `[k, m]` when true.
 /// `op(B)` is `[k, n]`: `B` is stored `[k, n]` when `trans_b` is false, `[n, k]` when true.
-/// With `beta == 0` the old contents of `C` are ignored. `cancel` is polled between blocks
-/// of rows of `C` (see `cancel::blocks`); the result does not depend on the blocks, each
-/// element being formed the same way.
+/// With `beta == 0` the old contents of `C` are ignored. A large product is done in
+/// pieces of at most `cancel::MAX_BLOCK` multiply-adds where it can be, `cancel` polled
+/// between them; the result does not depend on the pieces, each element being formed
+/// the same way (see `sgemm_packed` and `sgemm_general`).
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm(
     trans_a: bool,
@@ -128,20 +129,31 @@ pub fn sgemm_packed(
     } else {
         &a[..m * k]
     };
-    by_row_blocks(m, n, k, c, cancel, |row0, rows, ch| {
+    // The packed operand is shared by every block of rows: blocks cost nothing extra.
+    let block_rows = (MAX_BLOCK / (n * k)).max(1);
+    by_row_blocks(m, n, k, c, cancel, block_rows, |row0, rows, ch, meter| {
         packed.multiply(rows, &rows_of_a[row0 * k..(row0 + rows) * k], ch, accumulate);
+        meter.add(rows * n * k)
     })
 }
 
-/// Runs `f(first_row, rows, c_rows)` over the rows of `C` (`[m, n]`): on one thread when
-/// the product is small, else one range of rows per worker thread; each range in blocks
-/// of bounded work, `cancel` polled between them.
-fn by_row_blocks(m: usize, n: usize, k: usize, c: &mut [f32], cancel: Cancel, f: impl Fn(usize, usize, &mut [f32]) + Sync) -> Result<()> {
+/// Runs `f(first_row, rows, c_rows, meter)` over the rows of `C` (`[m, n]`) in blocks of
+/// at most `block_rows` rows: on one thread when the product is small, else one range of
+/// rows per worker thread, each with its meter (polling `cancel`).
+fn by_row_blocks(
+    m: usize,
+    n: usize,
+    k: usize,
+    c: &mut [f32],
+    cancel: Cancel,
+    block_rows: usize,
+    f: impl Fn(usize, usize, &mut [f32], &mut Meter) -> Result<()> + Sync,
+) -> Result<()> {
     let run = |row0: usize, rows: usize, c: &mut [f32]| -> Result<()> {
         let mut meter = cancel.meter();
-        for r in blocks(rows, n * k) {
-            f(row0 + r.start, r.len(), &mut c[r.start * n..r.end * n]);
-            meter.add(r.len() * n * k)?;
+        for start in (0..rows).step_by(block_rows.max(1)) {
+            let end = (start + block_rows).min(rows);
+            f(row0 + start, end - start, &mut c[start * n..end * n], &mut meter)?;
         }
         Ok(())
     };
@@ -172,6 +184,17 @@ fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
+/// `matrixmultiply`'s depth of one packed panel (`S_KC`): it accumulates into `C` one
+/// slice of `KC` values of `k` at a time, the first with the caller's `beta`, the next
+/// ones with 1. A product cut along `k` at multiples of `KC`, the first piece with `beta`
+/// and the others with 1, is therefore formed exactly as in one call, and packs each
+/// operand no more often (a cut along `m` would pack `B` again for every piece).
+/// `split_k_is_exact` checks this against the crate in use.
+const KC: usize = 256;
+/// Rows of `C` per piece when `m * n * KC` alone exceeds the work bound (a multiple of
+/// `matrixmultiply`'s `S_MC`, so that `A` is packed in whole blocks).
+const MIN_BLOCK_ROWS: usize = 64;
+
 /// [`sgemm`] through `matrixmultiply`, for any `alpha`/`beta` and CPU.
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm_general(
@@ -190,8 +213,20 @@ pub fn sgemm_general(
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "sgemm: operand too small");
     let sa = if trans_a { (1, m) } else { (k, 1) };
     let sb = if trans_b { (1, k) } else { (n, 1) };
-    by_row_blocks(m, n, k, c, cancel, |row0, rows, ch| {
-        sgemm_raw(rows, n, k, alpha, &a[row0 * sa.0..], sa, b, sb, beta, ch, n);
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    let block_rows = (MAX_BLOCK / (n * k.clamp(1, KC))).max(MIN_BLOCK_ROWS);
+    by_row_blocks(m, n, k, c, cancel, block_rows, |row0, rows, ch, meter| {
+        let depth = (MAX_BLOCK / (rows * n) / KC * KC).max(KC);
+        let a = &a[row0 * sa.0..];
+        for p0 in (0..k.max(1)).step_by(depth) {
+            let kk = depth.min(k - p0);
+            let beta = if p0 == 0 { beta } else { 1.0 };
+            sgemm_raw(rows, n, kk, alpha, &a[(p0 * sa.1).min(a.len())..], sa, &b[(p0 * sb.0).min(b.len())..], sb, beta, ch, n);
+            meter.add(rows * n * kk)?;
+        }
+        Ok(())
     })
 }
 
@@ -254,6 +289,28 @@ mod tests {
             }
         }
         c
+    }
+
+    /// `sgemm_general` cuts a deep product along `k` at multiples of `KC`: the result must be
+    /// exactly that of one `matrixmultiply` call (see `KC`), for every transposition.
+    #[test]
+    fn split_k_is_exact() {
+        let (m, n, k) = (70, 600, 4 * MAX_BLOCK / (70 * 600) + 100);
+        let a: Vec<f32> = (0..m * k).map(|i| ((i % 1013) as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i % 997) as f32 * 0.73).cos()).collect();
+        parallel::set_num_threads(1);
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            for beta in [0.0, 1.0, 0.5] {
+                let mut whole = vec![0.25f32; m * n];
+                let sa = if ta { (1, m) } else { (k, 1) };
+                let sb = if tb { (1, k) } else { (n, 1) };
+                sgemm_raw(m, n, k, 1.0, &a, sa, &b, sb, beta, &mut whole, n);
+                let mut cut = vec![0.25f32; m * n];
+                sgemm_general(ta, tb, m, n, k, 1.0, &a, &b, beta, &mut cut, Cancel::NEVER).unwrap();
+                assert!(whole == cut, "ta={ta} tb={tb} beta={beta}: a product cut along k differs from one call");
+            }
+        }
+        parallel::set_num_threads(0);
     }
 
     #[test]

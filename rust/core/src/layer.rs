@@ -11,7 +11,7 @@
 use std::ops::Range;
 
 use crate::cell::{gru_backward_rows, gru_rows, lstm_backward_rows, lstm_rows, rnn_backward_rows, rnn_rows, CellKind};
-use crate::cancel::{blocks, Cancel};
+use crate::cancel::{blocks, repeat_row, Cancel};
 use crate::error::{check_len, KernelError, Result};
 use crate::gemm::{column_sums, matmul_ab, matmul_abt, matmul_atb};
 use crate::packed_gemm::PackedMatrix;
@@ -113,7 +113,7 @@ pub fn forward(layout: &SeqLayout, w: &LayerWeights, x: &[f32], h0: &[f32], c0: 
     let (rows, gw) = (layout.rows(), w.gate_width());
     // Input projection of every step at once: gates = x W_ih^T + bias.
     // Filled with the bias directly (no zeroing pass first).
-    let mut gates = w.input_bias().repeat(rows);
+    let mut gates = repeat_row(&w.input_bias(), rows, cancel)?;
     matmul_abt(rows, gw, w.input, x, w.w_ih, 1.0, &mut gates, cancel)?;
     forward_projected(layout, w, gates, h0, c0, cancel)
 }
@@ -268,7 +268,7 @@ pub fn backward_recurrent(
 
     // Weight gradients, each as one multiply over all rows.
     let d_rec: &[f32] = if w.kind == CellKind::Gru { &d_hh } else { &d_pre };
-    let h_prev_all = layout.previous_states(&tape.h, h0, hid);
+    let h_prev_all = layout.previous_states(&tape.h, h0, hid, cancel)?;
     let mut g = RecurrentGrads {
         d_pre: Vec::new(),
         w_hh: vec![0.0; gw * hid],

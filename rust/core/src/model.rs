@@ -5,7 +5,7 @@
 use rand_chacha::ChaCha8Rng;
 
 use crate::cell::CellKind;
-use crate::cancel::{blocks, Cancel};
+use crate::cancel::{blocks, repeat_row, Cancel, FILL_CHUNK, FRESH_WRITE_WORK};
 use crate::error::{check_memory, KernelError, Result};
 use crate::gemm::{column_sums, matmul_ab, matmul_abt, matmul_atb};
 use crate::layer::{self, LayerTape, LayerWeights};
@@ -470,13 +470,26 @@ fn forward_backward_split(params: &ModelParams, batch: &Batch, opts: &PassOption
 }
 
 /// An inverted-dropout mask: each entry is 0 with probability `p`, else `1 / (1 - p)`.
-fn dropout_mask(len: usize, p: f32, rng: &mut ChaCha8Rng) -> Vec<f32> {
+fn dropout_mask(len: usize, p: f32, rng: &mut ChaCha8Rng, cancel: Cancel) -> Result<Vec<f32>> {
     let keep = 1.0 / (1.0 - p);
-    (0..len).map(|_| if uniform(rng) < f64::from(p) { 0.0 } else { keep }).collect()
+    let mut out = Vec::with_capacity(len);
+    let mut meter = cancel.meter();
+    for start in (0..len).step_by(FILL_CHUNK) {
+        let n = FILL_CHUNK.min(len - start);
+        out.extend((0..n).map(|_| if uniform(rng) < f64::from(p) { 0.0 } else { keep }));
+        meter.add(FRESH_WRITE_WORK * n)?;
+    }
+    Ok(out)
 }
 
-fn apply_mask(x: &[f32], mask: &[f32]) -> Vec<f32> {
-    x.iter().zip(mask).map(|(a, m)| a * m).collect()
+fn apply_mask(x: &[f32], mask: &[f32], cancel: Cancel) -> Result<Vec<f32>> {
+    let mut out = Vec::with_capacity(x.len());
+    let mut meter = cancel.meter();
+    for (x, mask) in x.chunks(FILL_CHUNK).zip(mask.chunks(FILL_CHUNK)) {
+        out.extend(x.iter().zip(mask).map(|(a, m)| a * m));
+        meter.add(FRESH_WRITE_WORK * x.len())?;
+    }
+    Ok(out)
 }
 
 /// Forward (and optionally backward) pass of the model over one batch.
@@ -542,7 +555,7 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         if let Some(cats) = &row_cats {
             tables.add_category(&mut gates0[start..], cats[r]);
         }
-        meter.add(gw)?;
+        meter.add(FRESH_WRITE_WORK * gw)?;
     }
 
     // Initial states per layer, rank order.
@@ -569,8 +582,8 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         let tape = if l == 0 {
             layer::forward_projected(&layout, w, std::mem::take(&mut gates0), &h_init[l], &c_init[l], cancel)?
         } else if training_dropout {
-            masks[l] = dropout_mask(rows * hid, opts.dropout, &mut rng);
-            inputs[l] = apply_mask(&tapes[l - 1].h, &masks[l]);
+            masks[l] = dropout_mask(rows * hid, opts.dropout, &mut rng, cancel)?;
+            inputs[l] = apply_mask(&tapes[l - 1].h, &masks[l], cancel)?;
             layer::forward(&layout, w, &inputs[l], &h_init[l], &c_init[l], cancel)?
         } else {
             layer::forward(&layout, w, &tapes[l - 1].h, &h_init[l], &c_init[l], cancel)?
@@ -578,15 +591,15 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         tapes.push(tape);
     }
     if training_dropout {
-        masks[n_layers] = dropout_mask(rows * hid, opts.dropout, &mut rng);
-        inputs[n_layers] = apply_mask(&tapes[n_layers - 1].h, &masks[n_layers]);
+        masks[n_layers] = dropout_mask(rows * hid, opts.dropout, &mut rng, cancel)?;
+        inputs[n_layers] = apply_mask(&tapes[n_layers - 1].h, &masks[n_layers], cancel)?;
     }
 
     // Output layer and loss.
     cancel.check()?;
     let v = params.vocab;
     let top: &[f32] = if training_dropout { &inputs[n_layers] } else { &tapes[n_layers - 1].h };
-    let mut logits = params.fc_b.repeat(rows);
+    let mut logits = repeat_row(params.fc_b, rows, cancel)?;
     matmul_abt(rows, v, hid, top, params.fc_w, 1.0, &mut logits, cancel)?;
     let nll = softmax_nll(&mut logits, &targets, v, cancel)?;
     let mut seq_loss = vec![0.0f64; bsz];
