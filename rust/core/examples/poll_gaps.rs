@@ -4,7 +4,7 @@
 
 use charrnn_core::cell::CellKind;
 use charrnn_core::model::{forward_backward, Batch, ModelParams, ParamRef, PassOptions};
-use charrnn_core::sampler::{seeded_rng, uniform};
+use charrnn_core::rng::{seeded_rng, uniform};
 use charrnn_core::Hook;
 use std::sync::Mutex;
 use std::time::Instant;

@@ -4,7 +4,7 @@
 
 use charrnn_core::cell::CellKind;
 use charrnn_core::model::{forward_backward, Batch, ModelParams, ParamRef, PassOptions};
-use charrnn_core::sampler::{seeded_rng, uniform};
+use charrnn_core::rng::{seeded_rng, uniform};
 use std::time::Instant;
 
 // The same allocator as the Python extension, so the timings match what users get.

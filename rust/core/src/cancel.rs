@@ -109,16 +109,6 @@ pub const FRESH_WRITE_WORK: usize = 16;
 /// Values written per meter update in the loops that fill fresh buffers.
 pub const FILL_CHUNK: usize = 1 << 16;
 
-/// `row` repeated `rows` times, as one buffer, counting the writes on a meter.
-pub fn repeat_row(row: &[f32], rows: usize, cancel: Cancel) -> Result<Vec<f32>> {
-    let mut out = Vec::with_capacity(row.len() * rows);
-    let mut meter = cancel.meter();
-    for _ in 0..rows {
-        out.extend_from_slice(row);
-        meter.add(FRESH_WRITE_WORK * row.len())?;
-    }
-    Ok(out)
-}
 
 /// `0..n` in consecutive blocks of at most `max(1, MAX_BLOCK / work_per_item)` items: one
 /// block when the whole is small enough.

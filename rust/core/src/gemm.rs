@@ -9,7 +9,7 @@
 //! `matrixmultiply`, whose own packing of `A` beats transposing it first (200 vs 115-145
 //! GFLOP/s). On other CPUs `matrixmultiply` does all the work.
 
-use crate::cancel::{blocks, Cancel, Meter, MAX_BLOCK};
+use crate::cancel::{Cancel, Meter, MAX_BLOCK};
 use crate::error::Result;
 use crate::packed_gemm::PackedMatrix;
 use crate::parallel;
@@ -248,28 +248,7 @@ pub fn matmul_atb(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], beta: f32,
     sgemm(true, false, m, n, k, 1.0, a, b, beta, c, cancel)
 }
 
-crate::dispatch! {
-    /// Adds the column sums of `a[rows, cols]` into `out[cols]` (bias gradients).
-    pub fn add_column_sums(a: &[f32], cols: usize, out: &mut [f32]) {
-        for row in a.chunks_exact(cols) {
-            for (o, v) in out.iter_mut().zip(row) {
-                *o += v;
-            }
-        }
-    }
-}
 
-/// [`add_column_sums`] in blocks of rows, polling `cancel` between them (the rows are
-/// added in the same order, so the sums do not depend on the blocks).
-pub fn column_sums(a: &[f32], cols: usize, out: &mut [f32], cancel: Cancel) -> Result<()> {
-    let rows = if cols == 0 { 0 } else { a.len() / cols };
-    let mut meter = cancel.meter();
-    for r in blocks(rows, cols) {
-        add_column_sums(&a[r.start * cols..r.end * cols], cols, out);
-        meter.add(r.len() * cols)?;
-    }
-    Ok(())
-}
 
 #[cfg(test)]
 mod tests {

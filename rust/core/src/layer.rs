@@ -11,9 +11,10 @@
 use std::ops::Range;
 
 use crate::cell::{gru_backward_rows, gru_rows, lstm_backward_rows, lstm_rows, rnn_backward_rows, rnn_rows, CellKind};
-use crate::cancel::{blocks, repeat_row, Cancel};
+use crate::cancel::{blocks, Cancel};
 use crate::error::{check_len, KernelError, Result};
-use crate::gemm::{column_sums, matmul_ab, matmul_abt, matmul_atb};
+use crate::gemm::{matmul_ab, matmul_abt, matmul_atb};
+use crate::ops::{column_sums, repeat_row};
 use crate::packed_gemm::PackedMatrix;
 use crate::layout::SeqLayout;
 use crate::parallel::{self, balanced_ranges, SharedMut};
@@ -159,49 +160,51 @@ unsafe fn recur_forward(
     (gates, h, aux): (SharedMut, SharedMut, SharedMut),
     cancel: Cancel,
 ) -> Result<()> {
-    let (hid, gw) = (w.hidden, w.gate_width());
-    let mut hh = if w.kind == CellKind::Gru { vec![0.0f32; ranks.len() * gw] } else { Vec::new() };
-    let mut meter = cancel.meter();
-    for (t, &bs) in layout.batch_sizes.iter().enumerate() {
-        let end = ranks.end.min(bs);
-        if end <= ranks.start {
-            break; // lengths are non-increasing by rank: this group is done
-        }
-        for block in blocks(end - ranks.start, gw * hid) {
-            let (first, n) = (ranks.start + block.start, block.len());
-            let row0 = layout.offsets[t] + first;
-            let prev_row0 = if t == 0 { 0 } else { layout.offsets[t - 1] + first };
-            let g = gates.range(row0 * gw, (row0 + n) * gw);
-            let h_prev: &[f32] =
-                if t == 0 { &h0[first * hid..(first + n) * hid] } else { h.range(prev_row0 * hid, (prev_row0 + n) * hid) };
-            let h_out = h.range(row0 * hid, (row0 + n) * hid);
-            match w.kind {
-                CellKind::Lstm => {
-                    w_hh_t.multiply(n, h_prev, g, true);
-                    let c_prev: &[f32] = if t == 0 {
-                        &c0[first * hid..(first + n) * hid]
-                    } else {
-                        aux.range(prev_row0 * hid, (prev_row0 + n) * hid)
-                    };
-                    lstm_rows(g, c_prev, aux.range(row0 * hid, (row0 + n) * hid), h_out, hid);
-                }
-                CellKind::Rnn => {
-                    w_hh_t.multiply(n, h_prev, g, true);
-                    rnn_rows(g, h_out);
-                }
-                CellKind::Gru => {
-                    let hh = &mut hh[..n * gw];
-                    for row in hh.chunks_exact_mut(gw) {
-                        row.copy_from_slice(w.b_hh);
-                    }
-                    w_hh_t.multiply(n, h_prev, hh, true);
-                    gru_rows(g, hh, h_prev, h_out, aux.range(row0 * hid, (row0 + n) * hid), hid);
-                }
+    unsafe {
+        let (hid, gw) = (w.hidden, w.gate_width());
+        let mut hh = if w.kind == CellKind::Gru { vec![0.0f32; ranks.len() * gw] } else { Vec::new() };
+        let mut meter = cancel.meter();
+        for (t, &bs) in layout.batch_sizes.iter().enumerate() {
+            let end = ranks.end.min(bs);
+            if end <= ranks.start {
+                break; // lengths are non-increasing by rank: this group is done
             }
-            meter.add(n * gw * hid)?;
+            for block in blocks(end - ranks.start, gw * hid) {
+                let (first, n) = (ranks.start + block.start, block.len());
+                let row0 = layout.offsets[t] + first;
+                let prev_row0 = if t == 0 { 0 } else { layout.offsets[t - 1] + first };
+                let g = gates.range(row0 * gw, (row0 + n) * gw);
+                let h_prev: &[f32] =
+                    if t == 0 { &h0[first * hid..(first + n) * hid] } else { h.range(prev_row0 * hid, (prev_row0 + n) * hid) };
+                let h_out = h.range(row0 * hid, (row0 + n) * hid);
+                match w.kind {
+                    CellKind::Lstm => {
+                        w_hh_t.multiply(n, h_prev, g, true);
+                        let c_prev: &[f32] = if t == 0 {
+                            &c0[first * hid..(first + n) * hid]
+                        } else {
+                            aux.range(prev_row0 * hid, (prev_row0 + n) * hid)
+                        };
+                        lstm_rows(g, c_prev, aux.range(row0 * hid, (row0 + n) * hid), h_out, hid);
+                    }
+                    CellKind::Rnn => {
+                        w_hh_t.multiply(n, h_prev, g, true);
+                        rnn_rows(g, h_out);
+                    }
+                    CellKind::Gru => {
+                        let hh = &mut hh[..n * gw];
+                        for row in hh.chunks_exact_mut(gw) {
+                            row.copy_from_slice(w.b_hh);
+                        }
+                        w_hh_t.multiply(n, h_prev, hh, true);
+                        gru_rows(g, hh, h_prev, h_out, aux.range(row0 * hid, (row0 + n) * hid), hid);
+                    }
+                }
+                meter.add(n * gw * hid)?;
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Backward pass. `d_out` is `dL/dh` at every packed row; `d_hn`/`d_cn` (`[B, H]` rank
@@ -302,47 +305,49 @@ unsafe fn recur_backward(
     (d_pre, d_hh, dh, dc): (SharedMut, SharedMut, SharedMut, SharedMut),
     cancel: Cancel,
 ) -> Result<()> {
-    let (hid, gw) = (w.hidden, w.gate_width());
-    let dh = dh.range(ranks.start * hid, ranks.end * hid);
-    let mut dc = if w.kind.has_cell_state() { Some(dc.range(ranks.start * hid, ranks.end * hid)) } else { None };
-    let mut meter = cancel.meter();
-    for t in (0..layout.max_len()).rev() {
-        let end = ranks.end.min(layout.batch_sizes[t]);
-        if end <= ranks.start {
-            continue; // this group's sequences have not started their last steps yet
-        }
-        for block in blocks(end - ranks.start, gw * hid) {
-            let (first, n) = (ranks.start + block.start, block.len());
-            let row0 = layout.offsets[t] + first;
-            let prev_row0 = if t == 0 { 0 } else { layout.offsets[t - 1] + first };
-            let rows_h = row0 * hid..(row0 + n) * hid;
-            let dp = d_pre.range(row0 * gw, (row0 + n) * gw);
-            let carried = block.start * hid..block.end * hid;
-            let dh_n = &mut dh[carried.clone()];
-            match w.kind {
-                CellKind::Lstm => {
-                    let c_prev: &[f32] =
-                        if t == 0 { &c0[first * hid..(first + n) * hid] } else { &tape.aux[prev_row0 * hid..(prev_row0 + n) * hid] };
-                    let g = &tape.gates[row0 * gw..(row0 + n) * gw];
-                    let dc_n = &mut dc.as_deref_mut().unwrap()[carried];
-                    lstm_backward_rows(g, &tape.aux[rows_h.clone()], c_prev, &d_out[rows_h], dh_n, dc_n, dp, hid);
-                    w_hh_p.multiply(n, dp, dh_n, false);
-                }
-                CellKind::Rnn => {
-                    rnn_backward_rows(&tape.h[rows_h.clone()], &d_out[rows_h], dh_n, dp);
-                    w_hh_p.multiply(n, dp, dh_n, false);
-                }
-                CellKind::Gru => {
-                    let h_prev: &[f32] =
-                        if t == 0 { &h0[first * hid..(first + n) * hid] } else { &tape.h[prev_row0 * hid..(prev_row0 + n) * hid] };
-                    let g = &tape.gates[row0 * gw..(row0 + n) * gw];
-                    let dq = d_hh.range(row0 * gw, (row0 + n) * gw);
-                    gru_backward_rows(g, &tape.aux[rows_h.clone()], h_prev, &d_out[rows_h], dh_n, dp, dq, hid);
-                    w_hh_p.multiply(n, dq, dh_n, true);
-                }
+    unsafe {
+        let (hid, gw) = (w.hidden, w.gate_width());
+        let dh = dh.range(ranks.start * hid, ranks.end * hid);
+        let mut dc = if w.kind.has_cell_state() { Some(dc.range(ranks.start * hid, ranks.end * hid)) } else { None };
+        let mut meter = cancel.meter();
+        for t in (0..layout.max_len()).rev() {
+            let end = ranks.end.min(layout.batch_sizes[t]);
+            if end <= ranks.start {
+                continue; // this group's sequences have not started their last steps yet
             }
-            meter.add(n * gw * hid)?;
+            for block in blocks(end - ranks.start, gw * hid) {
+                let (first, n) = (ranks.start + block.start, block.len());
+                let row0 = layout.offsets[t] + first;
+                let prev_row0 = if t == 0 { 0 } else { layout.offsets[t - 1] + first };
+                let rows_h = row0 * hid..(row0 + n) * hid;
+                let dp = d_pre.range(row0 * gw, (row0 + n) * gw);
+                let carried = block.start * hid..block.end * hid;
+                let dh_n = &mut dh[carried.clone()];
+                match w.kind {
+                    CellKind::Lstm => {
+                        let c_prev: &[f32] =
+                            if t == 0 { &c0[first * hid..(first + n) * hid] } else { &tape.aux[prev_row0 * hid..(prev_row0 + n) * hid] };
+                        let g = &tape.gates[row0 * gw..(row0 + n) * gw];
+                        let dc_n = &mut dc.as_deref_mut().unwrap()[carried];
+                        lstm_backward_rows(g, &tape.aux[rows_h.clone()], c_prev, &d_out[rows_h], dh_n, dc_n, dp, hid);
+                        w_hh_p.multiply(n, dp, dh_n, false);
+                    }
+                    CellKind::Rnn => {
+                        rnn_backward_rows(&tape.h[rows_h.clone()], &d_out[rows_h], dh_n, dp);
+                        w_hh_p.multiply(n, dp, dh_n, false);
+                    }
+                    CellKind::Gru => {
+                        let h_prev: &[f32] =
+                            if t == 0 { &h0[first * hid..(first + n) * hid] } else { &tape.h[prev_row0 * hid..(prev_row0 + n) * hid] };
+                        let g = &tape.gates[row0 * gw..(row0 + n) * gw];
+                        let dq = d_hh.range(row0 * gw, (row0 + n) * gw);
+                        gru_backward_rows(g, &tape.aux[rows_h.clone()], h_prev, &d_out[rows_h], dh_n, dp, dq, hid);
+                        w_hh_p.multiply(n, dq, dh_n, true);
+                    }
+                }
+                meter.add(n * gw * hid)?;
+            }
         }
+        Ok(())
     }
-    Ok(())
 }

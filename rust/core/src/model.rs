@@ -2,15 +2,17 @@
 //! stacked recurrent layers -> linear output layer -> log-softmax cross-entropy, forward
 //! and backward for one batch, with optional dropout between layers and before the output.
 
-use rand_chacha::ChaCha8Rng;
-
 use crate::cell::CellKind;
-use crate::cancel::{blocks, repeat_row, Cancel, FILL_CHUNK, FRESH_WRITE_WORK};
-use crate::error::{check_memory, KernelError, Result};
-use crate::gemm::{column_sums, matmul_ab, matmul_abt, matmul_atb};
+use crate::cancel::{Cancel, FRESH_WRITE_WORK};
+use crate::error::{KernelError, Result};
+use crate::gemm::{matmul_ab, matmul_abt, matmul_atb};
+use crate::loss::softmax_nll;
+use crate::memory::check_memory;
+use crate::ops::{add_into, all_finite, apply_mask, column_sums, dropout_mask, repeat_row};
+use crate::rng::seeded_rng;
+use crate::split::{sum_in_order, Groups};
 use crate::layer::{self, LayerTape, LayerWeights};
 use crate::layout::SeqLayout;
-use crate::sampler::{seeded_rng, uniform};
 
 /// One parameter array as the caller holds it: data and shape.
 #[derive(Debug, Clone, Copy)]
@@ -50,21 +52,6 @@ fn expect_shape(index: usize, name: &str, p: &ParamRef, want: &[usize]) -> Resul
     Ok(())
 }
 
-/// Whether no value is NaN or infinite: a branch-free integer reduction over the exponent
-/// bits (all ones only for NaN/inf) that the compiler vectorises.
-pub fn all_finite(data: &[f32]) -> bool {
-    const EXP: u32 = 0x7f80_0000;
-    let mut acc = [0u32; 16];
-    let chunks = data.chunks_exact(16);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for (a, v) in acc.iter_mut().zip(c) {
-            *a = (*a).max(v.to_bits() & EXP);
-        }
-    }
-    let max = acc.iter().copied().chain(rest.iter().map(|v| v.to_bits() & EXP)).max().unwrap_or(0);
-    max != EXP
-}
 
 fn nonempty_matrix(what: &str, p: &ParamRef) -> Result<(usize, usize)> {
     match p.shape {
@@ -77,7 +64,7 @@ impl<'a> ModelParams<'a> {
     /// Reads the parameter list `[embedding, (w_ih, w_hh, b_ih, b_hh) * L, fc_w, fc_b]`
     /// and the optional category embedding, infers the sizes and checks every shape.
     pub fn new(kind: CellKind, params: &[ParamRef<'a>], category: Option<ParamRef<'a>>) -> Result<Self> {
-        if params.len() < 7 || (params.len() - 3) % 4 != 0 {
+        if params.len() < 7 || !(params.len() - 3).is_multiple_of(4) {
             return Err(KernelError::Value(format!(
                 "expected 3 + 4*layers parameter arrays (embedding, 4 per layer, fc weight, fc bias), got {}",
                 params.len()
@@ -312,53 +299,7 @@ fn pack_ids(layout: &SeqLayout, ids: &[i32], vocab: usize, what: &str) -> Result
         .collect()
 }
 
-/// Log-softmax cross-entropy in place: `logits` (`[rows, V]`) becomes the softmax
-/// probabilities; returns the NLL `log(sum(exp(z))) - z_target` of every row.
-///
-/// Rows are independent: with several threads each takes a block of rows (the results do
-/// not depend on the number of threads), in pieces of bounded work between polls of `cancel`.
-pub fn softmax_nll(logits: &mut [f32], targets: &[usize], vocab: usize, cancel: Cancel) -> Result<Vec<f64>> {
-    let rows = targets.len();
-    let mut nll = vec![0.0f64; rows];
-    // An exp, a max, a sum and a scaling per value: counted as four multiply-adds.
-    let part = |logits: &mut [f32], targets: &[usize], nll: &mut [f64]| -> Result<()> {
-        let mut meter = cancel.meter();
-        for r in blocks(targets.len(), 4 * vocab) {
-            softmax_nll_rows(&mut logits[r.start * vocab..r.end * vocab], &targets[r.clone()], vocab, &mut nll[r.clone()]);
-            meter.add(4 * vocab * r.len())?;
-        }
-        Ok(())
-    };
-    let threads = crate::parallel::num_threads();
-    if threads <= 1 || rows < 64 {
-        part(logits, targets, &mut nll)?;
-        return Ok(nll);
-    }
-    let block = rows.div_ceil(threads);
-    let parts: Vec<_> = logits.chunks_mut(block * vocab).zip(targets.chunks(block)).zip(nll.chunks_mut(block)).collect();
-    crate::parallel::try_for_each(parts, |((l, t), n)| part(l, t, n))?;
-    Ok(nll)
-}
 
-crate::dispatch! {
-    /// The body of `softmax_nll`, compiled for AVX2 where the CPU has it: the `exp` pass is
-    /// vectorised; the sum stays a sequential loop (so the result does not depend on the CPU).
-    pub fn softmax_nll_rows(logits: &mut [f32], targets: &[usize], vocab: usize, nll: &mut [f64]) {
-        for ((row, &t), out) in logits.chunks_exact_mut(vocab).zip(targets).zip(nll.iter_mut()) {
-            let max = lanes8(row, f32::NEG_INFINITY, f32::max);
-            let shifted_target = row[t] - max;
-            for v in row.iter_mut() {
-                *v = crate::simd::exp(*v - max);
-            }
-            let sum = lanes8(row, 0.0, |a, b| a + b);
-            *out = f64::from(sum).ln() - f64::from(shifted_target);
-            let inv = 1.0 / sum;
-            for v in row.iter_mut() {
-                *v *= inv;
-            }
-        }
-    }
-}
 
 /// `out[ids[r]] += src[r]` for every row `r` of `src` (`[rows, width]`). With several
 /// threads each takes a block of columns, so every sum is formed in the same row order
@@ -381,33 +322,7 @@ fn scatter_rows(src: &[f32], width: usize, ids: &[usize], out: &mut [f32], cance
     })
 }
 
-crate::dispatch! {
-    /// `dst += src`, element-wise.
-    pub fn add_into(dst: &mut [f32], src: &[f32]) {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d += s;
-        }
-    }
-}
 
-/// Reduces `x` with `op` in eight interleaved lanes (one vector register once vectorised),
-/// then across the lanes: the same order of operations on every CPU.
-#[inline(always)]
-fn lanes8(x: &[f32], init: f32, op: impl Fn(f32, f32) -> f32) -> f32 {
-    let mut acc = [init; 8];
-    let chunks = x.chunks_exact(8);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            *a = op(*a, v);
-        }
-    }
-    for (a, &v) in acc.iter_mut().zip(rest) {
-        *a = op(*a, v);
-    }
-    let [a0, a1, a2, a3, a4, a5, a6, a7] = acc;
-    op(op(op(a0, a4), op(a1, a5)), op(op(a2, a6), op(a3, a7)))
-}
 
 /// The pass of `forward_backward` over a batch already validated, with the sequences cut
 /// into `threads` contiguous groups of about equal total length: one fork and join per
@@ -415,19 +330,13 @@ fn lanes8(x: &[f32], init: f32, op: impl Fn(f32, f32) -> f32) -> f32 {
 /// time waking threads as computing). Gradients are summed in group order, so results
 /// are reproducible for a given thread count and differ from one thread's by rounding.
 fn forward_backward_split(params: &ModelParams, batch: &Batch, opts: &PassOptions, threads: usize) -> Result<ForwardOutput> {
-    let (steps, bsz, hid, n_layers) = (batch.steps, batch.batch, params.hidden, params.n_layers());
-    let lengths: Vec<usize> = batch.lengths.iter().map(|&l| l.max(0) as usize).collect();
-    let groups = crate::parallel::balanced_ranges(&lengths, threads);
-    let mut results: Vec<Option<Result<ForwardOutput>>> = groups.iter().map(|_| None).collect();
-    let columns = |src: &[i32], g: &std::ops::Range<usize>| -> Vec<i32> {
-        (0..steps).flat_map(|t| src[t * bsz + g.start..t * bsz + g.end].iter().copied()).collect()
-    };
-    let states = |src: Option<&[f32]>, g: &std::ops::Range<usize>| -> Option<Vec<f32>> {
-        src.map(|s| (0..n_layers).flat_map(|l| s[(l * bsz + g.start) * hid..(l * bsz + g.end) * hid].iter().copied()).collect())
-    };
-    crate::parallel::for_each(results.iter_mut().zip(groups.iter().cloned()).collect(), |(slot, g)| {
-        let (ids, targets) = (columns(batch.ids, &g), columns(batch.targets, &g));
-        let (h0, c0) = (states(opts.h0, &g), states(opts.c0, &g));
+    let (steps, hid, n_layers) = (batch.steps, params.hidden, params.n_layers());
+    let groups = Groups::balanced(batch.lengths, threads);
+    let mut results: Vec<Option<Result<ForwardOutput>>> = groups.ranges.iter().map(|_| None).collect();
+    crate::parallel::for_each(results.iter_mut().zip(groups.ranges.iter().cloned()).collect(), |(slot, g)| {
+        let (ids, targets) = (groups.columns(batch.ids, steps, &g), groups.columns(batch.targets, steps, &g));
+        let state = |s: Option<&[f32]>| s.map(|s| groups.state_rows(s, n_layers, hid, &g));
+        let (h0, c0) = (state(opts.h0), state(opts.c0));
         let sub = Batch { steps, batch: g.len(), ids: &ids, targets: &targets, lengths: &batch.lengths[g.clone()] };
         let sub_opts = PassOptions {
             h0: h0.as_deref(),
@@ -438,59 +347,20 @@ fn forward_backward_split(params: &ModelParams, batch: &Batch, opts: &PassOption
         *slot = Some(crate::parallel::serial(|| forward_backward(params, &sub, &sub_opts)));
     });
     let mut parts = results.into_iter().map(|r| r.expect("every group ran")).collect::<Result<Vec<_>>>()?;
-    let mut merged = ForwardOutput {
+    let h_n = groups.merge_states(&parts.iter().map(|p| &p.h_n[..]).collect::<Vec<_>>(), n_layers, hid);
+    let c_n = parts.iter().map(|p| p.c_n.as_deref()).collect::<Option<Vec<_>>>().map(|c| groups.merge_states(&c, n_layers, hid));
+    let grads = parts.iter_mut().map(|p| p.grads.take()).collect::<Option<Vec<_>>>();
+    Ok(ForwardOutput {
         loss_sum: parts.iter().map(|p| p.loss_sum).sum(),
         seq_loss: parts.iter().flat_map(|p| p.seq_loss.iter().copied()).collect(),
         count: parts.iter().map(|p| p.count).sum(),
-        grads: None,
-        h_n: Vec::with_capacity(n_layers * bsz * hid),
-        c_n: parts[0].c_n.as_ref().map(|_| Vec::with_capacity(n_layers * bsz * hid)),
-    };
-    for l in 0..n_layers {
-        for (p, g) in parts.iter().zip(&groups) {
-            let span = l * g.len() * hid..(l + 1) * g.len() * hid;
-            merged.h_n.extend_from_slice(&p.h_n[span.clone()]);
-            if let (Some(out), Some(c)) = (merged.c_n.as_mut(), p.c_n.as_ref()) {
-                out.extend_from_slice(&c[span]);
-            }
-        }
-    }
-    let mut grads = parts.iter_mut().map(|p| p.grads.take());
-    if let Some(Some(mut total)) = grads.next() {
-        let mut meter = opts.cancel.meter();
-        for g in grads.flatten() {
-            for (t, x) in total.iter_mut().zip(&g) {
-                add_into(t, x);
-                meter.add(t.len())?;
-            }
-        }
-        merged.grads = Some(total);
-    }
-    Ok(merged)
+        grads: grads.map(|g| sum_in_order(g, opts.cancel)).transpose()?,
+        h_n,
+        c_n,
+    })
 }
 
-/// An inverted-dropout mask: each entry is 0 with probability `p`, else `1 / (1 - p)`.
-fn dropout_mask(len: usize, p: f32, rng: &mut ChaCha8Rng, cancel: Cancel) -> Result<Vec<f32>> {
-    let keep = 1.0 / (1.0 - p);
-    let mut out = Vec::with_capacity(len);
-    let mut meter = cancel.meter();
-    for start in (0..len).step_by(FILL_CHUNK) {
-        let n = FILL_CHUNK.min(len - start);
-        out.extend((0..n).map(|_| if uniform(rng) < f64::from(p) { 0.0 } else { keep }));
-        meter.add(FRESH_WRITE_WORK * n)?;
-    }
-    Ok(out)
-}
 
-fn apply_mask(x: &[f32], mask: &[f32], cancel: Cancel) -> Result<Vec<f32>> {
-    let mut out = Vec::with_capacity(x.len());
-    let mut meter = cancel.meter();
-    for (x, mask) in x.chunks(FILL_CHUNK).zip(mask.chunks(FILL_CHUNK)) {
-        out.extend(x.iter().zip(mask).map(|(a, m)| a * m));
-        meter.add(FRESH_WRITE_WORK * x.len())?;
-    }
-    Ok(out)
-}
 
 /// Forward (and optionally backward) pass of the model over one batch.
 ///

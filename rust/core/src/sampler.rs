@@ -1,15 +1,15 @@
 //! Generation: runs the model one step at a time for many sequences at once and draws the
 //! next character from the softmax with temperature and top-k.
 //!
-//! Randomness comes from one named generator, ChaCha8 seeded with a `u64` (`rand_chacha`),
-//! whose stream is specified and the same on every machine.
+//! Randomness comes from the one named generator of `rng`.
 
 use rand_chacha::ChaCha8Rng;
-use rand_core::{RngCore, SeedableRng};
 
 use crate::cell::{gru_rows, lstm_rows, rnn_rows, CellKind};
 use crate::cancel::{Cancel, Meter};
-use crate::error::{check_memory, KernelError, Result};
+use crate::error::{KernelError, Result};
+use crate::memory::check_memory;
+use crate::rng::{seeded_rng, uniform};
 use crate::model::{InputTables, ModelParams};
 use crate::packed_gemm::PackedMatrix;
 use crate::parallel::SharedMut;
@@ -343,14 +343,6 @@ impl DrawRule {
     }
 }
 
-/// A uniform number in [0, 1) from the top 53 bits of the generator's next `u64`.
-pub fn uniform(rng: &mut ChaCha8Rng) -> f64 {
-    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-}
-
-pub fn seeded_rng(seed: u64) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(seed)
-}
 
 #[derive(Debug, Clone)]
 pub struct SampleOptions {
@@ -517,6 +509,7 @@ pub struct Hypothesis {
 
 /// The `beam` most likely completions of `prefix` (each ending with `end_id`, at most
 /// `max_steps` ids after the prefix, end included), most likely first. Deterministic.
+#[allow(clippy::too_many_arguments)]
 pub fn beam_search(
     stepper: &mut Stepper,
     start_id: usize,

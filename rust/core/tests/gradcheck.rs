@@ -102,6 +102,7 @@ fn model_loss(p: &OwnedParams, batch: &Batch, h0: Option<&[f32]>, c0: Option<&[f
 }
 
 #[test]
+#[allow(clippy::needless_range_loop)] // (k, i) index the parameter to perturb in two copies
 fn model_backward_matches_finite_differences_for_every_cell_and_two_layers() {
     for (seed, kind) in CELLS.into_iter().enumerate() {
         let mut rng = Rng::new(100 + seed as u64);
@@ -146,8 +147,8 @@ fn padded_positions_change_neither_loss_nor_gradients() {
         for t in 0..steps {
             for b in 0..batch {
                 if t as i64 >= lengths[b] {
-                    ids[t * batch + b] = ((ids[t * batch + b] + 1) % vocab as i32) as i32;
-                    targets[t * batch + b] = ((targets[t * batch + b] + 2) % vocab as i32) as i32;
+                    ids[t * batch + b] = (ids[t * batch + b] + 1) % vocab as i32;
+                    targets[t * batch + b] = (targets[t * batch + b] + 2) % vocab as i32;
                 }
             }
         }

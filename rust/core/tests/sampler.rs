@@ -6,7 +6,8 @@ mod common;
 use charrnn_core::cell::CellKind;
 use charrnn_core::{Cancel, Hook};
 use charrnn_core::model::Batch;
-use charrnn_core::sampler::{sample, seeded_rng, DrawRule, DrawScratch, SampleOptions};
+use charrnn_core::rng::seeded_rng;
+use charrnn_core::sampler::{sample, DrawRule, DrawScratch, SampleOptions};
 use common::{run, OwnedParams, Rng};
 
 fn options(seed: u64) -> SampleOptions {
