@@ -27,6 +27,7 @@ MODULES = [
     "test_bad_input",
     "test_resume",
     "test_interrupt",
+    "test_interrupt_long_calls",
     "test_best_model",
     "test_divergence",
     "test_core_robustness",

@@ -1,6 +1,6 @@
 //! numpy <-> Rust conversions and error mapping: every argument check of the binding layer.
 
-use charrnn_core::{Cancel, KernelError};
+use charrnn_core::{Cancel, Hook, KernelError};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use numpy::ndarray::{ArrayD, IxDyn};
@@ -112,15 +112,23 @@ pub fn lengths_arg(obj: &Bound<'_, PyAny>, batch: usize) -> PyResult<Vec<i64>> {
 
 /// Runs a kernel with the GIL released. Kernel errors become `ValueError`; a panic (a bug:
 /// kernels validate their inputs) becomes `RuntimeError` instead of unwinding into Python.
-/// The kernel gets a cancellation hook that, at most every 100 ms, briefly takes the GIL to
-/// run Python's signal handlers: Ctrl-C raises `KeyboardInterrupt` out of a long call.
+///
+/// The kernel gets a cancellation hook (polled as its work adds up, see
+/// `charrnn_core::cancel`) that, at most every 100 ms, briefly takes the GIL to run
+/// Python's signal handlers: Ctrl-C raises `KeyboardInterrupt` out of a long call. Python
+/// runs signal handlers only on its main thread, so only the calling thread asks; the
+/// kernel's worker threads see the stop through the hook once it has fired.
 pub fn guarded<T: Send, F>(py: Python<'_>, f: F) -> PyResult<T>
 where
     F: FnOnce(Cancel<'_>) -> charrnn_core::Result<T> + Send,
 {
     let pending: Mutex<Option<PyErr>> = Mutex::new(None);
+    let caller = std::thread::current().id();
     let last = Mutex::new(Instant::now());
-    let hook = || -> bool {
+    let ask = || -> bool {
+        if std::thread::current().id() != caller {
+            return false;
+        }
         let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
         if last.elapsed() < Duration::from_millis(100) {
             return false;
@@ -134,7 +142,8 @@ where
             }
         }
     };
-    let result = py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(Cancel(Some(&hook))))));
+    let hook = Hook::new(&ask);
+    let result = py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(hook.cancel()))));
     match result {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(KernelError::Interrupted)) => Err(pending

@@ -111,8 +111,8 @@ pub fn layer_forward<'py>(
     let c0r = c0.as_ref().map(|c| layout.to_rank(c.slice(), hidden)).unwrap_or_default();
     let weights = [w_ih.slice().to_vec(), w_hh.slice().to_vec(), b_ih.slice().to_vec(), b_hh.slice().to_vec()];
     let w = LayerWeights { kind, input, hidden, w_ih: &weights[0], w_hh: &weights[1], b_ih: &weights[2], b_hh: &weights[3] };
-    let (tape, out, h_n, c_n) = guarded(py, |_cancel| -> charrnn_core::Result<_> {
-            let tape = layer::forward(&layout, &w, &xp, &h0r, &c0r)?;
+    let (tape, out, h_n, c_n) = guarded(py, |cancel| -> charrnn_core::Result<_> {
+            let tape = layer::forward(&layout, &w, &xp, &h0r, &c0r, cancel)?;
             let out = layout.unpack(&tape.h, hidden, 0.0);
             let h_n = layout.from_rank(&layout.final_state(&tape.h, &h0r, hidden), hidden);
             let c_n = kind
@@ -159,7 +159,7 @@ pub fn layer_backward<'py>(
     };
     let d_out_p = layout.pack(d_out.slice(), hidden);
     let w = tape.weights();
-    let g = guarded(py, |_cancel| layer::backward(layout, &w, &tape.x, &tape.h0, &tape.c0, &tape.tape, &d_out_p, &d_hn, &d_cn))?;
+    let g = guarded(py, |cancel| layer::backward(layout, &w, &tape.x, &tape.h0, &tape.c0, &tape.tape, &d_out_p, &d_hn, &d_cn, cancel))?;
     let gh = tape.kind.gates() * hidden;
     let out = PyDict::new(py);
     out.set_item("x", to_numpy(py, layout.unpack(&g.x, tape.input, 0.0), &[layout.steps, batch, tape.input]))?;

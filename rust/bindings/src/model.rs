@@ -2,7 +2,8 @@
 //! batch (or per chunk of generated text).
 
 use charrnn_core::model::{self, Batch, ModelParams, ParamRef, PassOptions};
-use charrnn_core::sampler::{self, seeded_rng, DrawRule, SampleOptions, StepState, Stepper};
+use charrnn_core::rng::seeded_rng;
+use charrnn_core::sampler::{self, DrawRule, SampleOptions, StepState, Stepper};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyList;

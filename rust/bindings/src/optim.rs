@@ -31,7 +31,8 @@ fn writable_list<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Vec<PyRea
 /// parameters are updated. Returns the gradient norm after scaling, before clipping.
 #[pyfunction]
 #[pyo3(signature = (params, grads, m, v, lr, step, beta1=0.9, beta2=0.999, eps=1e-8, grad_scale=1.0, max_norm=None))]
-#[allow(clippy::too_many_arguments)]
+// `!(x > 0.0)` rather than `x <= 0.0`: NaN must be refused too.
+#[allow(clippy::too_many_arguments, clippy::neg_cmp_op_on_partial_ord, clippy::nonminimal_bool)]
 pub fn adam_step(
     py: Python<'_>,
     params: &Bound<'_, PyAny>,

@@ -3,6 +3,7 @@
 //! given shapes: `cargo run --release -p charrnn-core --example profile_gemm -- M N K [ta tb]`
 //! (`ta`/`tb` = 1 for a transposed operand, as in `gemm::sgemm`; THREADS=n to thread).
 use charrnn_core::gemm::{sgemm_general, sgemm_packed};
+use charrnn_core::Cancel;
 use charrnn_core::packed_gemm::PackedMatrix;
 use std::time::Instant;
 
@@ -27,8 +28,8 @@ fn main() {
     let flops = 2.0 * (m * n * k) as f64;
     let packed = PackedMatrix::from_transposed(&b, n, k);
     let prepacked = rate(flops, || packed.multiply(m, &a, &mut c, true));
-    let engine = rate(flops, || sgemm_packed(ta, tb, m, n, k, &a, &b, true, &mut c));
-    let general = rate(flops, || sgemm_general(ta, tb, m, n, k, 1.0, &a, &b, 1.0, &mut c));
+    let engine = rate(flops, || sgemm_packed(ta, tb, m, n, k, &a, &b, true, &mut c, Cancel::NEVER).unwrap());
+    let general = rate(flops, || sgemm_general(ta, tb, m, n, k, 1.0, &a, &b, 1.0, &mut c, Cancel::NEVER).unwrap());
     println!(
         "{m}x{n}x{k} ta={} tb={}: packed engine {engine:.1} GFLOP/s, matrixmultiply {general:.1}, pre-packed A@W^T {prepacked:.1}",
         ta as u8, tb as u8

@@ -1,6 +1,7 @@
 //! Times one layer's forward and backward passes with 1 and 2 threads, interleaved:
 //! `cargo run --release -p charrnn-core --example profile_layer -- lstm 128 50 50`.
 use charrnn_core::cell::CellKind;
+use charrnn_core::Cancel;
 use charrnn_core::layer::{self, LayerWeights};
 use charrnn_core::layout::SeqLayout;
 use charrnn_core::parallel::set_num_threads;
@@ -26,14 +27,14 @@ fn main() {
         for (ti, threads) in [1usize, 2].into_iter().enumerate() {
             set_num_threads(threads);
             let t = Instant::now();
-            let tape = layer::forward(&layout, &w, &x, &h0, &c0).unwrap();
+            let tape = layer::forward(&layout, &w, &x, &h0, &c0, Cancel::NEVER).unwrap();
             let f = t.elapsed().as_secs_f64();
             let t = Instant::now();
-            let _ = layer::backward(&layout, &w, &x, &h0, &c0, &tape, &d_out, &h0, &c0).unwrap();
+            let _ = layer::backward(&layout, &w, &x, &h0, &c0, &tape, &d_out, &h0, &c0, Cancel::NEVER).unwrap();
             let b = t.elapsed().as_secs_f64();
             let gates = vec![0.1f32; layout.rows() * gh];
             let t = Instant::now();
-            let _ = layer::forward_projected(&layout, &w, gates, &h0, &c0).unwrap();
+            let _ = layer::forward_projected(&layout, &w, gates, &h0, &c0, Cancel::NEVER).unwrap();
             let r = t.elapsed().as_secs_f64();
             best[ti][2] = best[ti][2].min(r);
             best[ti][0] = best[ti][0].min(f);

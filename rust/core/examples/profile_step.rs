@@ -2,9 +2,9 @@
 //! `cargo run --release -p charrnn-core --example profile_step -- lstm 2 128 50 50 [iters]`
 //! (cell, layers, hidden, seq-len, batch). Prints characters per second.
 
-use charrnn_core::cell::CellKind;
+mod common;
+
 use charrnn_core::model::{forward_backward, Batch, ModelParams, ParamRef, PassOptions};
-use charrnn_core::sampler::{seeded_rng, uniform};
 use std::time::Instant;
 
 // The same allocator as the Python extension, so the timings match what users get.
@@ -13,27 +13,13 @@ use std::time::Instant;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |i: usize, d: &str| args.get(i).cloned().unwrap_or_else(|| d.to_string());
-    let kind = CellKind::parse(&arg(1, "lstm")).unwrap();
-    let layers: usize = arg(2, "2").parse().unwrap();
-    let hidden: usize = arg(3, "128").parse().unwrap();
-    let steps: usize = arg(4, "50").parse().unwrap();
-    let batch: usize = arg(5, "50").parse().unwrap();
-    let iters: usize = arg(6, "20").parse().unwrap();
-    if let Some(t) = args.get(7) {
+    let common::Sizes { kind, layers, hidden, steps, batch } = common::sizes(["lstm", "2", "128", "50", "50"]);
+    let iters: usize = common::arg(6, "20").parse().unwrap();
+    if let Some(t) = std::env::args().nth(7) {
         charrnn_core::parallel::set_num_threads(t.parse().unwrap());
     }
     let (vocab, embed) = (65, 32);
-    let mut rng = seeded_rng(0);
-    let mut rand = |n: usize| -> Vec<f32> { (0..n).map(|_| (uniform(&mut rng) as f32 - 0.5) * 0.2).collect() };
-    let gh = kind.gates() * hidden;
-    let mut shapes = vec![vec![vocab, embed]];
-    for l in 0..layers {
-        shapes.extend([vec![gh, if l == 0 { embed } else { hidden }], vec![gh, hidden], vec![gh], vec![gh]]);
-    }
-    shapes.extend([vec![vocab, hidden], vec![vocab]]);
-    let data: Vec<Vec<f32>> = shapes.iter().map(|s| rand(s.iter().product())).collect();
+    let (data, shapes) = common::random_params(kind, vocab, embed, hidden, layers);
     let refs: Vec<ParamRef> = data.iter().zip(&shapes).map(|(d, s)| ParamRef { data: d, shape: s }).collect();
     let params = ModelParams::new(kind, &refs, None).unwrap();
     let ids: Vec<i32> = (0..steps * batch).map(|i| (i * 7 % vocab) as i32).collect();

@@ -289,12 +289,12 @@ mod x86 {
                 /// AVX-512F, and the slice lengths of the generic body.
                 #[allow(clippy::too_many_arguments)]
                 #[target_feature(enable = "avx512f")]
-                pub unsafe fn w16($($arg: $ty,)* cols: Range<usize>) { super::$name::<F32x16>($($arg,)* cols) }
+                pub unsafe fn w16($($arg: $ty,)* cols: Range<usize>) { unsafe { super::$name::<F32x16>($($arg,)* cols) } }
                 /// # Safety
                 /// AVX2+FMA, and the slice lengths of the generic body.
                 #[allow(clippy::too_many_arguments)]
                 #[target_feature(enable = "avx2,fma")]
-                pub unsafe fn w8($($arg: $ty,)* cols: Range<usize>) { super::$name::<F32x8>($($arg,)* cols) }
+                pub unsafe fn w8($($arg: $ty,)* cols: Range<usize>) { unsafe { super::$name::<F32x8>($($arg,)* cols) } }
             }
         )*};
     }
@@ -306,36 +306,46 @@ mod x86 {
         gru_rows(gates: &mut [f32], hh: &[f32], h_prev: &[f32], h_out: &mut [f32], hn_out: &mut [f32], h: usize);
     }
 
+    /// # Safety
+    /// The features of `L`, and `i + L::N <= s.len()`.
     #[inline(always)]
     unsafe fn ld<L: Lanes>(s: &[f32], i: usize) -> L {
-        debug_assert!(i + L::N <= s.len());
-        L::load(s.as_ptr().add(i))
+        unsafe {
+            debug_assert!(i + L::N <= s.len());
+            L::load(s.as_ptr().add(i))
+        }
     }
 
+    /// # Safety
+    /// The features of `L`, and `i + L::N <= s.len()`.
     #[inline(always)]
     unsafe fn st<L: Lanes>(s: &mut [f32], i: usize, v: L) {
-        debug_assert!(i + L::N <= s.len());
-        v.store(s.as_mut_ptr().add(i))
+        unsafe {
+            debug_assert!(i + L::N <= s.len());
+            v.store(s.as_mut_ptr().add(i))
+        }
     }
 
     /// # Safety
     /// The features of `L`; `gates` is `[rows, 4h]` and the others hold at least `rows * h`.
     #[inline(always)]
     pub unsafe fn lstm_rows<L: Lanes>(gates: &mut [f32], c_prev: &[f32], c_out: &mut [f32], h_out: &mut [f32], h: usize, cols: Range<usize>) {
-        for (r, row) in gates.chunks_exact_mut(4 * h).enumerate() {
-            for j in cols.clone().step_by(L::N) {
-                let k = r * h + j;
-                let i: L = sigmoid(ld(row, j));
-                let f: L = sigmoid(ld(row, h + j));
-                let g: L = tanh(ld(row, 2 * h + j));
-                let o: L = sigmoid(ld(row, 3 * h + j));
-                let c = f.fmadd(ld(c_prev, k), i.mul(g));
-                st(row, j, i);
-                st(row, h + j, f);
-                st(row, 2 * h + j, g);
-                st(row, 3 * h + j, o);
-                st(c_out, k, c);
-                st(h_out, k, o.mul(tanh(c)));
+        unsafe {
+            for (r, row) in gates.chunks_exact_mut(4 * h).enumerate() {
+                for j in cols.clone().step_by(L::N) {
+                    let k = r * h + j;
+                    let i: L = sigmoid(ld(row, j));
+                    let f: L = sigmoid(ld(row, h + j));
+                    let g: L = tanh(ld(row, 2 * h + j));
+                    let o: L = sigmoid(ld(row, 3 * h + j));
+                    let c = f.fmadd(ld(c_prev, k), i.mul(g));
+                    st(row, j, i);
+                    st(row, h + j, f);
+                    st(row, 2 * h + j, g);
+                    st(row, 3 * h + j, o);
+                    st(c_out, k, c);
+                    st(h_out, k, o.mul(tanh(c)));
+                }
             }
         }
     }
@@ -355,25 +365,27 @@ mod x86 {
         h: usize,
         cols: Range<usize>,
     ) {
-        let one = L::splat(1.0);
-        for (r, dg) in d_pre.chunks_exact_mut(4 * h).enumerate() {
-            let g = &gates[r * 4 * h..(r + 1) * 4 * h];
-            for j in cols.clone().step_by(L::N) {
-                let k = r * h + j;
-                let (i, f, gv, o): (L, L, L, L) = (ld(g, j), ld(g, h + j), ld(g, 2 * h + j), ld(g, 3 * h + j));
-                let tc: L = tanh(ld(c, k));
-                let dh_j = ld::<L>(d_out, k).add(ld(dh, k));
-                // dc_j = dc + dh_j * o * (1 - tc^2)
-                let dc_j = dh_j.mul(o).fmadd(tc.fnmadd(tc, one), ld(dc, k));
-                let di = dc_j.mul(gv).mul(i.mul(one.sub(i)));
-                let df = dc_j.mul(ld(c_prev, k)).mul(f.mul(one.sub(f)));
-                let dgg = dc_j.mul(i).mul(gv.fnmadd(gv, one));
-                let dgo = dh_j.mul(tc).mul(o.mul(one.sub(o)));
-                st(dg, j, di);
-                st(dg, h + j, df);
-                st(dg, 2 * h + j, dgg);
-                st(dg, 3 * h + j, dgo);
-                st(dc, k, dc_j.mul(f));
+        unsafe {
+            let one = L::splat(1.0);
+            for (r, dg) in d_pre.chunks_exact_mut(4 * h).enumerate() {
+                let g = &gates[r * 4 * h..(r + 1) * 4 * h];
+                for j in cols.clone().step_by(L::N) {
+                    let k = r * h + j;
+                    let (i, f, gv, o): (L, L, L, L) = (ld(g, j), ld(g, h + j), ld(g, 2 * h + j), ld(g, 3 * h + j));
+                    let tc: L = tanh(ld(c, k));
+                    let dh_j = ld::<L>(d_out, k).add(ld(dh, k));
+                    // dc_j = dc + dh_j * o * (1 - tc^2)
+                    let dc_j = dh_j.mul(o).fmadd(tc.fnmadd(tc, one), ld(dc, k));
+                    let di = dc_j.mul(gv).mul(i.mul(one.sub(i)));
+                    let df = dc_j.mul(ld(c_prev, k)).mul(f.mul(one.sub(f)));
+                    let dgg = dc_j.mul(i).mul(gv.fnmadd(gv, one));
+                    let dgo = dh_j.mul(tc).mul(o.mul(one.sub(o)));
+                    st(dg, j, di);
+                    st(dg, h + j, df);
+                    st(dg, 2 * h + j, dgg);
+                    st(dg, 3 * h + j, dgo);
+                    st(dc, k, dc_j.mul(f));
+                }
             }
         }
     }
@@ -382,8 +394,10 @@ mod x86 {
     /// The features of `L`; `pre` and `h_out` hold at least `cols.end` values.
     #[inline(always)]
     pub unsafe fn rnn_rows<L: Lanes>(pre: &[f32], h_out: &mut [f32], cols: Range<usize>) {
-        for j in cols.step_by(L::N) {
-            st(h_out, j, tanh::<L>(ld(pre, j)));
+        unsafe {
+            for j in cols.step_by(L::N) {
+                st(h_out, j, tanh::<L>(ld(pre, j)));
+            }
         }
     }
 
@@ -392,21 +406,23 @@ mod x86 {
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub unsafe fn gru_rows<L: Lanes>(gates: &mut [f32], hh: &[f32], h_prev: &[f32], h_out: &mut [f32], hn_out: &mut [f32], h: usize, cols: Range<usize>) {
-        for (r, row) in gates.chunks_exact_mut(3 * h).enumerate() {
-            let q = &hh[r * 3 * h..(r + 1) * 3 * h];
-            for j in cols.clone().step_by(L::N) {
-                let k = r * h + j;
-                let rg: L = sigmoid(ld::<L>(row, j).add(ld(q, j)));
-                let zg: L = sigmoid(ld::<L>(row, h + j).add(ld(q, h + j)));
-                let hn: L = ld(q, 2 * h + j);
-                let ng: L = tanh(ld::<L>(row, 2 * h + j).add(rg.mul(hn)));
-                st(row, j, rg);
-                st(row, h + j, zg);
-                st(row, 2 * h + j, ng);
-                st(hn_out, k, hn);
-                // (1 - z) * n + z * h_prev
-                let keep = L::splat(1.0).sub(zg).mul(ng);
-                st(h_out, k, keep.add(zg.mul(ld(h_prev, k))));
+        unsafe {
+            for (r, row) in gates.chunks_exact_mut(3 * h).enumerate() {
+                let q = &hh[r * 3 * h..(r + 1) * 3 * h];
+                for j in cols.clone().step_by(L::N) {
+                    let k = r * h + j;
+                    let rg: L = sigmoid(ld::<L>(row, j).add(ld(q, j)));
+                    let zg: L = sigmoid(ld::<L>(row, h + j).add(ld(q, h + j)));
+                    let hn: L = ld(q, 2 * h + j);
+                    let ng: L = tanh(ld::<L>(row, 2 * h + j).add(rg.mul(hn)));
+                    st(row, j, rg);
+                    st(row, h + j, zg);
+                    st(row, 2 * h + j, ng);
+                    st(hn_out, k, hn);
+                    // (1 - z) * n + z * h_prev
+                    let keep = L::splat(1.0).sub(zg).mul(ng);
+                    st(h_out, k, keep.add(zg.mul(ld(h_prev, k))));
+                }
             }
         }
     }

@@ -11,8 +11,10 @@
 use std::ops::Range;
 
 use crate::cell::{gru_backward_rows, gru_rows, lstm_backward_rows, lstm_rows, rnn_backward_rows, rnn_rows, CellKind};
+use crate::cancel::{blocks, Cancel};
 use crate::error::{check_len, KernelError, Result};
-use crate::gemm::{add_column_sums, matmul_ab, matmul_abt, matmul_atb};
+use crate::gemm::{matmul_ab, matmul_abt, matmul_atb};
+use crate::ops::{column_sums, repeat_row};
 use crate::packed_gemm::PackedMatrix;
 use crate::layout::SeqLayout;
 use crate::parallel::{self, balanced_ranges, SharedMut};
@@ -106,15 +108,15 @@ fn rank_groups(layout: &SeqLayout) -> Vec<Range<usize>> {
 
 /// Forward pass. `x` is `[rows, In]` packed; `h0` (and `c0` for LSTM, empty otherwise)
 /// are `[B, H]` in rank order.
-pub fn forward(layout: &SeqLayout, w: &LayerWeights, x: &[f32], h0: &[f32], c0: &[f32]) -> Result<LayerTape> {
+pub fn forward(layout: &SeqLayout, w: &LayerWeights, x: &[f32], h0: &[f32], c0: &[f32], cancel: Cancel) -> Result<LayerTape> {
     w.check()?;
     check_len("x", x, &[layout.rows(), w.input])?;
     let (rows, gw) = (layout.rows(), w.gate_width());
     // Input projection of every step at once: gates = x W_ih^T + bias.
     // Filled with the bias directly (no zeroing pass first).
-    let mut gates = w.input_bias().repeat(rows);
-    matmul_abt(rows, gw, w.input, x, w.w_ih, 1.0, &mut gates);
-    forward_projected(layout, w, gates, h0, c0)
+    let mut gates = repeat_row(&w.input_bias(), rows, cancel)?;
+    matmul_abt(rows, gw, w.input, x, w.w_ih, 1.0, &mut gates, cancel)?;
+    forward_projected(layout, w, gates, h0, c0, cancel)
 }
 
 /// Forward pass from the input projections: `gates` (`[rows, G*H]`) holds
@@ -125,6 +127,7 @@ pub fn forward_projected(
     mut gates: Vec<f32>,
     h0: &[f32],
     c0: &[f32],
+    cancel: Cancel,
 ) -> Result<LayerTape> {
     w.check()?;
     check_states(layout, w, h0, c0)?;
@@ -134,17 +137,19 @@ pub fn forward_projected(
     let mut aux = if w.kind == CellKind::Rnn { Vec::new() } else { vec![0.0f32; rows * hid] };
     let w_hh_t = PackedMatrix::from_transposed(w.w_hh, w.gate_width(), hid);
     let shared = (SharedMut::new(&mut gates), SharedMut::new(&mut h), SharedMut::new(&mut aux));
-    parallel::for_each(rank_groups(layout), |ranks| {
+    parallel::try_for_each(rank_groups(layout), |ranks| {
         // SAFETY: rank groups are disjoint, and each group touches only its own ranks' rows.
-        unsafe { recur_forward(layout, w, &w_hh_t, h0, c0, ranks, shared) };
-    });
+        unsafe { recur_forward(layout, w, &w_hh_t, h0, c0, ranks, shared, cancel) }
+    })?;
     Ok(LayerTape { gates, h, aux })
 }
 
-/// The forward recurrence for the ranks in `ranks`, all steps.
+/// The forward recurrence for the ranks in `ranks`, all steps, a step's rows in blocks
+/// of bounded work (see `cancel`), `cancel` polled as the work adds up.
 ///
 /// # Safety
 /// Concurrent calls must have disjoint `ranks`; `gates`, `h`, `aux` are the tape buffers.
+#[allow(clippy::too_many_arguments)]
 unsafe fn recur_forward(
     layout: &SeqLayout,
     w: &LayerWeights,
@@ -153,44 +158,52 @@ unsafe fn recur_forward(
     c0: &[f32],
     ranks: Range<usize>,
     (gates, h, aux): (SharedMut, SharedMut, SharedMut),
-) {
-    let (hid, gw) = (w.hidden, w.gate_width());
-    let mut hh = if w.kind == CellKind::Gru { vec![0.0f32; ranks.len() * gw] } else { Vec::new() };
-    for (t, &bs) in layout.batch_sizes.iter().enumerate() {
-        let end = ranks.end.min(bs);
-        if end <= ranks.start {
-            break; // lengths are non-increasing by rank: this group is done
-        }
-        let n = end - ranks.start;
-        let row0 = layout.offsets[t] + ranks.start;
-        let prev_row0 = if t == 0 { 0 } else { layout.offsets[t - 1] + ranks.start };
-        let g = gates.range(row0 * gw, (row0 + n) * gw);
-        let h_prev: &[f32] =
-            if t == 0 { &h0[ranks.start * hid..end * hid] } else { h.range(prev_row0 * hid, (prev_row0 + n) * hid) };
-        let h_out = h.range(row0 * hid, (row0 + n) * hid);
-        match w.kind {
-            CellKind::Lstm => {
-                w_hh_t.multiply(n, h_prev, g, true);
-                let c_prev: &[f32] = if t == 0 {
-                    &c0[ranks.start * hid..end * hid]
-                } else {
-                    aux.range(prev_row0 * hid, (prev_row0 + n) * hid)
-                };
-                lstm_rows(g, c_prev, aux.range(row0 * hid, (row0 + n) * hid), h_out, hid);
+    cancel: Cancel,
+) -> Result<()> {
+    unsafe {
+        let (hid, gw) = (w.hidden, w.gate_width());
+        let mut hh = if w.kind == CellKind::Gru { vec![0.0f32; ranks.len() * gw] } else { Vec::new() };
+        let mut meter = cancel.meter();
+        for (t, &bs) in layout.batch_sizes.iter().enumerate() {
+            let end = ranks.end.min(bs);
+            if end <= ranks.start {
+                break; // lengths are non-increasing by rank: this group is done
             }
-            CellKind::Rnn => {
-                w_hh_t.multiply(n, h_prev, g, true);
-                rnn_rows(g, h_out);
-            }
-            CellKind::Gru => {
-                let hh = &mut hh[..n * gw];
-                for row in hh.chunks_exact_mut(gw) {
-                    row.copy_from_slice(w.b_hh);
+            for block in blocks(end - ranks.start, gw * hid) {
+                let (first, n) = (ranks.start + block.start, block.len());
+                let row0 = layout.offsets[t] + first;
+                let prev_row0 = if t == 0 { 0 } else { layout.offsets[t - 1] + first };
+                let g = gates.range(row0 * gw, (row0 + n) * gw);
+                let h_prev: &[f32] =
+                    if t == 0 { &h0[first * hid..(first + n) * hid] } else { h.range(prev_row0 * hid, (prev_row0 + n) * hid) };
+                let h_out = h.range(row0 * hid, (row0 + n) * hid);
+                match w.kind {
+                    CellKind::Lstm => {
+                        w_hh_t.multiply(n, h_prev, g, true);
+                        let c_prev: &[f32] = if t == 0 {
+                            &c0[first * hid..(first + n) * hid]
+                        } else {
+                            aux.range(prev_row0 * hid, (prev_row0 + n) * hid)
+                        };
+                        lstm_rows(g, c_prev, aux.range(row0 * hid, (row0 + n) * hid), h_out, hid);
+                    }
+                    CellKind::Rnn => {
+                        w_hh_t.multiply(n, h_prev, g, true);
+                        rnn_rows(g, h_out);
+                    }
+                    CellKind::Gru => {
+                        let hh = &mut hh[..n * gw];
+                        for row in hh.chunks_exact_mut(gw) {
+                            row.copy_from_slice(w.b_hh);
+                        }
+                        w_hh_t.multiply(n, h_prev, hh, true);
+                        gru_rows(g, hh, h_prev, h_out, aux.range(row0 * hid, (row0 + n) * hid), hid);
+                    }
                 }
-                w_hh_t.multiply(n, h_prev, hh, true);
-                gru_rows(g, hh, h_prev, h_out, aux.range(row0 * hid, (row0 + n) * hid), hid);
+                meter.add(n * gw * hid)?;
             }
         }
+        Ok(())
     }
 }
 
@@ -207,14 +220,15 @@ pub fn backward(
     d_out: &[f32],
     d_hn: &[f32],
     d_cn: &[f32],
+    cancel: Cancel,
 ) -> Result<LayerGrads> {
     check_len("x", x, &[layout.rows(), w.input])?;
-    let r = backward_recurrent(layout, w, h0, c0, tape, d_out, d_hn, d_cn)?;
+    let r = backward_recurrent(layout, w, h0, c0, tape, d_out, d_hn, d_cn, cancel)?;
     let (rows, gw) = (layout.rows(), w.gate_width());
     let mut w_ih = vec![0.0; gw * w.input];
     let mut dx = vec![0.0; rows * w.input];
-    matmul_atb(gw, w.input, rows, &r.d_pre, x, 0.0, &mut w_ih);
-    matmul_ab(rows, w.input, gw, &r.d_pre, w.w_ih, 0.0, &mut dx);
+    matmul_atb(gw, w.input, rows, &r.d_pre, x, 0.0, &mut w_ih, cancel)?;
+    matmul_ab(rows, w.input, gw, &r.d_pre, w.w_ih, 0.0, &mut dx, cancel)?;
     Ok(LayerGrads { w_ih, w_hh: r.w_hh, b_ih: r.b_ih, b_hh: r.b_hh, x: dx, h0: r.h0, c0: r.c0 })
 }
 
@@ -231,6 +245,7 @@ pub fn backward_recurrent(
     d_out: &[f32],
     d_hn: &[f32],
     d_cn: &[f32],
+    cancel: Cancel,
 ) -> Result<RecurrentGrads> {
     w.check()?;
     check_states(layout, w, h0, c0)?;
@@ -249,14 +264,14 @@ pub fn backward_recurrent(
     let mut dc = if w.kind.has_cell_state() { d_cn.to_vec() } else { Vec::new() };
     let shared = (SharedMut::new(&mut d_pre), SharedMut::new(&mut d_hh), SharedMut::new(&mut dh), SharedMut::new(&mut dc));
     let w_hh_p = PackedMatrix::from_matrix(w.w_hh, gw, hid);
-    parallel::for_each(rank_groups(layout), |ranks| {
+    parallel::try_for_each(rank_groups(layout), |ranks| {
         // SAFETY: rank groups are disjoint, and each group touches only its own ranks' rows.
-        unsafe { recur_backward(layout, w, &w_hh_p, h0, c0, tape, d_out, ranks, shared) };
-    });
+        unsafe { recur_backward(layout, w, &w_hh_p, h0, c0, tape, d_out, ranks, shared, cancel) }
+    })?;
 
     // Weight gradients, each as one multiply over all rows.
     let d_rec: &[f32] = if w.kind == CellKind::Gru { &d_hh } else { &d_pre };
-    let h_prev_all = layout.previous_states(&tape.h, h0, hid);
+    let h_prev_all = layout.previous_states(&tape.h, h0, hid, cancel)?;
     let mut g = RecurrentGrads {
         d_pre: Vec::new(),
         w_hh: vec![0.0; gw * hid],
@@ -265,14 +280,15 @@ pub fn backward_recurrent(
         h0: dh,
         c0: dc,
     };
-    matmul_atb(gw, hid, rows, d_rec, &h_prev_all, 0.0, &mut g.w_hh);
-    add_column_sums(&d_pre, gw, &mut g.b_ih);
-    add_column_sums(d_rec, gw, &mut g.b_hh);
+    matmul_atb(gw, hid, rows, d_rec, &h_prev_all, 0.0, &mut g.w_hh, cancel)?;
+    column_sums(&d_pre, gw, &mut g.b_ih, cancel)?;
+    column_sums(d_rec, gw, &mut g.b_hh, cancel)?;
     g.d_pre = d_pre;
     Ok(g)
 }
 
-/// The backward recurrence for the ranks in `ranks`, all steps in reverse.
+/// The backward recurrence for the ranks in `ranks`, all steps in reverse (in blocks of
+/// rows and polling `cancel`, as `recur_forward`).
 ///
 /// # Safety
 /// Concurrent calls must have disjoint `ranks`.
@@ -287,42 +303,51 @@ unsafe fn recur_backward(
     d_out: &[f32],
     ranks: Range<usize>,
     (d_pre, d_hh, dh, dc): (SharedMut, SharedMut, SharedMut, SharedMut),
-) {
-    let (hid, gw) = (w.hidden, w.gate_width());
-    let dh = dh.range(ranks.start * hid, ranks.end * hid);
-    let mut dc = if w.kind.has_cell_state() { Some(dc.range(ranks.start * hid, ranks.end * hid)) } else { None };
-    for t in (0..layout.max_len()).rev() {
-        let end = ranks.end.min(layout.batch_sizes[t]);
-        if end <= ranks.start {
-            continue; // this group's sequences have not started their last steps yet
+    cancel: Cancel,
+) -> Result<()> {
+    unsafe {
+        let (hid, gw) = (w.hidden, w.gate_width());
+        let dh = dh.range(ranks.start * hid, ranks.end * hid);
+        let mut dc = if w.kind.has_cell_state() { Some(dc.range(ranks.start * hid, ranks.end * hid)) } else { None };
+        let mut meter = cancel.meter();
+        for t in (0..layout.max_len()).rev() {
+            let end = ranks.end.min(layout.batch_sizes[t]);
+            if end <= ranks.start {
+                continue; // this group's sequences have not started their last steps yet
+            }
+            for block in blocks(end - ranks.start, gw * hid) {
+                let (first, n) = (ranks.start + block.start, block.len());
+                let row0 = layout.offsets[t] + first;
+                let prev_row0 = if t == 0 { 0 } else { layout.offsets[t - 1] + first };
+                let rows_h = row0 * hid..(row0 + n) * hid;
+                let dp = d_pre.range(row0 * gw, (row0 + n) * gw);
+                let carried = block.start * hid..block.end * hid;
+                let dh_n = &mut dh[carried.clone()];
+                match w.kind {
+                    CellKind::Lstm => {
+                        let c_prev: &[f32] =
+                            if t == 0 { &c0[first * hid..(first + n) * hid] } else { &tape.aux[prev_row0 * hid..(prev_row0 + n) * hid] };
+                        let g = &tape.gates[row0 * gw..(row0 + n) * gw];
+                        let dc_n = &mut dc.as_deref_mut().unwrap()[carried];
+                        lstm_backward_rows(g, &tape.aux[rows_h.clone()], c_prev, &d_out[rows_h], dh_n, dc_n, dp, hid);
+                        w_hh_p.multiply(n, dp, dh_n, false);
+                    }
+                    CellKind::Rnn => {
+                        rnn_backward_rows(&tape.h[rows_h.clone()], &d_out[rows_h], dh_n, dp);
+                        w_hh_p.multiply(n, dp, dh_n, false);
+                    }
+                    CellKind::Gru => {
+                        let h_prev: &[f32] =
+                            if t == 0 { &h0[first * hid..(first + n) * hid] } else { &tape.h[prev_row0 * hid..(prev_row0 + n) * hid] };
+                        let g = &tape.gates[row0 * gw..(row0 + n) * gw];
+                        let dq = d_hh.range(row0 * gw, (row0 + n) * gw);
+                        gru_backward_rows(g, &tape.aux[rows_h.clone()], h_prev, &d_out[rows_h], dh_n, dp, dq, hid);
+                        w_hh_p.multiply(n, dq, dh_n, true);
+                    }
+                }
+                meter.add(n * gw * hid)?;
+            }
         }
-        let n = end - ranks.start;
-        let row0 = layout.offsets[t] + ranks.start;
-        let prev_row0 = if t == 0 { 0 } else { layout.offsets[t - 1] + ranks.start };
-        let rows_h = row0 * hid..(row0 + n) * hid;
-        let dp = d_pre.range(row0 * gw, (row0 + n) * gw);
-        let dh_n = &mut dh[..n * hid];
-        match w.kind {
-            CellKind::Lstm => {
-                let c_prev: &[f32] =
-                    if t == 0 { &c0[ranks.start * hid..end * hid] } else { &tape.aux[prev_row0 * hid..(prev_row0 + n) * hid] };
-                let g = &tape.gates[row0 * gw..(row0 + n) * gw];
-                let dc_n = &mut dc.as_deref_mut().unwrap()[..n * hid];
-                lstm_backward_rows(g, &tape.aux[rows_h.clone()], c_prev, &d_out[rows_h], dh_n, dc_n, dp, hid);
-                w_hh_p.multiply(n, dp, dh_n, false);
-            }
-            CellKind::Rnn => {
-                rnn_backward_rows(&tape.h[rows_h.clone()], &d_out[rows_h], dh_n, dp);
-                w_hh_p.multiply(n, dp, dh_n, false);
-            }
-            CellKind::Gru => {
-                let h_prev: &[f32] =
-                    if t == 0 { &h0[ranks.start * hid..end * hid] } else { &tape.h[prev_row0 * hid..(prev_row0 + n) * hid] };
-                let g = &tape.gates[row0 * gw..(row0 + n) * gw];
-                let dq = d_hh.range(row0 * gw, (row0 + n) * gw);
-                gru_backward_rows(g, &tape.aux[rows_h.clone()], h_prev, &d_out[rows_h], dh_n, dp, dq, hid);
-                w_hh_p.multiply(n, dq, dh_n, true);
-            }
-        }
+        Ok(())
     }
 }

@@ -10,6 +10,7 @@
 //! States (`h0`, `h_n`, ...) inside the kernels are `[B, H]` in *rank* order; `to_rank` and
 //! `from_rank` convert from and to the caller's batch order.
 
+use crate::cancel::{Cancel, FRESH_WRITE_WORK};
 use crate::error::{KernelError, Result};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -141,8 +142,10 @@ impl SeqLayout {
 
     /// `[rows, width]` whose row for (t, rank) is the state *before* step t: `initial[rank]`
     /// at t = 0, the packed output of step t-1 afterwards. Used for recurrent weight gradients.
-    pub fn previous_states(&self, packed_h: &[f32], initial: &[f32], width: usize) -> Vec<f32> {
+    /// A large copy: `cancel` is polled as it goes (see `cancel::repeat_row`).
+    pub fn previous_states(&self, packed_h: &[f32], initial: &[f32], width: usize, cancel: Cancel) -> Result<Vec<f32>> {
         let mut out = Vec::with_capacity(self.rows() * width);
+        let mut meter = cancel.meter();
         for (t, &bs) in self.batch_sizes.iter().enumerate() {
             let src: &[f32] = if t == 0 {
                 initial
@@ -150,8 +153,9 @@ impl SeqLayout {
                 &packed_h[self.offsets[t - 1] * width..]
             };
             out.extend_from_slice(&src[..bs * width]);
+            meter.add(FRESH_WRITE_WORK * bs * width)?;
         }
-        out
+        Ok(out)
     }
 }
 

@@ -2,14 +2,17 @@
 //! stacked recurrent layers -> linear output layer -> log-softmax cross-entropy, forward
 //! and backward for one batch, with optional dropout between layers and before the output.
 
-use rand_chacha::ChaCha8Rng;
-
 use crate::cell::CellKind;
-use crate::error::{check_memory, Cancel, KernelError, Result};
-use crate::gemm::{add_column_sums, matmul_ab, matmul_abt, matmul_atb};
+use crate::cancel::{Cancel, FRESH_WRITE_WORK};
+use crate::error::{KernelError, Result};
+use crate::gemm::{matmul_ab, matmul_abt, matmul_atb};
+use crate::loss::softmax_nll;
+use crate::memory::check_memory;
+use crate::ops::{add_into, all_finite, apply_mask, column_sums, dropout_mask, repeat_row};
+use crate::rng::seeded_rng;
+use crate::split::{sum_in_order, Groups};
 use crate::layer::{self, LayerTape, LayerWeights};
 use crate::layout::SeqLayout;
-use crate::sampler::{seeded_rng, uniform};
 
 /// One parameter array as the caller holds it: data and shape.
 #[derive(Debug, Clone, Copy)]
@@ -49,21 +52,6 @@ fn expect_shape(index: usize, name: &str, p: &ParamRef, want: &[usize]) -> Resul
     Ok(())
 }
 
-/// Whether no value is NaN or infinite: a branch-free integer reduction over the exponent
-/// bits (all ones only for NaN/inf) that the compiler vectorises.
-pub fn all_finite(data: &[f32]) -> bool {
-    const EXP: u32 = 0x7f80_0000;
-    let mut acc = [0u32; 16];
-    let chunks = data.chunks_exact(16);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for (a, v) in acc.iter_mut().zip(c) {
-            *a = (*a).max(v.to_bits() & EXP);
-        }
-    }
-    let max = acc.iter().copied().chain(rest.iter().map(|v| v.to_bits() & EXP)).max().unwrap_or(0);
-    max != EXP
-}
 
 fn nonempty_matrix(what: &str, p: &ParamRef) -> Result<(usize, usize)> {
     match p.shape {
@@ -76,7 +64,7 @@ impl<'a> ModelParams<'a> {
     /// Reads the parameter list `[embedding, (w_ih, w_hh, b_ih, b_hh) * L, fc_w, fc_b]`
     /// and the optional category embedding, infers the sizes and checks every shape.
     pub fn new(kind: CellKind, params: &[ParamRef<'a>], category: Option<ParamRef<'a>>) -> Result<Self> {
-        if params.len() < 7 || (params.len() - 3) % 4 != 0 {
+        if params.len() < 7 || !(params.len() - 3).is_multiple_of(4) {
             return Err(KernelError::Value(format!(
                 "expected 3 + 4*layers parameter arrays (embedding, 4 per layer, fc weight, fc bias), got {}",
                 params.len()
@@ -204,7 +192,7 @@ pub struct InputTables {
 }
 
 impl InputTables {
-    pub fn new(p: &ModelParams) -> Self {
+    pub fn new(p: &ModelParams, cancel: Cancel) -> Result<Self> {
         let l0 = &p.layers[0];
         let gw = l0.gate_width();
         let (e, c) = (p.embed, p.category_dim);
@@ -224,13 +212,13 @@ impl InputTables {
         for row in char_table.chunks_exact_mut(gw) {
             row.copy_from_slice(&bias);
         }
-        matmul_abt(p.vocab, gw, e, p.embedding, &w_char, 1.0, &mut char_table);
+        matmul_abt(p.vocab, gw, e, p.embedding, &w_char, 1.0, &mut char_table, cancel)?;
         let mut cat_table = Vec::new();
         if let Some(cat) = p.category {
             cat_table = vec![0.0f32; p.n_categories * gw];
-            matmul_abt(p.n_categories, gw, c, cat, &w_cat, 0.0, &mut cat_table);
+            matmul_abt(p.n_categories, gw, c, cat, &w_cat, 0.0, &mut cat_table, cancel)?;
         }
-        InputTables { char_table, cat_table, w_char, w_cat, width: gw }
+        Ok(InputTables { char_table, cat_table, w_char, w_cat, width: gw })
     }
 
     /// Writes the input projection of one character (and category) into `dst`.
@@ -276,7 +264,7 @@ pub struct PassOptions<'a> {
     pub seed: u64,
     /// `[B]` category of each sequence (conditional models only).
     pub categories: Option<&'a [i32]>,
-    /// Polled between layers (a long batch can be interrupted).
+    /// Polled as the work adds up, in every phase (see `cancel`).
     pub cancel: Cancel<'a>,
 }
 
@@ -311,90 +299,30 @@ fn pack_ids(layout: &SeqLayout, ids: &[i32], vocab: usize, what: &str) -> Result
         .collect()
 }
 
-/// Log-softmax cross-entropy in place: `logits` (`[rows, V]`) becomes the softmax
-/// probabilities; returns the NLL `log(sum(exp(z))) - z_target` of every row.
-///
-/// Rows are independent: with several threads each takes a block of rows (the results do
-/// not depend on the number of threads).
-pub fn softmax_nll(logits: &mut [f32], targets: &[usize], vocab: usize) -> Vec<f64> {
-    let rows = targets.len();
-    let mut nll = vec![0.0f64; rows];
-    let threads = crate::parallel::num_threads();
-    if threads <= 1 || rows < 64 {
-        softmax_nll_rows(logits, targets, vocab, &mut nll);
-        return nll;
-    }
-    let block = rows.div_ceil(threads);
-    let blocks: Vec<_> = logits.chunks_mut(block * vocab).zip(targets.chunks(block)).zip(nll.chunks_mut(block)).collect();
-    crate::parallel::for_each(blocks, |((l, t), n)| softmax_nll_rows(l, t, vocab, n));
-    nll
-}
 
-crate::dispatch! {
-    /// The body of `softmax_nll`, compiled for AVX2 where the CPU has it: the `exp` pass is
-    /// vectorised; the sum stays a sequential loop (so the result does not depend on the CPU).
-    pub fn softmax_nll_rows(logits: &mut [f32], targets: &[usize], vocab: usize, nll: &mut [f64]) {
-        for ((row, &t), out) in logits.chunks_exact_mut(vocab).zip(targets).zip(nll.iter_mut()) {
-            let max = lanes8(row, f32::NEG_INFINITY, f32::max);
-            let shifted_target = row[t] - max;
-            for v in row.iter_mut() {
-                *v = crate::simd::exp(*v - max);
-            }
-            let sum = lanes8(row, 0.0, |a, b| a + b);
-            *out = f64::from(sum).ln() - f64::from(shifted_target);
-            let inv = 1.0 / sum;
-            for v in row.iter_mut() {
-                *v *= inv;
-            }
-        }
-    }
-}
 
 /// `out[ids[r]] += src[r]` for every row `r` of `src` (`[rows, width]`). With several
 /// threads each takes a block of columns, so every sum is formed in the same row order
-/// whatever the number of threads.
-fn scatter_rows(src: &[f32], width: usize, ids: &[usize], out: &mut [f32]) {
+/// whatever the number of threads; `cancel` is polled as the rows add up.
+fn scatter_rows(src: &[f32], width: usize, ids: &[usize], out: &mut [f32], cancel: Cancel) -> Result<()> {
     let threads = crate::parallel::num_threads();
     let parts = if ids.len() * width < 1 << 16 { 1 } else { threads.min(width / 8).max(1) };
     let cols = crate::parallel::balanced_ranges(&vec![1; width.div_ceil(8)], parts);
     let shared = crate::parallel::SharedMut::new(out);
-    crate::parallel::for_each(cols, |c| {
+    crate::parallel::try_for_each(cols, |c| {
         let span = c.start * 8..(c.end * 8).min(width);
+        let mut meter = cancel.meter();
         for (row, &id) in src.chunks_exact(width).zip(ids) {
             // SAFETY: the column blocks are disjoint, so no two threads touch the same values.
             let dst = unsafe { shared.range(id * width + span.start, id * width + span.end) };
             add_into(dst, &row[span.clone()]);
+            meter.add(span.len())?;
         }
-    });
+        Ok(())
+    })
 }
 
-crate::dispatch! {
-    /// `dst += src`, element-wise.
-    pub fn add_into(dst: &mut [f32], src: &[f32]) {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d += s;
-        }
-    }
-}
 
-/// Reduces `x` with `op` in eight interleaved lanes (one vector register once vectorised),
-/// then across the lanes: the same order of operations on every CPU.
-#[inline(always)]
-fn lanes8(x: &[f32], init: f32, op: impl Fn(f32, f32) -> f32) -> f32 {
-    let mut acc = [init; 8];
-    let chunks = x.chunks_exact(8);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            *a = op(*a, v);
-        }
-    }
-    for (a, &v) in acc.iter_mut().zip(rest) {
-        *a = op(*a, v);
-    }
-    let [a0, a1, a2, a3, a4, a5, a6, a7] = acc;
-    op(op(op(a0, a4), op(a1, a5)), op(op(a2, a6), op(a3, a7)))
-}
 
 /// The pass of `forward_backward` over a batch already validated, with the sequences cut
 /// into `threads` contiguous groups of about equal total length: one fork and join per
@@ -402,19 +330,13 @@ fn lanes8(x: &[f32], init: f32, op: impl Fn(f32, f32) -> f32) -> f32 {
 /// time waking threads as computing). Gradients are summed in group order, so results
 /// are reproducible for a given thread count and differ from one thread's by rounding.
 fn forward_backward_split(params: &ModelParams, batch: &Batch, opts: &PassOptions, threads: usize) -> Result<ForwardOutput> {
-    let (steps, bsz, hid, n_layers) = (batch.steps, batch.batch, params.hidden, params.n_layers());
-    let lengths: Vec<usize> = batch.lengths.iter().map(|&l| l.max(0) as usize).collect();
-    let groups = crate::parallel::balanced_ranges(&lengths, threads);
-    let mut results: Vec<Option<Result<ForwardOutput>>> = groups.iter().map(|_| None).collect();
-    let columns = |src: &[i32], g: &std::ops::Range<usize>| -> Vec<i32> {
-        (0..steps).flat_map(|t| src[t * bsz + g.start..t * bsz + g.end].iter().copied()).collect()
-    };
-    let states = |src: Option<&[f32]>, g: &std::ops::Range<usize>| -> Option<Vec<f32>> {
-        src.map(|s| (0..n_layers).flat_map(|l| s[(l * bsz + g.start) * hid..(l * bsz + g.end) * hid].iter().copied()).collect())
-    };
-    crate::parallel::for_each(results.iter_mut().zip(groups.iter().cloned()).collect(), |(slot, g)| {
-        let (ids, targets) = (columns(batch.ids, &g), columns(batch.targets, &g));
-        let (h0, c0) = (states(opts.h0, &g), states(opts.c0, &g));
+    let (steps, hid, n_layers) = (batch.steps, params.hidden, params.n_layers());
+    let groups = Groups::balanced(batch.lengths, threads);
+    let mut results: Vec<Option<Result<ForwardOutput>>> = groups.ranges.iter().map(|_| None).collect();
+    crate::parallel::for_each(results.iter_mut().zip(groups.ranges.iter().cloned()).collect(), |(slot, g)| {
+        let (ids, targets) = (groups.columns(batch.ids, steps, &g), groups.columns(batch.targets, steps, &g));
+        let state = |s: Option<&[f32]>| s.map(|s| groups.state_rows(s, n_layers, hid, &g));
+        let (h0, c0) = (state(opts.h0), state(opts.c0));
         let sub = Batch { steps, batch: g.len(), ids: &ids, targets: &targets, lengths: &batch.lengths[g.clone()] };
         let sub_opts = PassOptions {
             h0: h0.as_deref(),
@@ -425,44 +347,20 @@ fn forward_backward_split(params: &ModelParams, batch: &Batch, opts: &PassOption
         *slot = Some(crate::parallel::serial(|| forward_backward(params, &sub, &sub_opts)));
     });
     let mut parts = results.into_iter().map(|r| r.expect("every group ran")).collect::<Result<Vec<_>>>()?;
-    let mut merged = ForwardOutput {
+    let h_n = groups.merge_states(&parts.iter().map(|p| &p.h_n[..]).collect::<Vec<_>>(), n_layers, hid);
+    let c_n = parts.iter().map(|p| p.c_n.as_deref()).collect::<Option<Vec<_>>>().map(|c| groups.merge_states(&c, n_layers, hid));
+    let grads = parts.iter_mut().map(|p| p.grads.take()).collect::<Option<Vec<_>>>();
+    Ok(ForwardOutput {
         loss_sum: parts.iter().map(|p| p.loss_sum).sum(),
         seq_loss: parts.iter().flat_map(|p| p.seq_loss.iter().copied()).collect(),
         count: parts.iter().map(|p| p.count).sum(),
-        grads: None,
-        h_n: Vec::with_capacity(n_layers * bsz * hid),
-        c_n: parts[0].c_n.as_ref().map(|_| Vec::with_capacity(n_layers * bsz * hid)),
-    };
-    for l in 0..n_layers {
-        for (p, g) in parts.iter().zip(&groups) {
-            let span = l * g.len() * hid..(l + 1) * g.len() * hid;
-            merged.h_n.extend_from_slice(&p.h_n[span.clone()]);
-            if let (Some(out), Some(c)) = (merged.c_n.as_mut(), p.c_n.as_ref()) {
-                out.extend_from_slice(&c[span]);
-            }
-        }
-    }
-    let mut grads = parts.iter_mut().map(|p| p.grads.take());
-    if let Some(Some(mut total)) = grads.next() {
-        for g in grads.flatten() {
-            for (t, x) in total.iter_mut().zip(&g) {
-                add_into(t, x);
-            }
-        }
-        merged.grads = Some(total);
-    }
-    Ok(merged)
+        grads: grads.map(|g| sum_in_order(g, opts.cancel)).transpose()?,
+        h_n,
+        c_n,
+    })
 }
 
-/// An inverted-dropout mask: each entry is 0 with probability `p`, else `1 / (1 - p)`.
-fn dropout_mask(len: usize, p: f32, rng: &mut ChaCha8Rng) -> Vec<f32> {
-    let keep = 1.0 / (1.0 - p);
-    (0..len).map(|_| if uniform(rng) < f64::from(p) { 0.0 } else { keep }).collect()
-}
 
-fn apply_mask(x: &[f32], mask: &[f32]) -> Vec<f32> {
-    x.iter().zip(mask).map(|(a, m)| a * m).collect()
-}
 
 /// Forward (and optionally backward) pass of the model over one batch.
 ///
@@ -517,14 +415,17 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         out
     });
 
-    let tables = InputTables::new(params);
+    let cancel = opts.cancel;
+    let tables = InputTables::new(params, cancel)?;
     let mut gates0 = Vec::with_capacity(rows * gw);
+    let mut meter = cancel.meter();
     for (r, &id) in ids.iter().enumerate() {
         let start = gates0.len();
         gates0.extend_from_slice(&tables.char_table[id * gw..(id + 1) * gw]);
         if let Some(cats) = &row_cats {
             tables.add_category(&mut gates0[start..], cats[r]);
         }
+        meter.add(FRESH_WRITE_WORK * gw)?;
     }
 
     // Initial states per layer, rank order.
@@ -545,31 +446,32 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
     let mut tapes: Vec<LayerTape> = Vec::with_capacity(n_layers);
     let mut inputs: Vec<Vec<f32>> = vec![Vec::new(); n_layers + 1]; // dropped-out inputs
     for (l, w) in params.layers.iter().enumerate() {
-        opts.cancel.check()?;
+        cancel.check()?;
         h_init.push(layer_state(opts.h0, l));
         c_init.push(if has_c { layer_state(opts.c0, l) } else { Vec::new() });
         let tape = if l == 0 {
-            layer::forward_projected(&layout, w, std::mem::take(&mut gates0), &h_init[l], &c_init[l])?
+            layer::forward_projected(&layout, w, std::mem::take(&mut gates0), &h_init[l], &c_init[l], cancel)?
         } else if training_dropout {
-            masks[l] = dropout_mask(rows * hid, opts.dropout, &mut rng);
-            inputs[l] = apply_mask(&tapes[l - 1].h, &masks[l]);
-            layer::forward(&layout, w, &inputs[l], &h_init[l], &c_init[l])?
+            masks[l] = dropout_mask(rows * hid, opts.dropout, &mut rng, cancel)?;
+            inputs[l] = apply_mask(&tapes[l - 1].h, &masks[l], cancel)?;
+            layer::forward(&layout, w, &inputs[l], &h_init[l], &c_init[l], cancel)?
         } else {
-            layer::forward(&layout, w, &tapes[l - 1].h, &h_init[l], &c_init[l])?
+            layer::forward(&layout, w, &tapes[l - 1].h, &h_init[l], &c_init[l], cancel)?
         };
         tapes.push(tape);
     }
     if training_dropout {
-        masks[n_layers] = dropout_mask(rows * hid, opts.dropout, &mut rng);
-        inputs[n_layers] = apply_mask(&tapes[n_layers - 1].h, &masks[n_layers]);
+        masks[n_layers] = dropout_mask(rows * hid, opts.dropout, &mut rng, cancel)?;
+        inputs[n_layers] = apply_mask(&tapes[n_layers - 1].h, &masks[n_layers], cancel)?;
     }
 
     // Output layer and loss.
+    cancel.check()?;
     let v = params.vocab;
     let top: &[f32] = if training_dropout { &inputs[n_layers] } else { &tapes[n_layers - 1].h };
-    let mut logits = params.fc_b.repeat(rows);
-    matmul_abt(rows, v, hid, top, params.fc_w, 1.0, &mut logits);
-    let nll = softmax_nll(&mut logits, &targets, v);
+    let mut logits = repeat_row(params.fc_b, rows, cancel)?;
+    matmul_abt(rows, v, hid, top, params.fc_w, 1.0, &mut logits, cancel)?;
+    let nll = softmax_nll(&mut logits, &targets, v, cancel)?;
     let mut seq_loss = vec![0.0f64; bsz];
     for (t, &bs) in layout.batch_sizes.iter().enumerate() {
         for rank in 0..bs {
@@ -600,10 +502,11 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         let mut grads: Vec<Vec<f32>> =
             shapes.iter().enumerate().map(|(i, s)| if moved_in(i) { Vec::new() } else { vec![0.0; s.iter().product()] }).collect();
         let fc = 1 + 4 * n_layers;
-        matmul_atb(v, hid, rows, &logits, top, 0.0, &mut grads[fc]);
-        add_column_sums(&logits, v, &mut grads[fc + 1]);
+        cancel.check()?;
+        matmul_atb(v, hid, rows, &logits, top, 0.0, &mut grads[fc], cancel)?;
+        column_sums(&logits, v, &mut grads[fc + 1], cancel)?;
         let mut d_h = vec![0.0f32; rows * hid];
-        matmul_ab(rows, hid, v, &logits, params.fc_w, 0.0, &mut d_h);
+        matmul_ab(rows, hid, v, &logits, params.fc_w, 0.0, &mut d_h, cancel)?;
         drop(logits);
         if training_dropout {
             d_h.iter_mut().zip(&masks[n_layers]).for_each(|(d, m)| *d *= m);
@@ -613,11 +516,11 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         let no_c: Vec<f32> = Vec::new();
         let d_cn = if has_c { &zero_state } else { &no_c };
         for l in (1..n_layers).rev() {
-            opts.cancel.check()?;
+            cancel.check()?;
             let w = &params.layers[l];
- // The input layer l actually saw (after dropout).
+            // The input layer l actually saw (after dropout).
             let x: &[f32] = if training_dropout { &inputs[l] } else { &tapes[l - 1].h };
-            let g = layer::backward(&layout, w, x, &h_init[l], &c_init[l], &tapes[l], &d_h, &zero_state, d_cn)?;
+            let g = layer::backward(&layout, w, x, &h_init[l], &c_init[l], &tapes[l], &d_h, &zero_state, d_cn, cancel)?;
             let base = 1 + 4 * l;
             grads[base] = g.w_ih;
             grads[base + 1] = g.w_hh;
@@ -630,30 +533,31 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         }
         // Layer 0: sum the pre-activation gradients per character (and per category); the
         // input weights' and the embeddings' gradients are then small multiplies.
+        cancel.check()?;
         let l0 = &params.layers[0];
-        let g0 = layer::backward_recurrent(&layout, l0, &h_init[0], &c_init[0], &tapes[0], &d_h, &zero_state, d_cn)?;
+        let g0 = layer::backward_recurrent(&layout, l0, &h_init[0], &c_init[0], &tapes[0], &d_h, &zero_state, d_cn, cancel)?;
         let mut d_char = vec![0.0f32; v * gw];
         let mut d_cat = vec![0.0f32; params.n_categories * gw];
-        scatter_rows(&g0.d_pre, gw, &ids, &mut d_char);
+        scatter_rows(&g0.d_pre, gw, &ids, &mut d_char, cancel)?;
         if let Some(cats) = &row_cats {
-            scatter_rows(&g0.d_pre, gw, cats, &mut d_cat);
+            scatter_rows(&g0.d_pre, gw, cats, &mut d_cat, cancel)?;
         }
         let (e, c) = (params.embed, params.category_dim);
-        matmul_ab(v, e, gw, &d_char, &tables.w_char, 0.0, &mut grads[0]);
+        matmul_ab(v, e, gw, &d_char, &tables.w_char, 0.0, &mut grads[0], cancel)?;
         if let Some(cat) = params.category {
             let mut dw_char = vec![0.0f32; gw * e];
             let mut dw_cat = vec![0.0f32; gw * c];
-            matmul_atb(gw, e, v, &d_char, params.embedding, 0.0, &mut dw_char);
-            matmul_atb(gw, c, params.n_categories, &d_cat, cat, 0.0, &mut dw_cat);
+            matmul_atb(gw, e, v, &d_char, params.embedding, 0.0, &mut dw_char, cancel)?;
+            matmul_atb(gw, c, params.n_categories, &d_cat, cat, 0.0, &mut dw_cat, cancel)?;
             let dw = &mut grads[1];
             for j in 0..gw {
                 dw[j * (e + c)..j * (e + c) + e].copy_from_slice(&dw_char[j * e..(j + 1) * e]);
                 dw[j * (e + c) + e..(j + 1) * (e + c)].copy_from_slice(&dw_cat[j * c..(j + 1) * c]);
             }
             let last = grads.len() - 1;
-            matmul_ab(params.n_categories, c, gw, &d_cat, &tables.w_cat, 0.0, &mut grads[last]);
+            matmul_ab(params.n_categories, c, gw, &d_cat, &tables.w_cat, 0.0, &mut grads[last], cancel)?;
         } else {
-            matmul_atb(gw, e, v, &d_char, params.embedding, 0.0, &mut grads[1]);
+            matmul_atb(gw, e, v, &d_char, params.embedding, 0.0, &mut grads[1], cancel)?;
         }
         grads[2] = g0.w_hh;
         grads[3] = g0.b_ih;

@@ -89,7 +89,7 @@ mod tests {
 
     #[test]
     fn fused_adam_matches_the_textbook_update_in_f64() {
-        let mut p = vec![0.5f32, -1.0, 2.0];
+        let mut p = [0.5f32, -1.0, 2.0];
         let g = vec![0.1f32, -0.3, 0.05];
         let (mut m, mut v) = (vec![0.0f32; 3], vec![0.0f32; 3]);
         let s = AdamStep { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 1, grad_scale: 2.0 };

@@ -36,7 +36,7 @@ pub struct PackedMatrix {
 
 impl PackedMatrix {
     fn zeroed(k: usize, n: usize) -> Self {
-        let lines_per_panel = if (k * NR * 4) % 4096 == 0 { k + 1 } else { k };
+        let lines_per_panel = if (k * NR * 4).is_multiple_of(4096) { k + 1 } else { k };
         PackedMatrix { k, n, stride: lines_per_panel * NR, lines: vec![Line::default(); n.div_ceil(NR) * lines_per_panel] }
     }
 
@@ -135,7 +135,7 @@ impl PackedMatrix {
 /// and the number of rows of each block.
 fn row_blocks(m: usize) -> impl Iterator<Item = (usize, usize)> {
     let blocks = m.div_ceil(MR);
-    let (base, extra) = if blocks == 0 { (0, 0) } else { (m / blocks, m % blocks) };
+    let (base, extra) = (m.checked_div(blocks).unwrap_or(0), m.checked_rem(blocks).unwrap_or(0));
     (0..blocks).scan(0, move |start, blk| {
         let rows = base + usize::from(blk < extra);
         let first = *start;
@@ -149,66 +149,78 @@ mod avx2 {
     use super::{row_blocks, PackedMatrix, NR};
     use std::arch::x86_64::*;
 
+    /// # Safety
+    /// The CPU has the features this module is compiled for; `a` holds at least `m * b.k` values and `c` at least `m * b.n` (as `PackedMatrix::multiply` checks).
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn multiply(b: &PackedMatrix, m: usize, a: &[f32], c: &mut [f32], accumulate: bool) {
-        let (k, n) = (b.k, b.n);
-        if m <= 2 {
-            // A few rows (sampling one name): one row against four panels at a time keeps
-            // eight independent accumulators in flight instead of two.
-            for i in 0..m {
-                row_times_panels(k, n, a.as_ptr().add(i * k), b.data().as_ptr(), b.stride, c.as_mut_ptr().add(i * n), accumulate);
+        unsafe {
+            let (k, n) = (b.k, b.n);
+            if m <= 2 {
+                // A few rows (sampling one name): one row against four panels at a time keeps
+                // eight independent accumulators in flight instead of two.
+                for i in 0..m {
+                    row_times_panels(k, n, a.as_ptr().add(i * k), b.data().as_ptr(), b.stride, c.as_mut_ptr().add(i * n), accumulate);
+                }
+                return;
             }
-            return;
-        }
-        for p in 0..n.div_ceil(NR) {
-            let panel = b.data().as_ptr().add(p * b.stride);
-            let width = NR.min(n - p * NR);
-            for (i, rows) in row_blocks(m) {
-                let a_ptr = a.as_ptr().add(i * k);
-                let c_ptr = c.as_mut_ptr().add(i * n + p * NR);
-                match rows {
-                    6 => block::<6>(k, n, a_ptr, panel, c_ptr, width, accumulate),
-                    5 => block::<5>(k, n, a_ptr, panel, c_ptr, width, accumulate),
-                    4 => block::<4>(k, n, a_ptr, panel, c_ptr, width, accumulate),
-                    3 => block::<3>(k, n, a_ptr, panel, c_ptr, width, accumulate),
-                    2 => block::<2>(k, n, a_ptr, panel, c_ptr, width, accumulate),
-                    _ => block::<1>(k, n, a_ptr, panel, c_ptr, width, accumulate),
+            for p in 0..n.div_ceil(NR) {
+                let panel = b.data().as_ptr().add(p * b.stride);
+                let width = NR.min(n - p * NR);
+                for (i, rows) in row_blocks(m) {
+                    let a_ptr = a.as_ptr().add(i * k);
+                    let c_ptr = c.as_mut_ptr().add(i * n + p * NR);
+                    match rows {
+                        6 => block::<6>(k, n, a_ptr, panel, c_ptr, width, accumulate),
+                        5 => block::<5>(k, n, a_ptr, panel, c_ptr, width, accumulate),
+                        4 => block::<4>(k, n, a_ptr, panel, c_ptr, width, accumulate),
+                        3 => block::<3>(k, n, a_ptr, panel, c_ptr, width, accumulate),
+                        2 => block::<2>(k, n, a_ptr, panel, c_ptr, width, accumulate),
+                        _ => block::<1>(k, n, a_ptr, panel, c_ptr, width, accumulate),
+                    }
                 }
             }
         }
     }
 
     /// One row of A times every panel, four panels per pass.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; `a` points to `k` values, `data` to the packed panels (`stride` apart) of a `[k, n]` matrix, `c` to `n` writable values.
     #[target_feature(enable = "avx2,fma")]
     unsafe fn row_times_panels(k: usize, n: usize, a: *const f32, data: *const f32, stride: usize, c: *mut f32, accumulate: bool) {
-        let panels = n.div_ceil(NR);
-        let mut p = 0;
-        while p < panels {
-            let group = 4.min(panels - p);
-            let mut acc = [_mm256_setzero_ps(); 8];
-            for kk in 0..k {
-                let av = _mm256_set1_ps(*a.add(kk));
+        unsafe {
+            let panels = n.div_ceil(NR);
+            let mut p = 0;
+            while p < panels {
+                let group = 4.min(panels - p);
+                let mut acc = [_mm256_setzero_ps(); 8];
+                for kk in 0..k {
+                    let av = _mm256_set1_ps(*a.add(kk));
+                    for g in 0..group {
+                        let src = data.add((p + g) * stride + kk * NR);
+                        acc[2 * g] = _mm256_fmadd_ps(av, _mm256_loadu_ps(src), acc[2 * g]);
+                        acc[2 * g + 1] = _mm256_fmadd_ps(av, _mm256_loadu_ps(src.add(8)), acc[2 * g + 1]);
+                    }
+                }
                 for g in 0..group {
-                    let src = data.add((p + g) * stride + kk * NR);
-                    acc[2 * g] = _mm256_fmadd_ps(av, _mm256_loadu_ps(src), acc[2 * g]);
-                    acc[2 * g + 1] = _mm256_fmadd_ps(av, _mm256_loadu_ps(src.add(8)), acc[2 * g + 1]);
+                    let mut tmp = [0.0f32; NR];
+                    _mm256_storeu_ps(tmp.as_mut_ptr(), acc[2 * g]);
+                    _mm256_storeu_ps(tmp.as_mut_ptr().add(8), acc[2 * g + 1]);
+                    let col0 = (p + g) * NR;
+                    for (j, &v) in tmp.iter().enumerate().take(NR.min(n - col0)) {
+                        let d = c.add(col0 + j);
+                        *d = if accumulate { *d + v } else { v };
+                    }
                 }
+                p += group;
             }
-            for g in 0..group {
-                let mut tmp = [0.0f32; NR];
-                _mm256_storeu_ps(tmp.as_mut_ptr(), acc[2 * g]);
-                _mm256_storeu_ps(tmp.as_mut_ptr().add(8), acc[2 * g + 1]);
-                let col0 = (p + g) * NR;
-                for (j, &v) in tmp.iter().enumerate().take(NR.min(n - col0)) {
-                    let d = c.add(col0 + j);
-                    *d = if accumulate { *d + v } else { v };
-                }
-            }
-            p += group;
         }
     }
 
     /// `R` rows of A times one 16-column panel, accumulated in 2R registers.
+    ///
+    /// # Safety
+    /// The CPU features of this module; `a` points to `R` rows of `k` values, the panels and `c` cover the block's columns (row stride of `c`: its second argument).
     #[target_feature(enable = "avx2,fma")]
     #[inline]
     unsafe fn block<const R: usize>(
@@ -220,34 +232,36 @@ mod avx2 {
         width: usize,
         accumulate: bool,
     ) {
-        let mut acc0 = [_mm256_setzero_ps(); R];
-        let mut acc1 = [_mm256_setzero_ps(); R];
-        for kk in 0..k {
-            let b0 = _mm256_loadu_ps(panel.add(kk * NR));
-            let b1 = _mm256_loadu_ps(panel.add(kk * NR + 8));
-            for r in 0..R {
-                let av = _mm256_set1_ps(*a.add(r * k + kk));
-                acc0[r] = _mm256_fmadd_ps(av, b0, acc0[r]);
-                acc1[r] = _mm256_fmadd_ps(av, b1, acc1[r]);
-            }
-        }
-        for r in 0..R {
-            let dst = c.add(r * ldc);
-            if width == NR {
-                let (mut v0, mut v1) = (acc0[r], acc1[r]);
-                if accumulate {
-                    v0 = _mm256_add_ps(v0, _mm256_loadu_ps(dst));
-                    v1 = _mm256_add_ps(v1, _mm256_loadu_ps(dst.add(8)));
+        unsafe {
+            let mut acc0 = [_mm256_setzero_ps(); R];
+            let mut acc1 = [_mm256_setzero_ps(); R];
+            for kk in 0..k {
+                let b0 = _mm256_loadu_ps(panel.add(kk * NR));
+                let b1 = _mm256_loadu_ps(panel.add(kk * NR + 8));
+                for r in 0..R {
+                    let av = _mm256_set1_ps(*a.add(r * k + kk));
+                    acc0[r] = _mm256_fmadd_ps(av, b0, acc0[r]);
+                    acc1[r] = _mm256_fmadd_ps(av, b1, acc1[r]);
                 }
-                _mm256_storeu_ps(dst, v0);
-                _mm256_storeu_ps(dst.add(8), v1);
-            } else {
-                let mut tmp = [0.0f32; NR];
-                _mm256_storeu_ps(tmp.as_mut_ptr(), acc0[r]);
-                _mm256_storeu_ps(tmp.as_mut_ptr().add(8), acc1[r]);
-                for (j, &v) in tmp.iter().enumerate().take(width) {
-                    let d = dst.add(j);
-                    *d = if accumulate { *d + v } else { v };
+            }
+            for r in 0..R {
+                let dst = c.add(r * ldc);
+                if width == NR {
+                    let (mut v0, mut v1) = (acc0[r], acc1[r]);
+                    if accumulate {
+                        v0 = _mm256_add_ps(v0, _mm256_loadu_ps(dst));
+                        v1 = _mm256_add_ps(v1, _mm256_loadu_ps(dst.add(8)));
+                    }
+                    _mm256_storeu_ps(dst, v0);
+                    _mm256_storeu_ps(dst.add(8), v1);
+                } else {
+                    let mut tmp = [0.0f32; NR];
+                    _mm256_storeu_ps(tmp.as_mut_ptr(), acc0[r]);
+                    _mm256_storeu_ps(tmp.as_mut_ptr().add(8), acc1[r]);
+                    for (j, &v) in tmp.iter().enumerate().take(width) {
+                        let d = dst.add(j);
+                        *d = if accumulate { *d + v } else { v };
+                    }
                 }
             }
         }
@@ -269,50 +283,57 @@ mod avx512 {
     /// Panels per micro-kernel call: a 6 x 64 block of C in 24 of the 32 registers.
     const NP: usize = 4;
 
+    /// # Safety
+    /// The CPU has the features this module is compiled for; `a` holds at least `m * b.k` values and `c` at least `m * b.n` (as `PackedMatrix::multiply` checks).
     #[target_feature(enable = "avx512f")]
     pub unsafe fn multiply(b: &PackedMatrix, m: usize, a: &[f32], c: &mut [f32], accumulate: bool) {
-        let (k, n) = (b.k, b.n);
-        let data = Panels { data: b.data().as_ptr(), stride: b.stride };
-        let panels = n.div_ceil(NR);
-        if m <= 2 {
-            // A row or two (sampling one name): one row against eight panels per pass keeps
-            // eight independent accumulators in flight.
-            for i in 0..m {
-                let mut p = 0;
-                while p < panels {
-                    let group = 8.min(panels - p);
+        unsafe {
+            let (k, n) = (b.k, b.n);
+            let data = Panels { data: b.data().as_ptr(), stride: b.stride };
+            let panels = n.div_ceil(NR);
+            if m <= 2 {
+                // A row or two (sampling one name): one row against eight panels per pass keeps
+                // eight independent accumulators in flight.
+                for i in 0..m {
+                    let mut p = 0;
+                    while p < panels {
+                        let group = 8.min(panels - p);
+                        let (a_ptr, c_ptr) = (a.as_ptr().add(i * k), c.as_mut_ptr().add(i * n));
+                        match group {
+                            8 => block::<1, 8>(k, n, a_ptr, data, p, c_ptr, accumulate),
+                            7 => block::<1, 7>(k, n, a_ptr, data, p, c_ptr, accumulate),
+                            6 => block::<1, 6>(k, n, a_ptr, data, p, c_ptr, accumulate),
+                            5 => block::<1, 5>(k, n, a_ptr, data, p, c_ptr, accumulate),
+                            _ => panels_for_rows::<1>(k, n, a_ptr, data, p, group, c_ptr, accumulate),
+                        }
+                        p += group;
+                    }
+                }
+                return;
+            }
+            let mut p = 0;
+            while p < panels {
+                let group = NP.min(panels - p);
+                for (i, rows) in row_blocks(m) {
                     let (a_ptr, c_ptr) = (a.as_ptr().add(i * k), c.as_mut_ptr().add(i * n));
-                    match group {
-                        8 => block::<1, 8>(k, n, a_ptr, data, p, c_ptr, accumulate),
-                        7 => block::<1, 7>(k, n, a_ptr, data, p, c_ptr, accumulate),
-                        6 => block::<1, 6>(k, n, a_ptr, data, p, c_ptr, accumulate),
-                        5 => block::<1, 5>(k, n, a_ptr, data, p, c_ptr, accumulate),
+                    match rows {
+                        6 => panels_for_rows::<6>(k, n, a_ptr, data, p, group, c_ptr, accumulate),
+                        5 => panels_for_rows::<5>(k, n, a_ptr, data, p, group, c_ptr, accumulate),
+                        4 => panels_for_rows::<4>(k, n, a_ptr, data, p, group, c_ptr, accumulate),
+                        3 => panels_for_rows::<3>(k, n, a_ptr, data, p, group, c_ptr, accumulate),
+                        2 => panels_for_rows::<2>(k, n, a_ptr, data, p, group, c_ptr, accumulate),
                         _ => panels_for_rows::<1>(k, n, a_ptr, data, p, group, c_ptr, accumulate),
                     }
-                    p += group;
                 }
+                p += group;
             }
-            return;
-        }
-        let mut p = 0;
-        while p < panels {
-            let group = NP.min(panels - p);
-            for (i, rows) in row_blocks(m) {
-                let (a_ptr, c_ptr) = (a.as_ptr().add(i * k), c.as_mut_ptr().add(i * n));
-                match rows {
-                    6 => panels_for_rows::<6>(k, n, a_ptr, data, p, group, c_ptr, accumulate),
-                    5 => panels_for_rows::<5>(k, n, a_ptr, data, p, group, c_ptr, accumulate),
-                    4 => panels_for_rows::<4>(k, n, a_ptr, data, p, group, c_ptr, accumulate),
-                    3 => panels_for_rows::<3>(k, n, a_ptr, data, p, group, c_ptr, accumulate),
-                    2 => panels_for_rows::<2>(k, n, a_ptr, data, p, group, c_ptr, accumulate),
-                    _ => panels_for_rows::<1>(k, n, a_ptr, data, p, group, c_ptr, accumulate),
-                }
-            }
-            p += group;
         }
     }
 
     /// `R` rows times `group` (1..=4) panels starting at panel `p`.
+    ///
+    /// # Safety
+    /// As `block`: AVX-512F, `a` holds `R` rows of `k` values, panels `p..p + group` exist, and `c` covers them.
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f")]
     #[inline]
@@ -326,16 +347,21 @@ mod avx512 {
         c: *mut f32,
         accumulate: bool,
     ) {
-        match group {
-            4 => block::<R, 4>(k, n, a, data, p, c, accumulate),
-            3 => block::<R, 3>(k, n, a, data, p, c, accumulate),
-            2 => block::<R, 2>(k, n, a, data, p, c, accumulate),
-            _ => block::<R, 1>(k, n, a, data, p, c, accumulate),
+        unsafe {
+            match group {
+                4 => block::<R, 4>(k, n, a, data, p, c, accumulate),
+                3 => block::<R, 3>(k, n, a, data, p, c, accumulate),
+                2 => block::<R, 2>(k, n, a, data, p, c, accumulate),
+                _ => block::<R, 1>(k, n, a, data, p, c, accumulate),
+            }
         }
     }
 
     /// `R` rows of A (row stride `k`) times the `P` panels from panel `p`, into the
     /// matching `R x 16P` block of C (row stride `n`, the last panel possibly narrower).
+    ///
+    /// # Safety
+    /// The CPU features of this module; `a` points to `R` rows of `k` values, the panels and `c` cover the block's columns (row stride of `c`: its second argument).
     #[target_feature(enable = "avx512f")]
     #[inline]
     unsafe fn block<const R: usize, const P: usize>(
@@ -347,28 +373,30 @@ mod avx512 {
         c: *mut f32,
         accumulate: bool,
     ) {
-        let mut acc = [[_mm512_setzero_ps(); P]; R];
-        let panel = |q: usize| data.data.add((p + q) * data.stride);
-        for kk in 0..k {
-            let mut bv = [_mm512_setzero_ps(); P];
-            for (q, b) in bv.iter_mut().enumerate() {
-                *b = _mm512_load_ps(panel(q).add(kk * NR));
-            }
-            for (r, row) in acc.iter_mut().enumerate() {
-                let av = _mm512_set1_ps(*a.add(r * k + kk));
-                for (q, v) in row.iter_mut().enumerate() {
-                    *v = _mm512_fmadd_ps(av, bv[q], *v);
+        unsafe {
+            let mut acc = [[_mm512_setzero_ps(); P]; R];
+            let panel = |q: usize| data.data.add((p + q) * data.stride);
+            for kk in 0..k {
+                let mut bv = [_mm512_setzero_ps(); P];
+                for (q, b) in bv.iter_mut().enumerate() {
+                    *b = _mm512_load_ps(panel(q).add(kk * NR));
+                }
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*a.add(r * k + kk));
+                    for (q, v) in row.iter_mut().enumerate() {
+                        *v = _mm512_fmadd_ps(av, bv[q], *v);
+                    }
                 }
             }
-        }
-        for (r, row) in acc.iter().enumerate() {
-            for (q, &v) in row.iter().enumerate() {
-                let col = (p + q) * NR;
-                let dst = c.add(r * n + col);
-                let width = NR.min(n - col);
-                let mask: __mmask16 = if width == NR { 0xffff } else { (1u16 << width) - 1 };
-                let v = if accumulate { _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, dst)) } else { v };
-                _mm512_mask_storeu_ps(dst, mask, v);
+            for (r, row) in acc.iter().enumerate() {
+                for (q, &v) in row.iter().enumerate() {
+                    let col = (p + q) * NR;
+                    let dst = c.add(r * n + col);
+                    let width = NR.min(n - col);
+                    let mask: __mmask16 = if width == NR { 0xffff } else { (1u16 << width) - 1 };
+                    let v = if accumulate { _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, dst)) } else { v };
+                    _mm512_mask_storeu_ps(dst, mask, v);
+                }
             }
         }
     }

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 static REQUESTED: AtomicUsize = AtomicUsize::new(0);
-static POOL: OnceLock<Mutex<Option<(usize, Arc<rayon::ThreadPool>)>>> = OnceLock::new();
+/// The helper pool and its size, made on first use and remade when the count changes.
+type Pool = Mutex<Option<(usize, Arc<rayon::ThreadPool>)>>;
+static POOL: OnceLock<Pool> = OnceLock::new();
 
 /// Sets the number of worker threads; 0 restores the default (one per available core).
 pub fn set_num_threads(n: usize) {
@@ -94,13 +96,32 @@ pub fn for_each<T: Send, F: Fn(T) + Sync + Send>(items: Vec<T>, f: F) {
     });
 }
 
+/// [`for_each`] for fallible items: every item runs (or, once one has failed, is
+/// skipped), and the first error is returned. Items that poll a shared `Cancel` stop at
+/// their next check once one of them has been interrupted.
+pub fn try_for_each<T: Send, F: Fn(T) -> crate::error::Result<()> + Sync + Send>(items: Vec<T>, f: F) -> crate::error::Result<()> {
+    let failed: Mutex<Option<crate::error::KernelError>> = Mutex::new(None);
+    for_each(items, |item| {
+        if failed.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+            return;
+        }
+        if let Err(e) = f(item) {
+            failed.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+        }
+    });
+    match failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
 /// Splits ranks `0..lengths.len()` (sorted by decreasing length) into at most `parts`
 /// contiguous ranges of about equal total length.
 pub fn balanced_ranges(lengths: &[usize], parts: usize) -> Vec<std::ops::Range<usize>> {
     let total: usize = lengths.iter().sum();
     let parts = parts.max(1).min(lengths.len().max(1));
     if parts == 1 || total == 0 {
-        return vec![0..lengths.len()];
+        return std::iter::once(0..lengths.len()).collect();
     }
     let mut out = Vec::with_capacity(parts);
     let (mut start, mut acc) = (0, 0);
@@ -139,8 +160,10 @@ impl SharedMut {
     /// made from must outlive the use.
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn range(&self, start: usize, end: usize) -> &mut [f32] {
-        assert!(start <= end && end <= self.len, "SharedMut range out of bounds");
-        std::slice::from_raw_parts_mut(self.ptr.add(start), end - start)
+        unsafe {
+            assert!(start <= end && end <= self.len, "SharedMut range out of bounds");
+            std::slice::from_raw_parts_mut(self.ptr.add(start), end - start)
+        }
     }
 }
 
@@ -149,6 +172,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::single_range_in_vec_init)]
     fn balanced_ranges_cover_every_rank_once_with_similar_work() {
         let lengths = [9, 8, 8, 5, 3, 3, 2, 1];
         let r = balanced_ranges(&lengths, 2);

@@ -1,17 +1,18 @@
 //! Generation: runs the model one step at a time for many sequences at once and draws the
 //! next character from the softmax with temperature and top-k.
 //!
-//! Randomness comes from one named generator, ChaCha8 seeded with a `u64` (`rand_chacha`),
-//! whose stream is specified and the same on every machine.
+//! Randomness comes from the one named generator of `rng`.
 
 use std::sync::Arc;
 
 use rand_chacha::ChaCha8Rng;
-use rand_core::{RngCore, SeedableRng};
 
 use crate::cell::{gru_rows, lstm_rows, rnn_rows, CellKind};
+use crate::cancel::{Cancel, Meter};
 use crate::constraint::Constraint;
-use crate::error::{check_memory, Cancel, KernelError, Result};
+use crate::error::{KernelError, Result};
+use crate::memory::check_memory;
+use crate::rng::{seeded_rng, uniform};
 use crate::model::{InputTables, ModelParams};
 use crate::packed_gemm::PackedMatrix;
 use crate::parallel::SharedMut;
@@ -81,6 +82,11 @@ pub struct Stepper {
 /// Rows per thread below which a step is not split.
 const PARALLEL_MIN_ROWS: usize = 48;
 
+/// The most work (multiply-adds) of one block of rows of a step: a larger step is cut
+/// into blocks between which `cancel` is polled. Larger than `cancel::MAX_BLOCK`: each
+/// block streams all the weights, and a step of 64 rows of a 2x512 LSTM stays one block.
+const STEP_BLOCK: usize = 1 << 28;
+
 impl Stepper {
     pub fn new(params: &ModelParams) -> Self {
         let (hid, gh) = (params.hidden, params.kind.gates() * params.hidden);
@@ -90,7 +96,7 @@ impl Stepper {
             hidden: hid,
             n_layers: params.n_layers(),
             n_categories: params.n_categories,
-            tables: InputTables::new(params),
+            tables: InputTables::new(params, Cancel::NEVER).expect("never cancelled"),
             w_hh_t: params.layers.iter().map(|w| PackedMatrix::from_transposed(w.w_hh, gh, hid)).collect(),
             w_ih_t: params.layers.iter().skip(1).map(|w| PackedMatrix::from_transposed(w.w_ih, gh, hid)).collect(),
             in_bias: params.layers.iter().skip(1).map(|w| w.input_bias()).collect(),
@@ -118,9 +124,16 @@ impl Stepper {
         crate::model::check_categories(self.n_categories, categories, rows)
     }
 
+    /// Multiply-adds of one step of one row.
+    pub fn row_work(&self) -> usize {
+        let gh = self.kind.gates() * self.hidden;
+        self.n_layers * gh * self.hidden + self.w_ih_t.len() * gh * self.hidden + self.vocab * self.hidden
+    }
+
     /// Feeds one token per row of `state` and computes the logits of the next one. Large
-    /// batches are split by rows across the worker threads (rows are independent).
-    pub fn step(&mut self, state: &mut StepState, tokens: &[usize]) {
+    /// batches are split by rows across the worker threads (rows are independent), and
+    /// very large ones in blocks of rows between which `cancel` is polled.
+    pub fn step(&mut self, state: &mut StepState, tokens: &[usize], cancel: Cancel) -> Result<()> {
         let rows = state.rows;
         assert_eq!(tokens.len(), rows, "one token per row");
         self.logits.resize(rows * self.vocab, 0.0);
@@ -134,15 +147,30 @@ impl Stepper {
         let this = &*self;
         let chunk = rows.div_ceil(parts);
         let ranges: Vec<std::ops::Range<usize>> = (0..parts).map(|i| i * chunk..((i + 1) * chunk).min(rows)).filter(|r| !r.is_empty()).collect();
-        crate::parallel::for_each(ranges, |r| {
-            // SAFETY: the row ranges are disjoint; each call touches only its rows.
-            unsafe {
-                let hs: Vec<&mut [f32]> = h.iter().map(|b| b.range(r.start * hid, r.end * hid)).collect();
-                let cs: Vec<&mut [f32]> = c.iter().map(|b| b.range(r.start * hid, r.end * hid)).collect();
-                let lg = logits.range(r.start * this.vocab, r.end * this.vocab);
-                this.step_rows(hs, cs, &tokens[r.clone()], cats.map(|c| &c[r.clone()]), lg);
+        let row_work = self.row_work();
+        let block = (STEP_BLOCK / row_work.max(1)).max(1);
+        crate::parallel::try_for_each(ranges, |part| {
+            let mut meter = cancel.meter();
+            for start in part.clone().step_by(block) {
+                let r = start..(start + block).min(part.end);
+                // SAFETY: the row ranges are disjoint; each call touches only its rows.
+                unsafe {
+                    let hs: Vec<&mut [f32]> = h.iter().map(|b| b.range(r.start * hid, r.end * hid)).collect();
+                    let cs: Vec<&mut [f32]> = c.iter().map(|b| b.range(r.start * hid, r.end * hid)).collect();
+                    let lg = logits.range(r.start * this.vocab, r.end * this.vocab);
+                    this.step_rows(hs, cs, &tokens[r.clone()], cats.map(|c| &c[r.clone()]), lg);
+                }
+                meter.add(r.len() * row_work)?;
             }
-        });
+            Ok(())
+        })
+    }
+
+    /// [`Stepper::step`], then `meter` counts its work (polling `cancel` as it adds up
+    /// over many small steps).
+    fn step_counted(&mut self, state: &mut StepState, tokens: &[usize], meter: &mut Meter, cancel: Cancel) -> Result<()> {
+        self.step(state, tokens, cancel)?;
+        meter.add(tokens.len() * self.row_work())
     }
 
     /// One step for a block of rows: `h`/`c` are this block's rows of every layer's state.
@@ -351,14 +379,6 @@ impl DrawRule {
     }
 }
 
-/// A uniform number in [0, 1) from the top 53 bits of the generator's next `u64`.
-pub fn uniform(rng: &mut ChaCha8Rng) -> f64 {
-    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-}
-
-pub fn seeded_rng(seed: u64) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(seed)
-}
 
 #[derive(Debug, Clone)]
 pub struct SampleOptions {
@@ -387,6 +407,9 @@ pub fn check_ids(ids: &[usize], vocab: usize, what: &str) -> Result<()> {
         None => Ok(()),
     }
 }
+
+/// Work counted per logit of a draw (a division, an `exp`, a compare and a sum).
+const DRAW_WORK: usize = 4;
 
 /// Draws `n` sequences: each starts from a zero state, is fed `start_id` and the prefix,
 /// then draws until `end_id` or `max_steps`. Returns the drawn ids without the end id.
@@ -424,10 +447,12 @@ pub fn sample_weighted(stepper: &mut Stepper, opts: &SampleOptions, cancel: Canc
     let mut distinct: Vec<usize> = categories.clone().unwrap_or_else(|| vec![0]);
     distinct.sort_unstable();
     distinct.dedup();
+    cancel.check()?;
+    let mut meter = cancel.meter();
     let mut state = stepper.zero_state(distinct.len(), categories.as_ref().map(|_| distinct.clone()));
-    stepper.step(&mut state, &vec![opts.start_id; distinct.len()]);
+    stepper.step_counted(&mut state, &vec![opts.start_id; distinct.len()], &mut meter, cancel)?;
     for &id in &opts.prefix {
-        stepper.step(&mut state, &vec![id; distinct.len()]);
+        stepper.step_counted(&mut state, &vec![id; distinct.len()], &mut meter, cancel)?;
     }
     let source: Vec<usize> = match &categories {
         Some(c) => c.iter().map(|k| distinct.binary_search(k).unwrap()).collect(),
@@ -459,7 +484,6 @@ pub fn sample_weighted(stepper: &mut Stepper, opts: &SampleOptions, cancel: Canc
     let mut active: Vec<usize> = (0..opts.n).collect();
     let mut scratch = DrawScratch::default();
     for step in 0..opts.max_steps {
-        cancel.check()?;
         let mut keep = Vec::with_capacity(active.len());
         let mut next = Vec::with_capacity(active.len());
         for (row, &seq) in active.iter().enumerate() {
@@ -487,6 +511,7 @@ pub fn sample_weighted(stepper: &mut Stepper, opts: &SampleOptions, cancel: Canc
                 next.push(id);
             }
         }
+        meter.add(DRAW_WORK * v * active.len())?;
         if keep.is_empty() || step + 1 == opts.max_steps {
             break;
         }
@@ -494,7 +519,7 @@ pub fn sample_weighted(stepper: &mut Stepper, opts: &SampleOptions, cancel: Canc
             state.keep_rows(&keep);
             active = keep.iter().map(|&r| active[r]).collect();
         }
-        stepper.step(&mut state, &next);
+        stepper.step_counted(&mut state, &next, &mut meter, cancel)?;
     }
     Ok((out, log_weights))
 }
@@ -520,14 +545,16 @@ pub fn continue_text(
     check_memory("text generation", state.rows as u128 * steps as u128 * 4)?;
     let mut out = vec![Vec::with_capacity(steps); state.rows];
     let mut scratch = DrawScratch::default();
+    cancel.check()?;
+    let mut meter = cancel.meter();
     for _ in 0..steps {
-        cancel.check()?;
         let next: Vec<usize> =
             (0..state.rows).map(|r| rule.draw(&stepper.logits[r * v..(r + 1) * v], rng, &mut scratch)).collect();
         for (o, &id) in out.iter_mut().zip(&next) {
             o.push(id as u32);
         }
-        stepper.step(state, &next);
+        meter.add(DRAW_WORK * v * state.rows)?;
+        stepper.step_counted(state, &next, &mut meter, cancel)?;
     }
     *last_logits = std::mem::take(&mut stepper.logits);
     Ok(out)
@@ -546,10 +573,11 @@ pub fn feed(stepper: &mut Stepper, state: &mut StepState, ids: &[Vec<usize>], ca
     for s in ids {
         check_ids(s, stepper.vocab, "ids")?;
     }
+    cancel.check()?;
+    let mut meter = cancel.meter();
     for t in 0..len {
-        cancel.check()?;
         let col: Vec<usize> = ids.iter().map(|s| s[t]).collect();
-        stepper.step(state, &col);
+        stepper.step_counted(state, &col, &mut meter, cancel)?;
     }
     Ok(std::mem::take(&mut stepper.logits))
 }
@@ -565,6 +593,7 @@ pub struct Hypothesis {
 
 /// The `beam` most likely completions of `prefix` (each ending with `end_id`, at most
 /// `max_steps` ids after the prefix, end included), most likely first. Deterministic.
+#[allow(clippy::too_many_arguments)]
 pub fn beam_search(
     stepper: &mut Stepper,
     start_id: usize,
@@ -588,16 +617,18 @@ pub fn beam_search(
     for &b in banned {
         allowed[b] = false;
     }
+    cancel.check()?;
+    let mut meter = cancel.meter();
     let mut state = stepper.zero_state(1, cats);
-    stepper.step(&mut state, &[start_id]);
+    stepper.step_counted(&mut state, &[start_id], &mut meter, cancel)?;
     for &id in prefix {
-        stepper.step(&mut state, &[id]);
+        stepper.step_counted(&mut state, &[id], &mut meter, cancel)?;
     }
     // Active hypotheses: (ids, log-prob), one state row each.
     let mut active: Vec<(Vec<u32>, f64)> = vec![(Vec::new(), 0.0)];
     let mut done: Vec<Hypothesis> = Vec::new();
     for step in 0..max_steps {
-        cancel.check()?;
+        meter.add(DRAW_WORK * v * active.len())?;
         let mut cands: Vec<(f64, usize, usize)> = Vec::new(); // (log-prob, row, id)
         for (row, (_, lp)) in active.iter().enumerate() {
             let z = &stepper.logits[row * v..(row + 1) * v];
@@ -638,7 +669,7 @@ pub fn beam_search(
             break;
         }
         state.keep_rows(&keep_rows);
-        stepper.step(&mut state, &next_tokens);
+        stepper.step_counted(&mut state, &next_tokens, &mut meter, cancel)?;
         active = next_active;
     }
     Ok(done)

@@ -19,7 +19,7 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 5e-1;
     let e_r = p * r * r + r + 1.0;
     let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
     e_r * scale
@@ -46,24 +46,50 @@ pub fn tanh(x: f32) -> f32 {
 #[cfg(target_arch = "x86_64")]
 pub trait Lanes: Copy {
     const N: usize;
+    /// # Safety
+    /// The CPU features of the implementation; see [`Lanes`].
     unsafe fn load(p: *const f32) -> Self;
+    /// # Safety
+    /// The CPU features of the implementation; see [`Lanes`].
     unsafe fn store(self, p: *mut f32);
+    /// # Safety
+    /// The CPU features of the implementation; see [`Lanes`].
     unsafe fn splat(v: f32) -> Self;
+    /// # Safety
+    /// The CPU features of the implementation; see [`Lanes`].
     unsafe fn add(self, o: Self) -> Self;
+    /// # Safety
+    /// The CPU features of the implementation; see [`Lanes`].
     unsafe fn sub(self, o: Self) -> Self;
+    /// # Safety
+    /// The CPU features of the implementation; see [`Lanes`].
     unsafe fn mul(self, o: Self) -> Self;
     /// `self * b + c`, fused.
+    /// # Safety
+    /// The CPU features of the implementation; see [`Lanes`].
     unsafe fn fmadd(self, b: Self, c: Self) -> Self;
     /// `c - self * b`, fused.
+    /// # Safety
+    /// The CPU features of the implementation; see [`Lanes`].
     unsafe fn fnmadd(self, b: Self, c: Self) -> Self;
     /// `self * b - c`, fused.
+    /// # Safety
+    /// The CPU features of the implementation; see [`Lanes`].
     unsafe fn fmsub(self, b: Self, c: Self) -> Self;
     /// Clamps to `[lo, hi]`; NaN stays NaN.
+    /// # Safety
+    /// The CPU features of the implementation; see [`Lanes`].
     unsafe fn clamp(self, lo: f32, hi: f32) -> Self;
+    /// # Safety
+    /// The CPU features of the implementation; see [`Lanes`].
     unsafe fn floor(self) -> Self;
     /// `2^n` for integral `n` in the normal exponent range.
+    /// # Safety
+    /// The CPU features of the implementation; see [`Lanes`].
     unsafe fn pow2i(n: Self) -> Self;
     /// Reciprocal estimate (12 bits for AVX2, 14 for AVX-512).
+    /// # Safety
+    /// The CPU features of the implementation; see [`Lanes`].
     unsafe fn rcp(self) -> Self;
 }
 
@@ -85,75 +111,137 @@ mod lanes {
 
     impl Lanes for F32x8 {
         const N: usize = 8;
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self { F32x8(_mm256_loadu_ps(p)) }
+        unsafe fn load(p: *const f32) -> Self { unsafe { F32x8(_mm256_loadu_ps(p)) } }
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
-        unsafe fn store(self, p: *mut f32) { _mm256_storeu_ps(p, self.0) }
+        unsafe fn store(self, p: *mut f32) { unsafe { _mm256_storeu_ps(p, self.0) } }
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
-        unsafe fn splat(v: f32) -> Self { F32x8(_mm256_set1_ps(v)) }
+        unsafe fn splat(v: f32) -> Self { unsafe { F32x8(_mm256_set1_ps(v)) } }
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
-        unsafe fn add(self, o: Self) -> Self { F32x8(_mm256_add_ps(self.0, o.0)) }
+        unsafe fn add(self, o: Self) -> Self { unsafe { F32x8(_mm256_add_ps(self.0, o.0)) } }
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
-        unsafe fn sub(self, o: Self) -> Self { F32x8(_mm256_sub_ps(self.0, o.0)) }
+        unsafe fn sub(self, o: Self) -> Self { unsafe { F32x8(_mm256_sub_ps(self.0, o.0)) } }
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
-        unsafe fn mul(self, o: Self) -> Self { F32x8(_mm256_mul_ps(self.0, o.0)) }
+        unsafe fn mul(self, o: Self) -> Self { unsafe { F32x8(_mm256_mul_ps(self.0, o.0)) } }
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
-        unsafe fn fmadd(self, b: Self, c: Self) -> Self { F32x8(_mm256_fmadd_ps(self.0, b.0, c.0)) }
+        unsafe fn fmadd(self, b: Self, c: Self) -> Self { unsafe { F32x8(_mm256_fmadd_ps(self.0, b.0, c.0)) } }
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
-        unsafe fn fnmadd(self, b: Self, c: Self) -> Self { F32x8(_mm256_fnmadd_ps(self.0, b.0, c.0)) }
+        unsafe fn fnmadd(self, b: Self, c: Self) -> Self { unsafe { F32x8(_mm256_fnmadd_ps(self.0, b.0, c.0)) } }
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
-        unsafe fn fmsub(self, b: Self, c: Self) -> Self { F32x8(_mm256_fmsub_ps(self.0, b.0, c.0)) }
+        unsafe fn fmsub(self, b: Self, c: Self) -> Self { unsafe { F32x8(_mm256_fmsub_ps(self.0, b.0, c.0)) } }
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
         unsafe fn clamp(self, lo: f32, hi: f32) -> Self {
-            // min/max return their second operand when either is NaN: NaN stays NaN.
-            F32x8(_mm256_max_ps(_mm256_set1_ps(lo), _mm256_min_ps(_mm256_set1_ps(hi), self.0)))
+            unsafe {
+                // min/max return their second operand when either is NaN: NaN stays NaN.
+                F32x8(_mm256_max_ps(_mm256_set1_ps(lo), _mm256_min_ps(_mm256_set1_ps(hi), self.0)))
+            }
         }
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
-        unsafe fn floor(self) -> Self { F32x8(_mm256_floor_ps(self.0)) }
+        unsafe fn floor(self) -> Self { unsafe { F32x8(_mm256_floor_ps(self.0)) } }
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
         unsafe fn pow2i(n: Self) -> Self {
-            let bits = _mm256_slli_epi32::<23>(_mm256_add_epi32(_mm256_cvtps_epi32(n.0), _mm256_set1_epi32(127)));
-            F32x8(_mm256_castsi256_ps(bits))
+            unsafe {
+                let bits = _mm256_slli_epi32::<23>(_mm256_add_epi32(_mm256_cvtps_epi32(n.0), _mm256_set1_epi32(127)));
+                F32x8(_mm256_castsi256_ps(bits))
+            }
         }
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
-        unsafe fn rcp(self) -> Self { F32x8(_mm256_rcp_ps(self.0)) }
+        unsafe fn rcp(self) -> Self { unsafe { F32x8(_mm256_rcp_ps(self.0)) } }
     }
 
     impl Lanes for F32x16 {
         const N: usize = 16;
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self { F32x16(_mm512_loadu_ps(p)) }
+        unsafe fn load(p: *const f32) -> Self { unsafe { F32x16(_mm512_loadu_ps(p)) } }
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
-        unsafe fn store(self, p: *mut f32) { _mm512_storeu_ps(p, self.0) }
+        unsafe fn store(self, p: *mut f32) { unsafe { _mm512_storeu_ps(p, self.0) } }
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
-        unsafe fn splat(v: f32) -> Self { F32x16(_mm512_set1_ps(v)) }
+        unsafe fn splat(v: f32) -> Self { unsafe { F32x16(_mm512_set1_ps(v)) } }
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
-        unsafe fn add(self, o: Self) -> Self { F32x16(_mm512_add_ps(self.0, o.0)) }
+        unsafe fn add(self, o: Self) -> Self { unsafe { F32x16(_mm512_add_ps(self.0, o.0)) } }
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
-        unsafe fn sub(self, o: Self) -> Self { F32x16(_mm512_sub_ps(self.0, o.0)) }
+        unsafe fn sub(self, o: Self) -> Self { unsafe { F32x16(_mm512_sub_ps(self.0, o.0)) } }
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
-        unsafe fn mul(self, o: Self) -> Self { F32x16(_mm512_mul_ps(self.0, o.0)) }
+        unsafe fn mul(self, o: Self) -> Self { unsafe { F32x16(_mm512_mul_ps(self.0, o.0)) } }
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
-        unsafe fn fmadd(self, b: Self, c: Self) -> Self { F32x16(_mm512_fmadd_ps(self.0, b.0, c.0)) }
+        unsafe fn fmadd(self, b: Self, c: Self) -> Self { unsafe { F32x16(_mm512_fmadd_ps(self.0, b.0, c.0)) } }
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
-        unsafe fn fnmadd(self, b: Self, c: Self) -> Self { F32x16(_mm512_fnmadd_ps(self.0, b.0, c.0)) }
+        unsafe fn fnmadd(self, b: Self, c: Self) -> Self { unsafe { F32x16(_mm512_fnmadd_ps(self.0, b.0, c.0)) } }
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
-        unsafe fn fmsub(self, b: Self, c: Self) -> Self { F32x16(_mm512_fmsub_ps(self.0, b.0, c.0)) }
+        unsafe fn fmsub(self, b: Self, c: Self) -> Self { unsafe { F32x16(_mm512_fmsub_ps(self.0, b.0, c.0)) } }
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
         unsafe fn clamp(self, lo: f32, hi: f32) -> Self {
-            F32x16(_mm512_max_ps(_mm512_set1_ps(lo), _mm512_min_ps(_mm512_set1_ps(hi), self.0)))
+            unsafe {
+                F32x16(_mm512_max_ps(_mm512_set1_ps(lo), _mm512_min_ps(_mm512_set1_ps(hi), self.0)))
+            }
         }
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
         unsafe fn floor(self) -> Self {
-            F32x16(_mm512_roundscale_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(self.0))
+            unsafe {
+                F32x16(_mm512_roundscale_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(self.0))
+            }
         }
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
         unsafe fn pow2i(n: Self) -> Self {
-            let bits = _mm512_slli_epi32::<23>(_mm512_add_epi32(_mm512_cvtps_epi32(n.0), _mm512_set1_epi32(127)));
-            F32x16(_mm512_castsi512_ps(bits))
+            unsafe {
+                let bits = _mm512_slli_epi32::<23>(_mm512_add_epi32(_mm512_cvtps_epi32(n.0), _mm512_set1_epi32(127)));
+                F32x16(_mm512_castsi512_ps(bits))
+            }
         }
+        /// # Safety
+        /// The CPU features of this implementation (see [`Lanes`]); loads and stores need `N` valid floats at the pointer.
         #[inline(always)]
-        unsafe fn rcp(self) -> Self { F32x16(_mm512_rcp14_ps(self.0)) }
+        unsafe fn rcp(self) -> Self { unsafe { F32x16(_mm512_rcp14_ps(self.0)) } }
     }
 }
 
@@ -176,26 +264,33 @@ pub mod vector {
     /// The CPU must have the features of `L`.
     #[inline(always)]
     pub unsafe fn exp<L: Lanes>(x: L) -> L {
-        let x = x.clamp(-87.3, 88.3);
-        let n = x.fmadd(L::splat(std::f32::consts::LOG2_E), L::splat(0.5)).floor();
-        let r = n.fnmadd(L::splat(0.693_359_4), x);
-        let r = n.fnmadd(L::splat(-2.121_944_4e-4), r);
-        let mut p = L::splat(1.987_569_1e-4);
-        p = p.fmadd(r, L::splat(1.398_199_9e-3));
-        p = p.fmadd(r, L::splat(8.333_452e-3));
-        p = p.fmadd(r, L::splat(4.166_579_6e-2));
-        p = p.fmadd(r, L::splat(1.666_666_5e-1));
-        p = p.fmadd(r, L::splat(5.000_000_1e-1));
-        let e_r = p.mul(r).fmadd(r, r).add(L::splat(1.0));
-        e_r.mul(L::pow2i(n))
+        unsafe {
+            let x = x.clamp(-87.3, 88.3);
+            let n = x.fmadd(L::splat(std::f32::consts::LOG2_E), L::splat(0.5)).floor();
+            let r = n.fnmadd(L::splat(0.693_359_4), x);
+            let r = n.fnmadd(L::splat(-2.121_944_4e-4), r);
+            let mut p = L::splat(1.987_569_1e-4);
+            p = p.fmadd(r, L::splat(1.398_199_9e-3));
+            p = p.fmadd(r, L::splat(8.333_452e-3));
+            p = p.fmadd(r, L::splat(4.166_579_6e-2));
+            p = p.fmadd(r, L::splat(1.666_666_5e-1));
+            p = p.fmadd(r, L::splat(5e-1));
+            let e_r = p.mul(r).fmadd(r, r).add(L::splat(1.0));
+            e_r.mul(L::pow2i(n))
+        }
     }
 
     /// `1 / d` for `d >= 1`: reciprocal estimate refined by one Newton step.
+    ///
+    /// # Safety
+    /// The CPU must have the features of `L`.
     #[inline(always)]
     unsafe fn recip<L: Lanes>(d: L) -> L {
-        let y = d.rcp();
-        // y + y (1 - d y): the residual is formed exactly by the FMA.
-        y.fmadd(d.fnmadd(y, L::splat(1.0)), y)
+        unsafe {
+            let y = d.rcp();
+            // y + y (1 - d y): the residual is formed exactly by the FMA.
+            y.fmadd(d.fnmadd(y, L::splat(1.0)), y)
+        }
     }
 
     /// `1 / (1 + e^-x)` per lane.
@@ -204,8 +299,10 @@ pub mod vector {
     /// The CPU must have the features of `L`.
     #[inline(always)]
     pub unsafe fn sigmoid<L: Lanes>(x: L) -> L {
-        let e = exp(L::splat(0.0).sub(x));
-        recip(L::splat(1.0).add(e))
+        unsafe {
+            let e = exp(L::splat(0.0).sub(x));
+            recip(L::splat(1.0).add(e))
+        }
     }
 
     /// `tanh(x) = 2 sigmoid(2x) - 1` per lane.
@@ -214,9 +311,11 @@ pub mod vector {
     /// The CPU must have the features of `L`.
     #[inline(always)]
     pub unsafe fn tanh<L: Lanes>(x: L) -> L {
-        let e = exp(L::splat(-2.0).mul(x));
-        let s = recip(L::splat(1.0).add(e));
-        L::splat(2.0).fmsub(s, L::splat(1.0))
+        unsafe {
+            let e = exp(L::splat(-2.0).mul(x));
+            let s = recip(L::splat(1.0).add(e));
+            L::splat(2.0).fmsub(s, L::splat(1.0))
+        }
     }
 }
 
@@ -264,6 +363,8 @@ macro_rules! dispatch {
             fn body($($arg: $ty),*) $body
             #[cfg(target_arch = "x86_64")]
             {
+                /// # Safety
+                /// The CPU must support AVX-512F/VL, AVX2 and FMA (checked by the caller).
                 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn wide($($arg: $ty),*) { body($($arg),*) }
@@ -271,6 +372,8 @@ macro_rules! dispatch {
                     // SAFETY: the CPU supports the features `wide` was compiled for.
                     return unsafe { wide($($arg),*) };
                 }
+                /// # Safety
+                /// The CPU must support AVX2 and FMA (checked by the caller).
                 #[target_feature(enable = "avx2,fma")]
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn fast($($arg: $ty),*) { body($($arg),*) }
@@ -344,17 +447,26 @@ mod tests {
     #[test]
     fn vector_functions_match_the_standard_library_at_both_widths() {
         /// Runs `f` on a vector of `x` and returns lane 5.
+        ///
+        /// # Safety
+        /// The CPU must support AVX2 and FMA.
         #[target_feature(enable = "avx2,fma")]
         unsafe fn run8(f: fn(F32x8) -> F32x8, x: f32) -> f32 {
-            let mut out = [0.0f32; 8];
-            f(F32x8::splat(x)).store(out.as_mut_ptr());
-            out[5]
+            unsafe {
+                let mut out = [0.0f32; 8];
+                f(F32x8::splat(x)).store(out.as_mut_ptr());
+                out[5]
+            }
         }
+        /// # Safety
+        /// The CPU must support AVX-512F.
         #[target_feature(enable = "avx512f")]
         unsafe fn run16(f: fn(F32x16) -> F32x16, x: f32) -> f32 {
-            let mut out = [0.0f32; 16];
-            f(F32x16::splat(x)).store(out.as_mut_ptr());
-            out[13]
+            unsafe {
+                let mut out = [0.0f32; 16];
+                f(F32x16::splat(x)).store(out.as_mut_ptr());
+                out[13]
+            }
         }
         if has_avx2_fma() {
             check_lanes::<F32x8>(run8);

@@ -4,6 +4,7 @@
 mod common;
 
 use charrnn_core::cell::CellKind;
+use charrnn_core::Cancel;
 use charrnn_core::layer::{self, LayerWeights};
 use charrnn_core::layout::SeqLayout;
 use charrnn_core::model::Batch;
@@ -14,7 +15,7 @@ fn one_unit(kind: CellKind, w_ih: &[f32], w_hh: &[f32], b_ih: &[f32], b_hh: &[f3
     let layout = SeqLayout::full(2, 1);
     let w = LayerWeights { kind, input: 1, hidden: 1, w_ih, w_hh, b_ih, b_hh };
     let c0 = if kind.has_cell_state() { vec![0.0] } else { vec![] };
-    let tape = layer::forward(&layout, &w, &[1.0, -1.0], &[0.0], &c0).unwrap();
+    let tape = layer::forward(&layout, &w, &[1.0, -1.0], &[0.0], &c0, Cancel::NEVER).unwrap();
     (tape.h, tape.aux)
 }
 

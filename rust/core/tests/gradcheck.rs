@@ -4,6 +4,7 @@
 mod common;
 
 use charrnn_core::cell::CellKind;
+use charrnn_core::Cancel;
 use charrnn_core::layer::{self, LayerWeights};
 use charrnn_core::layout::SeqLayout;
 use charrnn_core::model::Batch;
@@ -61,7 +62,7 @@ impl LayerCase {
     }
 
     fn loss(&self, t: &[Vec<f32>]) -> f64 {
-        let tape = layer::forward(&self.layout, &self.weights(t), &t[4], &t[5], &t[6]).unwrap();
+        let tape = layer::forward(&self.layout, &self.weights(t), &t[4], &t[5], &t[6], Cancel::NEVER).unwrap();
         let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum::<f64>();
         let h_n = self.layout.final_state(&tape.h, &t[5], self.hidden);
         let mut l = dot(&tape.h, &self.r_out) + dot(&h_n, &self.r_h);
@@ -77,8 +78,8 @@ fn layer_backward_matches_finite_differences_for_every_cell() {
     for (seed, kind) in CELLS.into_iter().enumerate() {
         let case = LayerCase::new(kind, 10 + seed as u64);
         let t = &case.tensors;
-        let tape = layer::forward(&case.layout, &case.weights(t), &t[4], &t[5], &t[6]).unwrap();
-        let g = layer::backward(&case.layout, &case.weights(t), &t[4], &t[5], &t[6], &tape, &case.r_out, &case.r_h, &case.r_c).unwrap();
+        let tape = layer::forward(&case.layout, &case.weights(t), &t[4], &t[5], &t[6], Cancel::NEVER).unwrap();
+        let g = layer::backward(&case.layout, &case.weights(t), &t[4], &t[5], &t[6], &tape, &case.r_out, &case.r_h, &case.r_c, Cancel::NEVER).unwrap();
         let analytic = [&g.w_ih, &g.w_hh, &g.b_ih, &g.b_hh, &g.x, &g.h0, &g.c0];
         let names = ["w_ih", "w_hh", "b_ih", "b_hh", "x", "h0", "c0"];
         for (k, grad) in analytic.iter().enumerate() {
@@ -101,6 +102,7 @@ fn model_loss(p: &OwnedParams, batch: &Batch, h0: Option<&[f32]>, c0: Option<&[f
 }
 
 #[test]
+#[allow(clippy::needless_range_loop)] // (k, i) index the parameter to perturb in two copies
 fn model_backward_matches_finite_differences_for_every_cell_and_two_layers() {
     for (seed, kind) in CELLS.into_iter().enumerate() {
         let mut rng = Rng::new(100 + seed as u64);
@@ -145,8 +147,8 @@ fn padded_positions_change_neither_loss_nor_gradients() {
         for t in 0..steps {
             for b in 0..batch {
                 if t as i64 >= lengths[b] {
-                    ids[t * batch + b] = ((ids[t * batch + b] + 1) % vocab as i32) as i32;
-                    targets[t * batch + b] = ((targets[t * batch + b] + 2) % vocab as i32) as i32;
+                    ids[t * batch + b] = (ids[t * batch + b] + 1) % vocab as i32;
+                    targets[t * batch + b] = (targets[t * batch + b] + 2) % vocab as i32;
                 }
             }
         }

@@ -3,7 +3,7 @@
 
 use charrnn_core::cell::CellKind;
 use charrnn_core::model::{forward_backward, Batch, ForwardOutput, ModelParams, ParamRef, PassOptions};
-use charrnn_core::sampler::{seeded_rng, uniform};
+use charrnn_core::rng::{seeded_rng, uniform};
 use rand_chacha::ChaCha8Rng;
 
 pub struct Rng(pub ChaCha8Rng);
