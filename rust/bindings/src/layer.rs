@@ -164,12 +164,13 @@ pub fn layer_backward<'py>(
     let out = PyDict::new(py);
     out.set_item("x", to_numpy(py, layout.unpack(&g.x, tape.input, 0.0), &[layout.steps, batch, tape.input]))?;
     out.set_item("w_ih", to_numpy(py, g.w_ih, &[gh, tape.input]))?;
-    out.set_item("w_hh", to_numpy(py, g.w_hh, &[gh, hidden]))?;
-    out.set_item("b_ih", to_numpy(py, g.b_ih, &[gh]))?;
-    out.set_item("b_hh", to_numpy(py, g.b_hh, &[gh]))?;
-    out.set_item("h0", to_numpy(py, layout.from_rank(&g.h0, hidden), &[batch, hidden]))?;
+    let r = g.recurrent;
+    out.set_item("w_hh", to_numpy(py, r.w_hh, &[gh, hidden]))?;
+    out.set_item("b_ih", to_numpy(py, r.b_ih, &[gh]))?;
+    out.set_item("b_hh", to_numpy(py, r.b_hh, &[gh]))?;
+    out.set_item("h0", to_numpy(py, layout.from_rank(&r.h0, hidden), &[batch, hidden]))?;
     if tape.kind.has_cell_state() {
-        out.set_item("c0", to_numpy(py, layout.from_rank(&g.c0, hidden), &[batch, hidden]))?;
+        out.set_item("c0", to_numpy(py, layout.from_rank(&r.c0, hidden), &[batch, hidden]))?;
     }
     Ok(out)
 }

@@ -69,19 +69,17 @@ pub struct LayerTape {
     pub aux: Vec<f32>,
 }
 
-/// Gradients of one layer. `x` is `[rows, In]` packed; `h0`/`c0` are `[B, H]` rank order.
+/// Gradients of one layer: the input weights' and the input's (`x`, `[rows, In]` packed),
+/// and those of the recurrence (its `d_pre` used up, left empty).
 #[derive(Debug, Clone)]
 pub struct LayerGrads {
     pub w_ih: Vec<f32>,
-    pub w_hh: Vec<f32>,
-    pub b_ih: Vec<f32>,
-    pub b_hh: Vec<f32>,
     pub x: Vec<f32>,
-    pub h0: Vec<f32>,
-    pub c0: Vec<f32>,
+    pub recurrent: RecurrentGrads,
 }
 
-/// Gradients w.r.t. the pre-activations, before the input weights are involved.
+/// Gradients w.r.t. the pre-activations, before the input weights are involved;
+/// `h0`/`c0` are `[B, H]` rank order.
 #[derive(Debug, Clone)]
 pub struct RecurrentGrads {
     /// `dL/d(W_ih x + bias)` per row `[rows, G*H]`.
@@ -223,13 +221,14 @@ pub fn backward(
     cancel: Cancel,
 ) -> Result<LayerGrads> {
     check_len("x", x, &[layout.rows(), w.input])?;
-    let r = backward_recurrent(layout, w, h0, c0, tape, d_out, d_hn, d_cn, cancel)?;
+    let mut r = backward_recurrent(layout, w, h0, c0, tape, d_out, d_hn, d_cn, cancel)?;
     let (rows, gw) = (layout.rows(), w.gate_width());
     let mut w_ih = vec![0.0; gw * w.input];
     let mut dx = vec![0.0; rows * w.input];
     matmul_atb(gw, w.input, rows, &r.d_pre, x, 0.0, &mut w_ih, cancel)?;
     matmul_ab(rows, w.input, gw, &r.d_pre, w.w_ih, 0.0, &mut dx, cancel)?;
-    Ok(LayerGrads { w_ih, w_hh: r.w_hh, b_ih: r.b_ih, b_hh: r.b_hh, x: dx, h0: r.h0, c0: r.c0 })
+    r.d_pre = Vec::new();
+    Ok(LayerGrads { w_ih, x: dx, recurrent: r })
 }
 
 /// Backward through time down to the pre-activations: everything but the input weights'

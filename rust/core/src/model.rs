@@ -523,9 +523,9 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
             let g = layer::backward(&layout, w, x, &h_init[l], &c_init[l], &tapes[l], &d_h, &zero_state, d_cn, cancel)?;
             let base = 1 + 4 * l;
             grads[base] = g.w_ih;
-            grads[base + 1] = g.w_hh;
-            grads[base + 2] = g.b_ih;
-            grads[base + 3] = g.b_hh;
+            grads[base + 1] = g.recurrent.w_hh;
+            grads[base + 2] = g.recurrent.b_ih;
+            grads[base + 3] = g.recurrent.b_hh;
             d_h = g.x;
             if training_dropout {
                 d_h.iter_mut().zip(&masks[l]).for_each(|(d, m)| *d *= m);

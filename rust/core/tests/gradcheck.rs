@@ -80,7 +80,8 @@ fn layer_backward_matches_finite_differences_for_every_cell() {
         let t = &case.tensors;
         let tape = layer::forward(&case.layout, &case.weights(t), &t[4], &t[5], &t[6], Cancel::NEVER).unwrap();
         let g = layer::backward(&case.layout, &case.weights(t), &t[4], &t[5], &t[6], &tape, &case.r_out, &case.r_h, &case.r_c, Cancel::NEVER).unwrap();
-        let analytic = [&g.w_ih, &g.w_hh, &g.b_ih, &g.b_hh, &g.x, &g.h0, &g.c0];
+        let r = &g.recurrent;
+        let analytic = [&g.w_ih, &r.w_hh, &r.b_ih, &r.b_hh, &g.x, &r.h0, &r.c0];
         let names = ["w_ih", "w_hh", "b_ih", "b_hh", "x", "h0", "c0"];
         for (k, grad) in analytic.iter().enumerate() {
             assert_eq!(grad.len(), t[k].len(), "{kind:?} {} gradient size", names[k]);
