@@ -9,7 +9,7 @@ measured: ``carry=True`` on text is what :func:`charrnn.train_text` does; ``carr
 on names is what :func:`charrnn.train` does; the other two are the mistakes.
 
 Passing the previous batch's final state as the next batch's ``h0``/``c0`` is the whole of
-"detach" here: ``_core.forward_backward`` takes the state as plain numbers, so no gradient
+"detach" here: ``CharRNN.forward_backward`` (``_core.forward_backward``) takes the state as plain numbers, so no gradient
 can flow through it into the previous batch — exactly what ``h.detach()`` does in PyTorch.
 """
 
@@ -20,7 +20,6 @@ from typing import Optional
 
 import numpy as np
 
-from . import _core
 from .data import Batch
 from .model import CharRNN
 from .scratch import adam
@@ -31,12 +30,9 @@ __all__ = ["train", "evaluate"]
 def _pass(model: CharRNN, batch: Batch, state, carry: bool, compute_grad: bool):
     """One batch from the carried state (when ``carry`` and its shape fits) or from zeros."""
     if not carry or state is None or state[0].shape[1] != len(batch):
-        state = (None, None)  # zeros: a fresh start
-    loss_sum, _, grads, h_n, c_n = _core.forward_backward(
-        model.cell, model.params_list(), batch.ids, batch.targets, batch.lengths,
-        h0=state[0], c0=state[1], compute_grad=compute_grad,
-    )
-    return float(loss_sum), grads, (h_n, c_n)
+        state = None  # zeros: a fresh start
+    out = model.forward_backward(batch, state, compute_grad=compute_grad)
+    return out.loss_sum, out.grads, out.state
 
 
 def train(
