@@ -12,7 +12,7 @@ from ..data import load_lines
 from ..errors import DataError
 from ..model import CharRNN, load
 from ..text import load_text
-from .common import subcommand
+from .common import model_file, subcommand
 
 __all__ = ["add_parser", "run"]
 
@@ -25,7 +25,7 @@ def add_parser(sub: Any) -> None:
         "NLL per character (nats), perplexity and bits per character of MODEL on FILE.",
         run,
     )
-    p.add_argument("model", metavar="MODEL", help="a checkpoint written by 'charrnn train'")
+    p.add_argument("model", metavar="MODEL", type=model_file, help="a checkpoint written by 'charrnn train', or a shipped model such as ru-first-female (charrnn models)")
     p.add_argument("file", metavar="FILE", help="one item per line, UTF-8 (a text model: the whole file)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--category", metavar="NAME", default=None, help="the category of FILE's items (conditional models)")

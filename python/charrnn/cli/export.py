@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from ..model import load
-from .common import subcommand
+from .common import model_file, subcommand
 
 __all__ = ["add_parser", "run"]
 
@@ -21,7 +21,7 @@ def add_parser(sub: Any) -> None:
         "the vocabulary and configuration travel in its metadata.",
         run,
     )
-    p.add_argument("model", metavar="MODEL", help="a checkpoint written by 'charrnn train'")
+    p.add_argument("model", metavar="MODEL", type=model_file, help="a checkpoint written by 'charrnn train', or a shipped model such as ru-first-female (charrnn models)")
     p.add_argument("--to", choices=["torch"], required=True, help="the target framework")
     p.add_argument("out", metavar="OUT", help="the state dict to write (.safetensors)")
 
