@@ -178,5 +178,23 @@ def test_cli_refuses_items_without_counts_and_bad_powers(tmp_path):
     assert r.returncode != 0 and "have no count" in r.stderr and "Traceback" not in r.stderr
     r = cli("train", "plain.txt", "--weights", "few.tsv", "--weight-power", "-1", cwd=tmp_path)
     assert r.returncode != 0 and "--weight-power" in r.stderr
+    r = cli("train", "plain.txt", "--weight-power", "1", *SMALL, "--epochs", "1", cwd=tmp_path)
+    assert r.returncode != 0 and "--weight-power needs counts" in r.stderr and "Traceback" not in r.stderr
     r = cli("train", "--preset", "ru-first-by-gender", "--weights", "few.tsv", *SMALL, cwd=tmp_path)
     assert r.returncode != 0 and "does not go with" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_resume_of_a_weighted_run_ends_as_the_uninterrupted_one(tmp_path):
+    (tmp_path / "counts.tsv").write_text("name\tcount\n" + "".join(f"{i}\t{c}\n" for i, c in zip(ITEMS, COUNTS)), "utf-8")
+    whole = cli("train", "counts.tsv", *SMALL, "--epochs", "3", "--json", "--out", "whole.safetensors", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    first = cli("train", "counts.tsv", *SMALL, "--epochs", "1", "--json", "--out", "part.safetensors", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    rest = cli("train", "--resume", "part.ckpt.safetensors", "--epochs", "3", "--json", cwd=tmp_path)
+    assert rest.returncode == 0, rest.stderr
+    both = [json.loads(x) for x in (first.stdout + rest.stdout).splitlines()]
+    want = [json.loads(x) for x in whole.stdout.splitlines()]
+    assert [r["val_nll_weighted"] for r in both] == [r["val_nll_weighted"] for r in want]
+    assert [r["train_nll"] for r in both] == [r["train_nll"] for r in want]
+    a, b = charrnn.load(tmp_path / "whole.safetensors"), charrnn.load(tmp_path / "part.safetensors")
+    assert_same_weights(a, b)

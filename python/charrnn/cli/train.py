@@ -354,6 +354,8 @@ def run(args: argparse.Namespace) -> int:
         apply_resumed(args, typed, resumed[1].extra, args.resume)
         args.mode = args.mode or resumed[1].mode
     fill_defaults(args, typed)
+    if "weight_power" in typed and args.weights is None and not (args.file and has_count_header(args.file)):
+        raise DataError("--weight-power needs counts: give --weights COUNTS (or a FILE with a 'count' column)")
     # Human-readable text goes to stdout, or to stderr when stdout carries JSON lines.
     out: TextIO = sys.stderr if args.json else sys.stdout
     return (_train_text if args.mode == "text" else _train_names)(args, out, resumed)
