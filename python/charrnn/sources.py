@@ -194,12 +194,17 @@ class NamesSource(_Batches):
     def evaluate(self, model: CharRNN) -> dict[str, Optional[float]]:
         if not self.val_items:
             return {"val": None}
-        log_probs = model.log_probs(self.val_items, batch_size=max(self.batch_size, 256))
+        batch_size = max(self.batch_size, 256)
+        if self.val_weights is None:
+            return {"val": model.evaluate(self.val_items, batch_size=batch_size)["nll"]}
+        # One pass gives both: each item once (per type), and each as often as it occurs
+        # (per occurrence: the NLL per character of the population).
+        log_probs = model.log_probs(self.val_items, batch_size=batch_size)
         chars = np.array([len(model.vocab.encode(item)) + 1 for item in self.val_items], dtype=np.float64)
-        out: dict[str, Optional[float]] = {"val": nll_per_char(-float(log_probs.sum()), int(chars.sum()))}
-        if self.val_weights is not None:  # each item as often as it occurs: NLL per character of the population
-            out["val_weighted"] = float(-(self.val_weights @ log_probs) / (self.val_weights @ chars))
-        return out
+        return {
+            "val": nll_per_char(-float(log_probs.sum()), int(chars.sum())),
+            "val_weighted": float(-(self.val_weights @ log_probs) / (self.val_weights @ chars)),
+        }
 
     def position(self) -> Optional[dict[str, Any]]:
         return self._batches.get_state()  # the data-order generator: the next epoch's order
