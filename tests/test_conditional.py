@@ -46,7 +46,7 @@ def test_labelled_split_is_stratified_reproducible_and_complete():
     data = preset("ru-first-by-gender")
     train, val = charrnn.split(data, val_fraction=0.1, seed=3)
     assert isinstance(train, Labelled) and isinstance(val, Labelled)
-    assert val.counts() == {"male": round(408 * 0.1), "female": round(328 * 0.1)}
+    assert val.counts() == {"male": round(4827 * 0.1), "female": round(2130 * 0.1)}
     assert sorted(train.pairs() + val.pairs()) == sorted(data.pairs())
     assert data.split(0.1, seed=3) == (train, val)
     assert data.split(0.1, seed=4)[1] != val
@@ -73,13 +73,16 @@ def test_bad_category_names_are_refused(categories):
 
 def test_presets_match_their_descriptions():
     first = preset("ru-first-by-gender")
-    assert first.counts() == {"male": 408, "female": 328}
-    assert set(first.of("female")) == set(charrnn.datasets.russian_names("first", "female"))
+    assert first.counts() == {"male": 4827, "female": 2130}
+    assert "male (4,827), female (2,130)" in PRESETS["ru-first-by-gender"][0]
+    rich = charrnn.datasets.russiannames("first", "female", min_count=3).items
+    assert set(first.of("female")) <= set(rich) and {"Гульназ", "Анна"} <= set(first.of("female"))
+    assert "Любовь" in first.of("female") and "Никита" in first.of("male")
     kinds = preset("ru-names-by-kind")
-    assert kinds.counts() == {"first": 736, "patronymic": 856, "surname": 2000}
-    assert kinds == preset("ru-names-by-kind")  # the surname sample is fixed
+    assert kinds.counts() == {"first": 6000, "patronymic": 5989, "surname": 5952}  # names in two kinds stay in the first
+    assert kinds == preset("ru-names-by-kind")  # the samples are fixed
     assert set(PRESETS) == {"ru-first-by-gender", "ru-patronymics-by-gender", "ru-names-by-kind"}
-    assert charrnn.datasets.preset("ru-patronymics-by-gender").counts() == {"male": 428, "female": 428}
+    assert charrnn.datasets.preset("ru-patronymics-by-gender").counts() == {"male": 6916, "female": 3828}
     with pytest.raises(ValueError, match="unknown preset"):
         preset("en-names")
 

@@ -35,7 +35,7 @@ from .errors import (
 )
 from .labelled import Labelled
 from .metrics import bits_per_char, perplexity
-from .model import CharRNN, load
+from .model import CharRNN, load, pretrained
 from .ngram import NGram
 from .records import EpochRecord, History, TextHistory, TextRecord
 from .sampling import sample_filtered
@@ -106,6 +106,7 @@ __all__ = [
     "bits_per_char",
     "datasets",
     "load",
+    "pretrained",
     "load_lines",
     "load_training_checkpoint",
     "perplexity",

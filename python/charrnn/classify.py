@@ -24,7 +24,10 @@ import numpy as np
 from .labelled import Labelled
 from .model import CharRNN
 
-__all__ = ["classify", "category_log_likelihoods", "log_prior", "predict", "accuracy", "Prior"]
+__all__ = [
+    "classify", "category_log_likelihoods", "log_prior", "predict", "accuracy", "Prior",
+    "ending_rule", "reliability", "evaluate_classifier",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -109,3 +112,71 @@ def accuracy(model: CharRNN, items: Labelled, prior: Prior = "training") -> floa
         raise ValueError("cannot measure accuracy on no items")
     predicted = predict(model, list(items), prior)
     return float(np.mean([p == items.category_of(i) for i, p in enumerate(predicted)]))
+
+
+# -- how good and how honest a classifier is ----------------------------------------------
+
+FEMININE_ENDINGS = ("а", "я")
+
+
+def ending_rule(name: str) -> str:
+    """The baseline a gender classifier must beat: ``"female"`` when the name ends in а or
+    я (Анна, Мария), else ``"male"`` (Иван, Игорь; wrong for Никита, Илья, Любовь, Гульназ)."""
+    return "female" if name.strip().lower().endswith(FEMININE_ENDINGS) else "male"
+
+
+def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> dict:
+    """Calibration of predictions: ``confidence[i]`` the probability given to the predicted
+    category of item ``i``, ``correct[i]`` whether that was the label.  Returns
+    ``{"ece": ..., "bins": [{"low", "high", "n", "confidence", "accuracy"}, ...]}``: the
+    expected calibration error is the mean over items of |accuracy - confidence| of their
+    bin (equal-width bins of confidence; empty bins are left out)."""
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=np.float64)
+    if confidence.shape != correct.shape or confidence.ndim != 1 or len(confidence) == 0:
+        raise ValueError("confidence and correct must be non-empty 1-D arrays of the same length")
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.searchsorted(edges, confidence, side="right") - 1, 0, bins - 1)
+    rows, ece = [], 0.0
+    for b in range(bins):
+        inside = which == b
+        n = int(inside.sum())
+        if n == 0:
+            continue
+        conf, acc = float(confidence[inside].mean()), float(correct[inside].mean())
+        ece += n * abs(acc - conf)
+        rows.append({"low": float(edges[b]), "high": float(edges[b + 1]), "n": n, "confidence": conf, "accuracy": acc})
+    return {"ece": ece / len(confidence), "bins": rows}
+
+
+def evaluate_classifier(model: CharRNN, items: Labelled, prior: Prior = "training", bins: int = 10) -> dict:
+    """How the model classifies labelled ``items``: ``{"items", "accuracy", "nll" (mean
+    -log P(label | name)), "ece", "reliability" (the bins of :func:`reliability`),
+    "per_category": {c: accuracy}}``, and, when the categories are ``male``/``female``,
+    ``"ending_rule_accuracy"`` (:func:`ending_rule` on the same items).  Labels must be
+    categories of the model."""
+    if not isinstance(items, Labelled):
+        raise TypeError("evaluate_classifier needs labelled items (charrnn.Labelled)")
+    if len(items) == 0:
+        raise ValueError("cannot evaluate a classifier on no items")
+    categories = _require_conditional(model)
+    unknown = sorted(set(items.categories) - set(categories))
+    if unknown:
+        raise ValueError(f"labels that are not categories of the model: {', '.join(unknown)} (it has {', '.join(categories)})")
+    labels = np.array([categories.index(items.category_of(i)) for i in range(len(items))])
+    post = _posteriors(model, list(items), prior)
+    predicted = post.argmax(axis=1)
+    correct = predicted == labels
+    calibration = reliability(post.max(axis=1), correct, bins)
+    out = {
+        "items": len(items),
+        "accuracy": float(correct.mean()),
+        "nll": float(-np.log(np.maximum(post[np.arange(len(items)), labels], 1e-300)).mean()),
+        "ece": calibration["ece"],
+        "reliability": calibration["bins"],
+        "per_category": {c: float(correct[labels == k].mean()) for k, c in enumerate(categories) if (labels == k).any()},
+    }
+    if set(categories) == {"male", "female"}:
+        rule = np.array([ending_rule(name) == items.category_of(i) for i, name in enumerate(items)])
+        out["ending_rule_accuracy"] = float(rule.mean())
+    return out

@@ -17,17 +17,36 @@ from __future__ import annotations
 import gzip
 import logging
 import math
+import numbers
 import os
 import unicodedata
 from typing import NamedTuple, Sequence
 
 from .errors import DataError
 
-__all__ = ["Counted", "load_counts", "parse_counts"]
+__all__ = ["Counted", "load_counts", "parse_counts", "tempered", "counted_split", "has_count_header", "DEFAULT_WEIGHT_POWER"]
 
 logger = logging.getLogger(__name__)
 
 ITEM_COLUMNS = ("name", "item", "text")
+# The exponent of frequency-aware training: items drawn in proportion to count ** power.
+# Measured on the russiannames first names (docs/names.md, "Frequency-aware training").
+DEFAULT_WEIGHT_POWER = 0.5
+
+
+def tempered(counts: Sequence[float], power: float = 1.0) -> list[float]:
+    """``counts`` tempered by ``power`` (1: as they are, 0: every item alike), summing to 1;
+    ValueError for a bad power or count, or when all are zero."""
+    if not isinstance(power, numbers.Real) or not math.isfinite(power) or power < 0:
+        raise ValueError(f"weight power must be a finite number >= 0, got {power}")
+    for c in counts:
+        if not isinstance(c, numbers.Real) or not math.isfinite(c) or c < 0:
+            raise ValueError(f"counts must be finite numbers >= 0, got {c!r}")
+    powered = [float(c) ** power if c > 0 else 0.0 for c in counts]
+    total = math.fsum(powered)
+    if total <= 0:
+        raise ValueError("all counts are zero: no weights")
+    return [t / total for t in powered]
 
 
 class Counted(NamedTuple):
@@ -41,13 +60,7 @@ class Counted(NamedTuple):
 
     def weights(self, power: float = 1.0) -> list[float]:
         """The counts tempered by ``power`` (1: as they are, 0: every item alike), summing to 1."""
-        if not math.isfinite(power) or power < 0:
-            raise ValueError(f"power must be a finite number >= 0, got {power}")
-        tempered = [c**power if c > 0 else 0.0 for c in self.counts]
-        total = math.fsum(tempered)
-        if total <= 0:
-            raise ValueError("all counts are zero: no weights")
-        return [t / total for t in tempered]
+        return tempered(self.counts, power)
 
 
 def _count(field: str, source: str, line: int) -> float:
@@ -114,6 +127,22 @@ def parse_counts(data: bytes, source: str) -> Counted:
     return Counted(list(merged), list(merged.values()))
 
 
+def has_count_header(path: str | os.PathLike[str]) -> bool:
+    """Whether the file's first line is a header naming a ``count`` column (tab- or
+    comma-separated), i.e. the file is a counted list rather than one item a line."""
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+    try:
+        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+            head = f.read(4096)
+    except (OSError, EOFError):
+        return False  # reading it reports the damage
+    line = head.split(b"\n", 1)[0].decode("utf-8-sig", "replace").strip()
+    sep = "\t" if "\t" in line else ","
+    fields = [f.strip().lower() for f in line.split(sep)]
+    return len(fields) >= 2 and "count" in fields
+
+
 def load_counts(path: str | os.PathLike[str]) -> Counted:
     """Read a counted list (see the module's doc); :class:`DataError` when it is malformed."""
     with open(path, "rb") as f:
@@ -121,3 +150,19 @@ def load_counts(path: str | os.PathLike[str]) -> Counted:
     counted = parse_counts(data, os.fspath(path))
     logger.debug("read %d counted items from %s", len(counted.items), path)
     return counted
+
+
+def counted_split(counted: Counted, val_fraction: float = 0.1, seed: int = 0) -> tuple[Counted, Counted]:
+    """``(train, val)``: a random ``val_fraction`` of the *names* (types) held out, each
+    keeping its count, as :func:`charrnn.data.training_split` splits a plain list (the
+    validation items with a character no training item has go back to training)."""
+    from .data import training_split
+
+    train, val, _ = training_split(counted.items, None, val_fraction, seed)
+    return with_counts(counted, train), with_counts(counted, val)
+
+
+def with_counts(counted: Counted, items: Sequence[str]) -> Counted:
+    """``items`` (each one of ``counted``'s) with their counts from ``counted``."""
+    count = dict(zip(counted.items, counted.counts, strict=True))
+    return Counted(list(items), [count[item] for item in items])

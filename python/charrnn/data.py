@@ -165,6 +165,12 @@ class NameBatches:
     of ``batch_size`` (the last one may be smaller).  ``shuffle=False`` keeps the list's
     order.  Items are encoded once, up front (an unknown character raises there).
     Batches of a :class:`~charrnn.labelled.Labelled` list carry each item's category.
+
+    With ``probabilities`` (one per item, summing to 1: e.g. tempered counts,
+    :meth:`charrnn.Counted.weights`) an epoch is instead ``len(items)`` draws *with
+    replacement*, item ``i`` with probability ``probabilities[i]``, from the same generator
+    (so its state, :meth:`get_state`, still fixes every later epoch): common items come
+    up often, rare ones seldom.
     """
 
     def __init__(
@@ -174,11 +180,13 @@ class NameBatches:
         batch_size: int = 32,
         shuffle: bool = True,
         seed: int = 0,
+        probabilities: Optional[Sequence[float]] = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if len(items) == 0:
             raise ValueError("no items to batch")
+        self.probabilities = None if probabilities is None else check_probabilities(probabilities, len(items))
         self.vocab = vocab
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
@@ -196,7 +204,10 @@ class NameBatches:
 
     def __iter__(self) -> Iterator[Batch]:
         n = len(self.encoded)
-        order = self._rng.permutation(n) if self.shuffle else np.arange(n)
+        if self.probabilities is not None:
+            order = self._rng.choice(n, size=n, replace=True, p=self.probabilities)
+        else:
+            order = self._rng.permutation(n) if self.shuffle else np.arange(n)
         self.epochs_started += 1
         for start in range(0, n, self.batch_size):
             index = order[start : start + self.batch_size]
@@ -214,6 +225,20 @@ class NameBatches:
             self._rng.bit_generator.state = copy.deepcopy(state)
         except (TypeError, ValueError, KeyError) as e:
             raise ValueError(f"not a data-order generator state: {e}") from None
+
+
+def check_probabilities(probabilities: Sequence[float], n: int) -> np.ndarray:
+    """``probabilities`` as a float64 array of ``n`` finite values >= 0 summing to 1
+    (renormalised), or ValueError naming what is wrong."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.shape != (n,):
+        raise ValueError(f"expected {n} sampling weights (one per item), got {p.size}")
+    if not np.all(np.isfinite(p)) or np.any(p < 0):
+        raise ValueError("sampling weights must be finite numbers >= 0")
+    total = p.sum()
+    if total <= 0:
+        raise ValueError("all sampling weights are zero")
+    return p / total
 
 
 def unseen_characters(train_items: Sequence[str], val_items: Sequence[str]) -> dict[str, tuple[int, str]]:

@@ -22,7 +22,7 @@ from .counted import Counted
 from .data import parse_lines
 from .labelled import Labelled
 
-__all__ = ["russian_names", "russiannames", "RUSSIANNAMES_KINDS", "preset", "PRESETS", "KINDS", "GENDERS"]
+__all__ = ["russian_names", "russiannames", "RUSSIANNAMES_KINDS", "preset", "preset_split", "PRESETS", "KINDS", "GENDERS"]
 
 KINDS = ("first", "surnames", "patronymics")
 GENDERS = ("male", "female")
@@ -84,48 +84,55 @@ def russiannames(kind: str = "first", gender: Optional[str] = None, min_count: i
 
 # -- presets built from the bundled data ---------------------------------------------
 
-# name -> (description, {category: [(kind, gender or None, sample size or None), ...]})
-_SURNAME_SAMPLE = 1000  # surnames per gender in ru-names-by-kind (the lists hold ~200,000)
+# The presets are built from the russiannames tables: names seen at least MIN_COUNT times
+# (rarer rows are mostly misspellings), each name once.  The kinds of ru-names-by-kind are
+# fixed random samples of KIND_SAMPLE names each, so that the three are of equal size.
+MIN_COUNT = {"first": 3, "patronymic": 3, "surname": 10}
+KIND_SAMPLE = 6000
+# name -> (description, {category: [(kind, gender, sample size or None), ...]})
 PRESETS: dict[str, tuple[str, dict[str, list[tuple[str, Optional[str], Optional[int]]]]]] = {
     "ru-first-by-gender": (
-        "Russian first names by gender: male (408), female (328)",
+        "Russian first names by gender (russiannames, seen >= 3 times): male (4,827), female (2,130)",
         {"male": [("first", "male", None)], "female": [("first", "female", None)]},
     ),
     "ru-patronymics-by-gender": (
-        "Russian patronymics by gender: male (428), female (428)",
-        {"male": [("patronymics", "male", None)], "female": [("patronymics", "female", None)]},
+        "Russian patronymics by gender (russiannames, seen >= 3 times): male (6,916), female (3,828)",
+        {"male": [("patronymic", "male", None)], "female": [("patronymic", "female", None)]},
     ),
     "ru-names-by-kind": (
-        "Russian names by kind: first (736 first names), patronymic (856), surname "
-        f"({2 * _SURNAME_SAMPLE}: a fixed random sample of {_SURNAME_SAMPLE} male and {_SURNAME_SAMPLE} female surnames)",
+        f"Russian names by kind (russiannames): first, patronymic, surname ({KIND_SAMPLE:,} of each: a fixed "
+        "random sample of the first names and patronymics seen >= 3 times and of the surnames seen >= 10 times)",
         {
-            "first": [("first", None, None)],
-            "patronymic": [("patronymics", None, None)],
-            "surname": [("surnames", "male", _SURNAME_SAMPLE), ("surnames", "female", _SURNAME_SAMPLE)],
+            "first": [("first", None, KIND_SAMPLE)],
+            "patronymic": [("patronymic", None, KIND_SAMPLE)],
+            "surname": [("surname", None, KIND_SAMPLE)],
         },
     ),
 }
 
 
 def preset(name: str) -> Labelled:
-    """A labelled set built from the bundled Russian names (see :data:`PRESETS`):
+    """A labelled set built from the bundled ``russiannames`` tables (see :data:`PRESETS`):
 
     ``ru-first-by-gender``        first names, categories ``male``, ``female``
     ``ru-patronymics-by-gender``  patronymics, categories ``male``, ``female``
-    ``ru-names-by-kind``          categories ``first``, ``patronymic``, ``surname`` (both
-                                  genders; the surnames are a fixed sample of 1,000 per
-                                  gender so that the three kinds are of similar size)
+    ``ru-names-by-kind``          categories ``first``, ``patronymic``, ``surname`` (a fixed
+                                  sample of the same size of each)
+
+    Names seen fewer than :data:`MIN_COUNT` times are left out; a name in two categories
+    stays in the first.  The small lists of earlier versions remain as
+    :func:`russian_names`.
     """
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; the presets are {', '.join(PRESETS)}")
     lists: dict[str, list[str]] = {}
+    seen: set[str] = set()
     for category, sources in PRESETS[name][1].items():
         items: list[str] = []
-        seen: set[str] = set()
         for kind, gender, sample in sources:
-            names = russian_names(kind, gender)
+            names = sorted(russiannames(kind, gender, MIN_COUNT[kind]).items)
             if sample is not None and sample < len(names):
-                # A fixed sample (the same in every version and on every machine), in list order.
+                # A fixed sample (the same in every version and on every machine), in alphabetical order.
                 rng = np.random.default_rng([20240601, len(names)])
                 keep = np.sort(rng.choice(len(names), size=sample, replace=False))
                 names = [names[i] for i in keep]
@@ -135,3 +142,18 @@ def preset(name: str) -> Labelled:
                     items.append(n)
         lists[category] = items
     return Labelled.from_lists(lists)
+
+
+TEST_FRACTION, TEST_SEED = 0.1, 1  # the held-out test names of each preset
+
+
+def preset_split(name: str, val_fraction: float = 0.1, seed: int = 0) -> tuple[Labelled, Labelled, Labelled]:
+    """``(train, val, test)`` of a preset: a fixed 10% of each category held out as the
+    test names (never trained on, never used to pick the weights: what
+    ``charrnn classify MODEL --evaluate PRESET`` and the shipped classifiers are measured
+    on), then ``val_fraction`` of the rest (with ``seed``) for validation; validation
+    names with a character no training name has go back to training."""
+    rest, test = preset(name).split(TEST_FRACTION, TEST_SEED)
+    train, val = rest.split(val_fraction, seed)
+    train, val, _ = train.move_unseen_to_train(val)
+    return train, val, test

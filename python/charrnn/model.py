@@ -38,6 +38,7 @@ from .data import Batch, NameBatches
 from .errors import CheckpointError
 from .labelled import Labelled, check_category_names
 from .metrics import summarize
+from .pretrained import model_path, resolve_model
 from .vocab import Vocab
 
 __all__ = ["CharRNN", "CELLS", "Pass", "State", "load", "model_from_checkpoint"]
@@ -585,15 +586,21 @@ class CharRNN:
 
 def load(path: str | os.PathLike[str]) -> CharRNN:
     """Read a model written by :meth:`CharRNN.save` (or by training), checking everything
-    it can.
+    it can.  ``path`` may also name a model shipped with the package
+    (``load("ru-first-female")``, see :mod:`charrnn.pretrained`).
 
     Raises FileNotFoundError (no file) or :class:`~charrnn.errors.CheckpointError` (not
     safetensors, truncated, not a charrnn checkpoint, unknown format version, bad
     metadata, missing or mis-shaped tensors).
     """
-    path = os.fspath(path)
+    path = resolve_model(path)
     metadata, tensors = checkpoint._read(path)  # noqa: SLF001 - the format's own reader
     return model_from_checkpoint(path, metadata, tensors)
+
+
+def pretrained(name: str) -> CharRNN:
+    """The model shipped with the package under ``name`` (``charrnn models`` lists them)."""
+    return load(model_path(name))
 
 
 def model_from_checkpoint(path: str, metadata: dict[str, str], tensors: dict[str, np.ndarray]) -> CharRNN:

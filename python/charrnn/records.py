@@ -30,9 +30,15 @@ class EpochRecord:
     chars_per_sec: float  # real characters per second of training steps (no validation)
     seconds: float
     lr: Optional[float] = None  # the learning rate of the epoch (see charrnn.training.schedule)
+    # frequency-aware training (weighted validation items): the NLL per character with each
+    # validation item counted as often as it occurs (val_nll counts each once); else absent
+    val_nll_weighted: Optional[float] = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if out["val_nll_weighted"] is None:
+            del out["val_nll_weighted"]
+        return out
 
 
 class History(list):
@@ -72,7 +78,7 @@ class TextRecord(EpochRecord):
     test_bpc: Optional[float] = None
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = super().to_dict()
         if self.test_nll is None:
             for key in ("test_nll", "test_ppl", "test_bpc"):
                 del out[key]

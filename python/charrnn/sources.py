@@ -40,9 +40,10 @@ from typing import Any, Optional, Protocol
 
 import numpy as np
 
-from .data import Batch, NameBatches, describe_unseen, unseen_characters
+from .counted import DEFAULT_WEIGHT_POWER, tempered
+from .data import Batch, NameBatches, check_probabilities, describe_unseen, unseen_characters
 from .labelled import Labelled
-from .metrics import split_metrics
+from .metrics import nll_per_char, split_metrics
 from .model import CharRNN, State
 from .records import EpochRecord, History, TextHistory, TextRecord
 from .text import TextBatches, evaluate_text, text_pass
@@ -119,7 +120,17 @@ class _Batches:
 
 class NamesSource(_Batches):
     """Independent items (names), padded into batches, reshuffled every epoch; every batch
-    starts from a zero state.  ``val_items`` (optional) are measured at each epoch end."""
+    starts from a zero state.  ``val_items`` (optional) are measured at each epoch end.
+
+    Frequency-aware training: with ``weights`` (how often each training item occurs, e.g.
+    the counts of :func:`charrnn.load_counts`), an epoch is ``len(train_items)`` draws with
+    replacement, item ``i`` with probability proportional to ``weights[i] ** weight_power``
+    (1: as often as in the counted population; 0: every item alike, but drawn with
+    replacement; the default :data:`DEFAULT_WEIGHT_POWER` is a measured compromise, see
+    ``docs/names.md``).  With ``val_weights`` the evaluation also gives the per-occurrence
+    NLL (``val_nll_weighted``: each validation item counted as often as it occurs), beside
+    the per-type ``val_nll`` (each item once).
+    """
 
     mode = "names"
     carries_state = False  # each item is its own sequence: nothing flows between batches
@@ -134,14 +145,25 @@ class NamesSource(_Batches):
         val_items: Optional[Sequence[str]] = None,
         batch_size: int = 32,
         seed: int = 0,
+        weights: Optional[Sequence[float]] = None,
+        val_weights: Optional[Sequence[float]] = None,
+        weight_power: float = DEFAULT_WEIGHT_POWER,
     ) -> None:
         if len(train_items) == 0:
             raise ValueError("no training items")
         if val_items is not None and len(val_items) == 0:
             logger.warning("empty validation list: training without validation")
-            val_items = None
+            val_items, val_weights = None, None
         self.train_items, self.val_items, self.batch_size = train_items, val_items, batch_size
-        self._batches = NameBatches(train_items, model.vocab, batch_size=batch_size, shuffle=True, seed=seed)
+        self.weights = None if weights is None else check_probabilities(tempered(weights, weight_power), len(train_items))
+        self.val_weights = None
+        if val_weights is not None:
+            if val_items is None:
+                raise ValueError("val_weights given without val_items")
+            self.val_weights = check_probabilities(val_weights, len(val_items))
+        self._batches = NameBatches(
+            train_items, model.vocab, batch_size=batch_size, shuffle=True, seed=seed, probabilities=self.weights
+        )
         if model.conditional and isinstance(train_items, Labelled):
             model.category_counts = train_items.counts()  # the prior of charrnn.classify
         if val_items is not None:
@@ -172,7 +194,17 @@ class NamesSource(_Batches):
     def evaluate(self, model: CharRNN) -> dict[str, Optional[float]]:
         if not self.val_items:
             return {"val": None}
-        return {"val": model.evaluate(self.val_items, batch_size=max(self.batch_size, 256))["nll"]}
+        batch_size = max(self.batch_size, 256)
+        if self.val_weights is None:
+            return {"val": model.evaluate(self.val_items, batch_size=batch_size)["nll"]}
+        # One pass gives both: each item once (per type), and each as often as it occurs
+        # (per occurrence: the NLL per character of the population).
+        log_probs = model.log_probs(self.val_items, batch_size=batch_size)
+        chars = np.array([len(model.vocab.encode(item)) + 1 for item in self.val_items], dtype=np.float64)
+        return {
+            "val": nll_per_char(-float(log_probs.sum()), int(chars.sum())),
+            "val_weighted": float(-(self.val_weights @ log_probs) / (self.val_weights @ chars)),
+        }
 
     def position(self) -> Optional[dict[str, Any]]:
         return self._batches.get_state()  # the data-order generator: the next epoch's order
@@ -182,15 +214,17 @@ class NamesSource(_Batches):
             self._batches.set_state(position)
 
     def identity(self) -> dict[str, Any]:
-        return {"train": fingerprint(self.train_items), "val": fingerprint(self.val_items)}
+        weights = None if self.weights is None else fingerprint([repr(float(w)) for w in self.weights])
+        return {"train": fingerprint(self.train_items), "val": fingerprint(self.val_items), "weights": weights}
 
     def record(
         self, fields: dict[str, Any], evaluation: dict[str, Optional[float]], progress: float, end_of_epoch: bool
     ) -> EpochRecord:
-        return EpochRecord(**fields)
+        return EpochRecord(**fields, val_nll_weighted=evaluation.get("val_weighted"))
 
     def describe(self) -> str:
-        return f"{len(self.train_items):,} items in {len(self)} batches of up to {self.batch_size}"
+        drawn = ", drawn by weight" if self.weights is not None else ""
+        return f"{len(self.train_items):,} items in {len(self)} batches of up to {self.batch_size}{drawn}"
 
 
 class TextSource(_Batches):

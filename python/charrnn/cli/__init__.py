@@ -33,13 +33,13 @@ from typing import Optional
 from .. import _core
 from .._version import __version__
 from ..errors import CharRNNError, TrainingInterrupted
-from . import classify, eval_, export, import_, ngram, patronymic, person, plot, sample, score, train
+from . import classify, eval_, export, import_, models, ngram, patronymic, person, plot, sample, score, train
 from .args import non_negative_int
 from .common import Parser, one_line, subcommand
 
 __all__ = ["main", "build_parser"]
 
-SUBCOMMANDS = (train, sample, eval_, classify, score, export, import_, plot, ngram, person, patronymic)
+SUBCOMMANDS = (train, sample, eval_, classify, score, export, import_, plot, ngram, person, patronymic, models)
 
 
 def build_parser() -> argparse.ArgumentParser:

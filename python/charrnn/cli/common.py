@@ -9,8 +9,9 @@ import os
 from typing import Any, Optional
 
 from ..checkpoint import read_header
+from ..pretrained import resolve_model
 
-__all__ = ["subcommand", "Parser", "HelpFormatter", "intermixed", "one_line", "fmt", "shown", "checkpoint_mode"]
+__all__ = ["subcommand", "Parser", "HelpFormatter", "intermixed", "one_line", "fmt", "shown", "checkpoint_mode", "model_file"]
 
 
 def subcommand(sub: Any, name: str, summary: str, description: str, run: Any, **kw: Any) -> argparse.ArgumentParser:
@@ -83,6 +84,16 @@ def fmt(value: Optional[float], spec: str) -> str:
 def shown(chars: str) -> str:
     """Characters with the invisible ones escaped, for one line of output."""
     return chars.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+
+
+def model_file(spec: str) -> str:
+    """The ``MODEL`` argument of every command: a file, or the name of a shipped model
+    (:func:`charrnn.pretrained.resolve_model`); what resolves to nothing is kept as given,
+    for loading to report in one line."""
+    try:
+        return resolve_model(spec)
+    except FileNotFoundError:
+        return spec
 
 
 def checkpoint_mode(path: str) -> str:

@@ -33,6 +33,9 @@ def _power(text: str) -> float:
     return value
 
 
+DEFAULT_SOURCE = "table"
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "person",
@@ -61,6 +64,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--surname", metavar="NAME", default=None, help="every person has this surname (its male form)")
     p.add_argument("--father", metavar="NAME", default=None, help="every person's father has this first name")
     p.add_argument(
+        "--source", choices=["table", "model"], default=DEFAULT_SOURCE,
+        help="where first names and surnames come from: table (drawn from the bundled russiannames tables; "
+        "--power and --min-count apply) or model (written by the shipped pretrained models ru-first-* and "
+        "ru-surname-*: new names too) (default: %(default)s)",
+    )
+    p.add_argument(
         "--power",
         type=_power,
         metavar="X",
@@ -86,11 +95,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from ..names.declension import decline
-    from ..names.person import TableSource, people
+    from ..names.person import ModelSource, TableSource, people
     from ..names.translit import transliterate
 
     fixed = {k: getattr(args, k) for k in ("first", "surname", "father") if getattr(args, k) is not None}
-    source = TableSource(power=args.power, min_count=args.min_count)
+    source = ModelSource() if args.source == "model" else TableSource(power=args.power, min_count=args.min_count)
     if args.case != "nomn":
         decline("Иванов", "Иван", "Иванович", "male", args.case)  # a missing extra fails before any output
     for p in people(args.n, gender=args.gender, seed=args.seed, source=source, **fixed):

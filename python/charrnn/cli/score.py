@@ -7,6 +7,7 @@ import json
 
 from ..model import load
 from ..scoring import score
+from .common import model_file
 from .names_arg import add_names, names_of
 
 __all__ = ["NAME", "arguments", "run"]
@@ -21,7 +22,7 @@ DESCRIPTION = (
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", help="a checkpoint written by 'charrnn train'")
+    p.add_argument("model", metavar="MODEL", type=model_file, help="a checkpoint written by 'charrnn train', or a shipped model such as ru-first-female (charrnn models)")
     add_names(p, "score")
     p.add_argument("--category", metavar="NAME", default=None, help="score under this category (conditional models)")
     p.add_argument("--sort", action="store_true", help="most typical first (by mean log-probability per character)")

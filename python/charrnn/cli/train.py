@@ -23,6 +23,7 @@ import sys
 from typing import Any, Optional, TextIO
 
 from .. import _core, datasets
+from ..counted import DEFAULT_WEIGHT_POWER, Counted, has_count_header, load_counts
 from ..data import load_lines, training_split
 from ..errors import DataError, ResumeError, TrainingInterrupted
 from ..labelled import Labelled
@@ -40,6 +41,7 @@ from .args import (
     clip,
     decay,
     fraction,
+    non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
@@ -60,6 +62,7 @@ CLI_DEFAULTS: dict[str, Any] = {
     "category_dim": DEFAULT_CATEGORY_DIM,
     "dedupe": False,
     "json": False,
+    "weight_power": DEFAULT_WEIGHT_POWER,
 }
 # CLI option -> TrainConfig field, for the options whose default is the mode's.
 CONFIG_FIELDS = {
@@ -79,13 +82,16 @@ CONFIG_FIELDS = {
 }
 TEXT_ONLY = {"seq_len": "--seq-len", "test": "--test", "test_fraction": "--test-fraction", "eval_every": "--eval-every"}
 TEXT_ONLY_DEFAULTS = {"seq_len": "seq_len", "test_fraction": "test_fraction"}
-NAMES_ONLY = {"dedupe": "--dedupe", "category": "--category", "preset": "--preset"}
+NAMES_ONLY = {
+    "dedupe": "--dedupe", "category": "--category", "preset": "--preset", "weights": "--weights",
+    "weight_power": "--weight-power",
+}
 # With --resume: the options that may differ from the checkpoint's (how long to run, where
 # to write, what to print, where the data now lives — the data itself is checked against the
 # checkpoint's fingerprint); any other option typed again must equal the stored one.
 OVERRIDABLE = frozenset(
     {
-        "file", "val", "test", "epochs", "max_steps", "out", "checkpoint", "checkpoint_every", "samples", "json",
+        "file", "val", "test", "weights", "epochs", "max_steps", "out", "checkpoint", "checkpoint_every", "samples", "json",
         "threads", "verbose", "resume", "max_line_length", "log", "progress", "plot",
         "category",  # NAME=FILE: where each labelled list lives (its items are checked like FILE's)
     }
@@ -129,6 +135,18 @@ def add_parser(sub: Any) -> None:
         + _both("val_fraction"),
     )
     p.add_argument("--dedupe", action="store_true", default=None, help="drop repeated lines of FILE")
+    p.add_argument(
+        "--weights", metavar="COUNTS",
+        help="frequency-aware training: how often each item occurs, a file of 'name<TAB>count' lines (or with a "
+        "header naming a 'count' column); items are drawn in proportion to count ** --weight-power, and the "
+        "validation NLL is also given per occurrence. Without FILE the items are COUNTS' own. A FILE whose "
+        "header has a 'count' column is read this way by itself.",
+    )
+    p.add_argument(
+        "--weight-power", type=non_negative_float, metavar="X",
+        help="with counts: draw items in proportion to count ** X (1: as often as they occur, 0: all alike) "
+        f"(default: {DEFAULT_WEIGHT_POWER})",
+    )
     p.add_argument("--cell", choices=CELLS, help=f"recurrent cell (default: {NAMES.cell})")
     p.add_argument("--hidden", type=positive_int, metavar="N", help="hidden units per layer " + _both("hidden"))
     p.add_argument("--layers", type=positive_int, metavar="N", help="recurrent layers " + _both("layers"))
@@ -263,7 +281,7 @@ def cli_record(args: argparse.Namespace) -> dict[str, Any]:
             out[key] = value
         elif isinstance(value, list) and all(isinstance(v, str) for v in value):
             out[key] = list(value)  # e.g. --category NAME=FILE, given several times
-    for key in ("file", "val", "test"):
+    for key in ("file", "val", "test", "weights"):
         if out.get(key):
             out[key] = os.path.abspath(out[key])
     return out
@@ -336,6 +354,8 @@ def run(args: argparse.Namespace) -> int:
         apply_resumed(args, typed, resumed[1].extra, args.resume)
         args.mode = args.mode or resumed[1].mode
     fill_defaults(args, typed)
+    if "weight_power" in typed and args.weights is None and not (args.file and has_count_header(args.file)):
+        raise DataError("--weight-power needs counts: give --weights COUNTS (or a FILE with a 'count' column)")
     # Human-readable text goes to stdout, or to stderr when stdout carries JSON lines.
     out: TextIO = sys.stderr if args.json else sys.stdout
     return (_train_text if args.mode == "text" else _train_names)(args, out, resumed)
@@ -349,15 +369,24 @@ def _saved_best(args: argparse.Namespace, best: dict[str, Any]) -> None:
 def _train_names(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
     max_chars = args.max_line_length or None
     labelled = _labelled_data(args, max_chars)  # --preset / --category: a conditional model
+    counts = _counts(args, labelled is not None)  # --weights, or a FILE with a count column
     if labelled is not None:
         items, source = labelled
+    elif args.file is None and counts is not None:
+        items, source = counts.items, args.weights
     elif args.file is None:
         items, source = datasets.russian_names("first"), BUNDLED
+    elif counts is not None and args.weights is None:
+        items, source = counts.items, args.file
     else:
         items, source = load_lines(args.file, dedupe=args.dedupe, max_line_chars=max_chars), args.file
     # --val FILE, or a random --val-fraction (charrnn.data.training_split, shared with `charrnn ngram`).
     given_val = None if args.val is None else load_lines(args.val, dedupe=args.dedupe, max_line_chars=max_chars)
     train_items, val_items, moved = training_split(items, given_val, args.val_fraction, args.seed, args.val)
+    weighting: dict[str, Any] = {}
+    if counts is not None:
+        weighting = _weighting(counts, train_items, val_items, args.weights or args.file)
+        weighting["weight_power"] = args.weight_power
     if moved:
         print(f"moved {moved} validation item(s) with characters found in no training item to training", file=out)
     if args.val is None and len(items) == 1:
@@ -405,7 +434,12 @@ def _train_names(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
         }
         return extra, seen  # + the names seen, for sample --novel
 
-    history = _run(train, model, checkpoint, args, out, resumed, _epoch_line, metadata, best, train_items, val_items or None)
+    if weighting:
+        print(f"frequency-aware: items drawn in proportion to count ** {args.weight_power:g}", file=out)
+    history = _run(
+        train, model, checkpoint, args, out, resumed, _epoch_line, metadata, best, train_items, val_items or None,
+        **weighting,
+    )
     if history.best_val_nll is not None:
         print(f"kept the weights of epoch {history.best_epoch} (val nll {history.best_val_nll:.4f})", file=out)
         if not isinstance(train_items, Labelled):  # the baseline knows no categories
@@ -616,12 +650,39 @@ def _reporter(args: argparse.Namespace, out: TextIO, resumed: Any, line: Any):
 
 def _epoch_line(record: EpochRecord, epochs: Optional[int], best: bool) -> str:
     of = f"/{epochs}" if epochs else ""
+    weighted = "" if record.val_nll_weighted is None else f" weighted {record.val_nll_weighted:.4f}"
     return (
         f"epoch {record.epoch:>3}{of}  step {record.step:>6}  "
         f"train nll {record.train_nll:.4f} ppl {record.train_ppl:6.2f} bpc {record.train_bpc:.3f} | "
         f"val nll {fmt(record.val_nll, '.4f')} ppl {fmt(record.val_ppl, '6.2f')} bpc {fmt(record.val_bpc, '.3f')}"
-        f"{' *' if best else '  '} | {record.chars_per_sec:>9,.0f} chars/s | {record.seconds:6.1f}s"
+        f"{weighted}{' *' if best else '  '} | {record.chars_per_sec:>9,.0f} chars/s | {record.seconds:6.1f}s"
     )
+
+
+def _counts(args: argparse.Namespace, labelled: bool) -> Optional[Counted]:
+    """The counts of frequency-aware training: ``--weights COUNTS``, or FILE itself when
+    its header names a ``count`` column (None: plain training)."""
+    if args.weights is not None:
+        if labelled:
+            raise DataError("--weights does not go with --category/--preset")
+        return load_counts(args.weights)
+    if args.file is not None and not labelled and has_count_header(args.file):
+        return load_counts(args.file)
+    return None
+
+
+def _weighting(counts: Counted, train_items: list[str], val_items: list[str], source: str) -> dict[str, Any]:
+    """``weights`` (and ``val_weights`` when every validation item has a count) for :func:`charrnn.train`."""
+    count = dict(zip(counts.items, counts.counts, strict=True))
+    missing = [item for item in train_items if item not in count]
+    if missing:
+        raise DataError(
+            f"{source}: {len(missing)} training item(s) have no count, e.g. {', '.join(map(repr, missing[:3]))}"
+        )
+    out: dict[str, Any] = {"weights": [count[item] for item in train_items]}
+    if val_items and all(item in count for item in val_items):
+        out["val_weights"] = [count[item] for item in val_items]
+    return out
 
 
 def _record_line(r: TextRecord, epochs: Optional[int], best: bool) -> str:
@@ -665,7 +726,8 @@ def _labelled_data(args: argparse.Namespace, max_chars: Optional[int]) -> Option
     if args.val is not None:
         raise DataError("--val does not go with --category/--preset: validation is a --val-fraction of each category")
     if name:
-        return datasets.preset(name), f"the {name} preset"
+        train, val, test = datasets.preset_split(name)  # the test names stay unseen: --evaluate measures on them
+        return train + val, f"the {name} preset ({len(test):,} test names held out: charrnn classify MODEL --evaluate {name})"
     lists: dict[str, list[str]] = {}
     absolute = []
     for spec in specs:

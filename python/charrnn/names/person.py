@@ -29,7 +29,7 @@ from ._text import clean_name
 from .patronymic import patronymic as derive_patronymic
 from .surname import surname_for
 
-__all__ = ["GENDERS", "NameSource", "Person", "TableSource", "person", "people"]
+__all__ = ["GENDERS", "NameSource", "Person", "TableSource", "ModelSource", "SOURCES", "person", "people"]
 
 GENDERS = ("male", "female")
 
@@ -105,6 +105,61 @@ class TableSource:
             self._surnames = _Weighted([r.name for r in rows], [r.count**self.power for r in rows])
         family = self._surnames.draw(rng)
         return family if family in self._invariant else surname_for(family, gender)
+
+
+class ModelSource:
+    """Names written by the pretrained models shipped in the package (``ru-first-male``,
+    ``ru-first-female``, ``ru-surname-male``, ``ru-surname-female``, see ``charrnn
+    models``): new names as well as real ones, common ones more often (the models were
+    trained drawing names in proportion to count ** 0.5).  ``temperature`` < 1 gives
+    safer names.  The surname models write the form of each gender themselves.  A drawn
+    name that the patronymic rules cannot take (for a father) is drawn again."""
+
+    BATCH = 32  # names written per model call
+
+    def __init__(self, temperature: float = 1.0) -> None:
+        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+        self.temperature = float(temperature)
+        self._models: dict[str, object] = {}
+        self._queues: dict[str, list[str]] = {}
+
+    def __repr__(self) -> str:
+        return f"ModelSource(temperature={self.temperature:g})"
+
+    def _draw(self, name: str, rng: random.Random) -> str:
+        queue = self._queues.setdefault(name, [])
+        if not queue:
+            if name not in self._models:
+                from ..model import pretrained
+
+                self._models[name] = pretrained(name)
+            model = self._models[name]
+            names = model.sample(self.BATCH, temperature=self.temperature, seed=rng.getrandbits(63))  # type: ignore[attr-defined]
+            queue.extend(reversed([n for n in names if n.strip()]))
+        return queue.pop() if queue else self._draw(name, rng)
+
+    def first_name(self, gender: str, rng: random.Random) -> str:
+        _check_gender(gender)
+        return self._draw(f"ru-first-{gender}", rng)
+
+    def father(self, rng: random.Random) -> str:
+        """A father's first name the patronymic rules can take."""
+        for _ in range(100):
+            name = self.first_name("male", rng)
+            try:
+                derive_patronymic(name)
+            except ValueError:
+                continue
+            return name
+        raise ValueError("the first-name model wrote 100 names in a row that take no patronymic")
+
+    def surname(self, gender: str, rng: random.Random) -> str:
+        _check_gender(gender)
+        return self._draw(f"ru-surname-{gender}", rng)
+
+
+SOURCES = {"table": TableSource, "model": ModelSource}
 
 
 @dataclass(frozen=True)
@@ -185,7 +240,10 @@ def person(
         gender = _known_genders().get(first) if first is not None else None
         if gender is None:
             gender = GENDERS[rng.random() < 0.5]
-    father = clean_name(father, "father's name") if father is not None else source.first_name("male", rng)
+    if father is not None:
+        father = clean_name(father, "father's name")
+    else:
+        father = source.father(rng) if hasattr(source, "father") else source.first_name("male", rng)
     first = first if first is not None else source.first_name(gender, rng)
     family = surname_for(surname, gender) if surname is not None else source.surname(gender, rng)
     return Person(family, first, derive_patronymic(father).for_gender(gender), gender, father)

@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any, Optional
 
+from ..counted import DEFAULT_WEIGHT_POWER, Counted
 from ..model import CharRNN
 from ..records import EpochRecord, History, TextHistory, TextRecord
 from ..sources import NamesSource, TextSource
@@ -41,6 +42,8 @@ _NOT_OPTIONS = frozenset(
         "checkpoint_info",
         "out",
         "out_metadata",
+        "weights",
+        "val_weights",
     }
 )
 
@@ -84,8 +87,17 @@ def train(
     patience: Optional[int] = None,
     out: Optional[PathLike] = None,
     out_metadata: Optional[BestModel] = None,
+    weights: Optional[Sequence[float]] = None,
+    val_weights: Optional[Sequence[float]] = None,
+    weight_power: float = DEFAULT_WEIGHT_POWER,
 ) -> History:
     """Train ``model`` in place on a list of items (names) and return its :class:`History`.
+
+    Frequency-aware training: ``weights`` (one count per training item), or
+    ``train_items`` given as a :class:`charrnn.Counted` list, draw each epoch's items in
+    proportion to ``count ** weight_power`` (see :class:`charrnn.sources.NamesSource`);
+    ``val_weights`` (or a ``Counted`` ``val_items``) add ``val_nll_weighted``, the
+    per-occurrence validation NLL, to the records.
 
     Training stops after ``epochs`` epochs or ``max_steps`` optimizer steps, whichever
     comes first (``epochs=None``: only the step budget counts; an epoch cut short by the
@@ -123,10 +135,23 @@ def train(
     lr_decay_start=10``); with ``patience`` training stops once that many epochs in a row
     brought no lower validation NLL (``history.stopped_early``), keeping the best weights.
     """
+    if isinstance(train_items, Counted):
+        train_items, weights = _unpack(train_items, weights, "weights")
+    if isinstance(val_items, Counted):
+        val_items, val_weights = _unpack(val_items, val_weights, "val_weights")
     options = run_options(locals())
     config = TrainConfig.from_options("names", options)
-    source = NamesSource(model, train_items, val_items, batch_size=batch_size, seed=seed)
+    source = NamesSource(
+        model, train_items, val_items, batch_size=batch_size, seed=seed,
+        weights=weights, val_weights=val_weights, weight_power=weight_power,
+    )
     return _run(model, source, config, options, locals())
+
+
+def _unpack(counted: Counted, weights: Optional[Sequence[float]], name: str) -> tuple[list[str], list[float]]:
+    if weights is not None:
+        raise ValueError(f"give either a Counted list or {name}=, not both")
+    return counted.items, counted.counts
 
 
 def train_text(
