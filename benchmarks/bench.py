@@ -51,7 +51,10 @@ def set_threads_env(threads: int) -> None:
 def load_names(kind: str) -> list[str]:
     import unicodedata
 
-    files = {"surnames": ["surnames_male.txt", "surnames_female.txt"], "first": ["first_names_male.txt", "first_names_female.txt"]}[kind]
+    files = {
+        "surnames": ["surnames_male.txt", "surnames_female.txt"],
+        "first": ["first_names_male.txt", "first_names_female.txt"],
+    }[kind]
     seen, out = set(), []
     for f in files:
         for line in (ROOT / "data" / f).read_text(encoding="utf-8").splitlines():
@@ -152,7 +155,6 @@ def timed_windows(step, budget: float, windows: int = 5):
 
 def worker_train(case: str, cell: str, impl: str, seconds: float, threads: int) -> dict:
     sys.path.insert(0, str(HERE))
-    import numpy as np
 
     from models import TRAINERS, init_params
 
@@ -175,7 +177,7 @@ def worker_train(case: str, cell: str, impl: str, seconds: float, threads: int) 
 
     rate = timed_windows(step, seconds)
     padded = sum(x.size for x, _, _ in batches)
-    real = sum(int(l.sum()) for _, _, l in batches)
+    real = sum(int(lengths.sum()) for _, _, lengths in batches)
     return {
         "chars_per_sec": rate,
         "gflops": rate * flops_per_char(cell, vocab, embed, hidden, layers) / 1e9,
@@ -289,8 +291,10 @@ def main() -> None:
 
     import numpy as np
 
-    print(f"charrnn benchmark — {time.strftime('%Y-%m-%d')} — {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores; threads = {args.threads} for every implementation")
+    print(
+        f"charrnn benchmark — {time.strftime('%Y-%m-%d')} — {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores; threads = {args.threads} for every implementation"
+    )
     print(f"numpy {np.__version__}; {torch_line}")
     peak = matmul_peak(args.threads)
     print("f32 matmul peak (2048^2): " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peak.items()))
@@ -316,8 +320,10 @@ def main() -> None:
                     continue
                 results[impl] = r
                 if kind == "train":
-                    line = (f"  {impl:8s} {r['chars_per_sec']:>10,.0f} chars/s  {r['gflops']:6.1f} GFLOP/s  "
-                            f"peak +{r['peak_mib']:.0f} MiB")
+                    line = (
+                        f"  {impl:8s} {r['chars_per_sec']:>10,.0f} chars/s  {r['gflops']:6.1f} GFLOP/s  "
+                        f"peak +{r['peak_mib']:.0f} MiB"
+                    )
                 else:
                     line = f"  {impl:8s} {r['names_per_sec']:>10,.0f} names/s  {r['us_per_char']:8.2f} µs/char"
                 print(line, flush=True)
@@ -328,7 +334,9 @@ def main() -> None:
                         print(f"  charrnn / {base}: {results['charrnn'][key] / results[base][key]:.2f}x")
             if kind == "train" and "charrnn" in results:
                 r = results["charrnn"]
-                print(f"  ({r['flops_per_char'] / 1e6:.2f} MFLOP/char; padding {100 * r['padding_fraction']:.0f}% of the padded batch)")
+                print(
+                    f"  ({r['flops_per_char'] / 1e6:.2f} MFLOP/char; padding {100 * r['padding_fraction']:.0f}% of the padded batch)"
+                )
             if out:
                 out.write(json.dumps({"case": case, "cell": cell, "threads": args.threads, "results": results}) + "\n")
                 out.flush()

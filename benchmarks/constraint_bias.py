@@ -28,8 +28,7 @@ import time
 import numpy as np
 
 import charrnn
-from charrnn import _core
-from charrnn import constraints
+from charrnn import _core, constraints
 from charrnn.constraints import NameConstraint
 
 PATTERN = re.compile(r".*ская")
@@ -105,7 +104,11 @@ def main() -> None:
     lp_exact = float(np.mean(model.log_probs(exact[:4000])))
     print("total variation distance to a rejection sample (noise floor: rejection vs rejection)")
     print(f"{'sampler':<24}{'seconds':>8}" + "".join(f"{m:>15}" for m, _ in measures) + f"{'mean log p':>12}")
-    print(f"{'rejection (2nd sample)':<24}{t_rejection:>8.2f}" + "".join(f"{f(exact2, exact):>15.3f}" for _, f in measures) + f"{lp_exact:>12.2f}")
+    print(
+        f"{'rejection (2nd sample)':<24}{t_rejection:>8.2f}"
+        + "".join(f"{f(exact2, exact):>15.3f}" for _, f in measures)
+        + f"{lp_exact:>12.2f}"
+    )
     for k in args.resample:
         t = time.perf_counter()
         masked = draw(model, args.n, 1, constraint, resample=k)
@@ -113,7 +116,9 @@ def main() -> None:
         assert all(PATTERN.fullmatch(x) and MIN_LEN <= len(x) <= MAX_LEN for x in masked)
         name = "masking" if k == 1 else f"masking + resample k={k}"
         lp = float(np.mean(model.log_probs(masked[:4000])))
-        print(f"{name:<24}{seconds:>8.2f}" + "".join(f"{f(masked, exact):>15.3f}" for _, f in measures) + f"{lp:>12.2f}")
+        print(
+            f"{name:<24}{seconds:>8.2f}" + "".join(f"{f(masked, exact):>15.3f}" for _, f in measures) + f"{lp:>12.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -82,9 +82,7 @@ class CharrnnTrainer:
         self.h = self.c = None
 
     def step(self, ids: np.ndarray, targets: np.ndarray, lengths: np.ndarray) -> float:
-        loss, _, grads, h, c = self.core.forward_backward(
-            self.cell, self.params, ids, targets, lengths, self.h, self.c
-        )
+        loss, _, grads, h, c = self.core.forward_backward(self.cell, self.params, ids, targets, lengths, self.h, self.c)
         if self.stateful:  # truncated BPTT: carry the values, not the gradient
             self.h, self.c = h, c
         n = int(lengths.sum())

@@ -60,15 +60,21 @@ def main() -> None:
     print("model                  params   KiB  val nll  weighted")
     for name, m in out["models"].items():
         w = m["val_nll_weighted"]
-        print(f"{name:<22} {m['params']:>7,} {m['bytes'] / 1024:>5.0f}  {m['val_nll']:.4f}  {'-' if w is None else f'{w:.4f}'}")
+        print(
+            f"{name:<22} {m['params']:>7,} {m['bytes'] / 1024:>5.0f}  {m['val_nll']:.4f}  {'-' if w is None else f'{w:.4f}'}"
+        )
     for name, g in out["generators"].items():
-        print(f"{name}: of {g['samples']} names written, {g['real_any_count']:.1%} are in the table "
-              f"({g['real_count_ge_3']:.1%} seen >= 3 times), {g['distinct']} distinct; e.g. {' '.join(g['first_20'][:10])}")
+        print(
+            f"{name}: of {g['samples']} names written, {g['real_any_count']:.1%} are in the table "
+            f"({g['real_count_ge_3']:.1%} seen >= 3 times), {g['distinct']} distinct; e.g. {' '.join(g['first_20'][:10])}"
+        )
     for name, r in out["classifiers"].items():
         rule = f"; the а/я rule {r['ending_rule_accuracy']:.4f}" if "ending_rule_accuracy" in r else ""
         print(f"{name} on {r['items']} held-out test names: accuracy {r['accuracy']:.4f}{rule}; ECE {r['ece']:.4f}")
         for b in r["reliability"]:
-            print(f"   {b['low']:.1f}-{b['high']:.1f}  n {b['n']:>5}  confidence {b['confidence']:.3f}  accuracy {b['accuracy']:.3f}")
+            print(
+                f"   {b['low']:.1f}-{b['high']:.1f}  n {b['n']:>5}  confidence {b['confidence']:.3f}  accuracy {b['accuracy']:.3f}"
+            )
 
 
 if __name__ == "__main__":

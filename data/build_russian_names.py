@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\nwarning: no licence file found in {args.source}; {LICENSE_NAME} not written")
     else:
         (args.out / LICENSE_NAME).write_text(licence, encoding="utf-8")
-        copyright = next((l.strip() for l in licence.splitlines() if l.startswith("Copyright")), "")
+        copyright = next((line.strip() for line in licence.splitlines() if line.startswith("Copyright")), "")
         print(f"\nwrote {LICENSE_NAME} ({copyright})")
 
 

@@ -81,7 +81,9 @@ def read_tables(source: Path) -> tuple[dict[str, "object"], str | None]:
     else:
         for name in TABLES:
             tables[name] = pq.read_table(source / f"{name}.parquet")
-        found = sorted(source.glob("LICEN[CS]E*")) or sorted(source.parent.glob("russiannames-*.dist-info/**/LICEN[CS]E*"))
+        found = sorted(source.glob("LICEN[CS]E*")) or sorted(
+            source.parent.glob("russiannames-*.dist-info/**/LICEN[CS]E*")
+        )
         licence = found[0].read_text(encoding="utf-8") if found else None
     return tables, licence
 

@@ -53,8 +53,17 @@ def _train(name: str, train_items, val_items, steps: int, weighted: bool, **mode
     model = charrnn.CharRNN(vocab, seed=SEED, **ARCH, **model_kw)
     start = time.perf_counter()
     history = charrnn.train(
-        model, train_items, val_items, epochs=None, max_steps=steps, batch_size=BATCH, lr=LR,
-        dropout=DROPOUT, seed=SEED, log_every=None, patience=None,
+        model,
+        train_items,
+        val_items,
+        epochs=None,
+        max_steps=steps,
+        batch_size=BATCH,
+        lr=LR,
+        dropout=DROPOUT,
+        seed=SEED,
+        log_every=None,
+        patience=None,
         out=OUT / f"{name}.safetensors",
     )
     seconds = time.perf_counter() - start
@@ -101,7 +110,13 @@ def train_classifier(name: str, scale: float) -> dict:
     model = charrnn.load(OUT / f"{name}.safetensors")
     report = evaluate_classifier(model, test_part)
     entry["test"] = {k: report[k] for k in ("items", "accuracy", "ece", "nll", "ending_rule_accuracy") if k in report}
-    return {"description": description, "data": f"the {preset} preset", "preset": preset, "categories": categories, **entry}
+    return {
+        "description": description,
+        "data": f"the {preset} preset",
+        "preset": preset,
+        "categories": categories,
+        **entry,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     manifest_path = OUT / "models.json"
     manifest = json.loads(manifest_path.read_text("utf-8")) if manifest_path.exists() else {}
     for name in names:
-        entry = train_generator(name, args.steps_scale) if name in GENERATORS else train_classifier(name, args.steps_scale)
+        entry = (
+            train_generator(name, args.steps_scale) if name in GENERATORS else train_classifier(name, args.steps_scale)
+        )
         manifest[name] = entry
         print(json.dumps({"name": name, **entry}, ensure_ascii=False), flush=True)
         tmp = manifest_path.with_suffix(".json.tmp")

@@ -18,8 +18,9 @@ from __future__ import annotations
 import pathlib
 import time
 
-import charrnn
 import numpy as np
+
+import charrnn
 from charrnn.classify import accuracy, predict
 from charrnn.plot import plot_log
 
@@ -39,7 +40,16 @@ def main() -> None:
     log = DOCS / "gender-run.jsonl"
     t0 = time.perf_counter()
     history = charrnn.train(
-        model, train_items, val_items, epochs=40, batch_size=32, lr=3e-3, dropout=0.2, seed=SEED, log=log, log_every=None
+        model,
+        train_items,
+        val_items,
+        epochs=40,
+        batch_size=32,
+        lr=3e-3,
+        dropout=0.2,
+        seed=SEED,
+        log=log,
+        log_every=None,
     )
     seconds = time.perf_counter() - t0
     plot_log(log, DOCS / "curves.png", title="ru-first-by-gender: LSTM 128, 40 epochs", size=(6.0, 3.6), dpi=90)

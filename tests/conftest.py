@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import charrnn
 import numpy as np
 import pytest
+
+import charrnn
 
 # A small name list with Cyrillic, ё and a Latin name: enough for quick models.
 TINY_NAMES = [
@@ -61,9 +62,7 @@ def cell(request) -> str:
     return request.param
 
 
-def make_model(
-    cell: str = "lstm", hidden: int = 16, layers: int = 2, embed: int = 8, seed: int = 0
-) -> charrnn.CharRNN:
+def make_model(cell: str = "lstm", hidden: int = 16, layers: int = 2, embed: int = 8, seed: int = 0) -> charrnn.CharRNN:
     return charrnn.CharRNN(
         charrnn.Vocab.from_items(TINY_NAMES), cell=cell, hidden=hidden, layers=layers, embed=embed, seed=seed
     )

@@ -12,15 +12,16 @@ import subprocess
 import sys
 import tracemalloc
 
-import charrnn
 import numpy as np
 import pytest
+from safetensors import safe_open
+from safetensors.numpy import save_file
+
+import charrnn
 from charrnn import CharRNN, CheckpointError, DataError, UnknownCharacterError, Vocab, load_lines, train
 from charrnn.reading import DEFAULT_MAX_LINE_CHARS
 from conftest import TINY_NAMES, make_model
 from faults import fault
-from safetensors import safe_open
-from safetensors.numpy import save_file
 
 
 def cli(*args, cwd):
@@ -448,7 +449,10 @@ def test_checkpoint_from_another_cell_type(saved):
         charrnn.load(saved)
 
 
-@fault("a checkpoint holds NaN or infinite weights", "`CheckpointError`: \"tensor 'fc.weight' holds N NaN or infinite values\"")
+@fault(
+    "a checkpoint holds NaN or infinite weights",
+    "`CheckpointError`: \"tensor 'fc.weight' holds N NaN or infinite values\"",
+)
 def test_checkpoint_with_nan_weights(saved):
     rewrite(saved, tensors=lambda t: {**t, "fc.weight": np.full_like(t["fc.weight"], np.nan)})
     with pytest.raises(CheckpointError, match="'fc.weight' holds .* NaN or infinite values"):
@@ -466,7 +470,7 @@ class _Payload:
 
 
 @fault(
-    "a \"checkpoint\" is a pickle (e.g. a PyTorch .pt file) crafted to run code when loaded",
+    'a "checkpoint" is a pickle (e.g. a PyTorch .pt file) crafted to run code when loaded',
     "`CheckpointError`; nothing in it runs — loading reads safetensors tensors and JSON only, never pickle",
 )
 def test_loading_never_executes_code_from_the_file(tmp_path, work):

@@ -8,9 +8,10 @@ import signal
 import subprocess
 import sys
 
-import charrnn
 import numpy as np
 import pytest
+
+import charrnn
 from charrnn import CharRNN, TrainingInterrupted, Vocab, train, train_text
 from charrnn.checkpoint import read_metadata
 from charrnn.text import text_vocab
@@ -18,7 +19,10 @@ from charrnn.training.state import load_state
 from faults import fault
 from test_train import ITEMS
 
-TEXT = "\n".join(["the cat sat on the mat.", "a dog ran to the cat.", "the mat sat on a dog."][i % 3] for i in range(60)) + "\n"
+TEXT = (
+    "\n".join(["the cat sat on the mat.", "a dog ran to the cat.", "the mat sat on a dog."][i % 3] for i in range(60))
+    + "\n"
+)
 
 
 def snapshots_of(model, into):
@@ -64,7 +68,17 @@ def test_text_training_writes_the_best_model_and_ctrl_c_leaves_it(tmp_path):
             os.kill(os.getpid(), signal.SIGINT)
 
     with pytest.raises(TrainingInterrupted):
-        train_text(model, TEXT, "the cat sat on a mat.", epochs=50, batch_size=4, seq_len=8, eval_every=3, callback=callback, out=out)
+        train_text(
+            model,
+            TEXT,
+            "the cat sat on a mat.",
+            epochs=50,
+            batch_size=4,
+            seq_len=8,
+            eval_every=3,
+            callback=callback,
+            out=out,
+        )
     best = min(range(len(seen)), key=lambda i: seen[i][0].val_nll)
     saved = charrnn.load(out)
     assert saved.mode == "text"
@@ -90,8 +104,16 @@ def test_divergence_leaves_the_best_model_and_the_checkpoint_as_they_were(tmp_pa
         model = CharRNN(text_vocab(TEXT), hidden=16, layers=1, embed=8, seed=0)
         poisoned_step = 7  # after the evaluations of steps 3 and 6
         run = lambda callback: train_text(  # noqa: E731
-            model, TEXT, "the cat sat on a mat.", epochs=50, batch_size=4, seq_len=8, eval_every=3,
-            callback=callback, out=out, checkpoint=ckpt,
+            model,
+            TEXT,
+            "the cat sat on a mat.",
+            epochs=50,
+            batch_size=4,
+            seq_len=8,
+            eval_every=3,
+            callback=callback,
+            out=out,
+            checkpoint=ckpt,
         )
     real, calls = model.forward_backward, [0]
 
@@ -131,14 +153,33 @@ def train_args(mode, out):
     """A small, long `charrnn train` of either mode writing its best model to ``out``."""
     if mode == "names":
         return ["train", "names.txt", "--hidden", "24", "--embed", "8", "--batch", "4", "--epochs", "200", "--out", out]
-    return ["train", "input.txt", "--mode", "text", "--hidden", "16", "--layers", "1", "--batch", "4", "--seq-len", "8",
-            "--epochs", "500", "--out", out]
+    return [
+        "train",
+        "input.txt",
+        "--mode",
+        "text",
+        "--hidden",
+        "16",
+        "--layers",
+        "1",
+        "--batch",
+        "4",
+        "--seq-len",
+        "8",
+        "--epochs",
+        "500",
+        "--out",
+        out,
+    ]
 
 
 def interrupt_after_first_record(args, cwd):
     proc = subprocess.Popen(
         [sys.executable, "-m", "charrnn", "--threads", "1", *args, "--json"],
-        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout.readline().startswith("{")  # one evaluation is done: there is a best model
@@ -171,7 +212,10 @@ def test_after_ctrl_c_of_charrnn_train_the_best_model_is_at_out_and_samples(work
     assert meta["history"] == state.history[: len(meta["history"])]
     sampled = subprocess.run(
         [sys.executable, "-m", "charrnn", "sample", out, *([] if mode == "names" else ["--length", "50"])],
-        cwd=workdir, capture_output=True, text=True, timeout=60,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert sampled.returncode == 0, sampled.stderr
     assert sampled.stdout.strip()
@@ -189,7 +233,10 @@ def test_a_killed_run_leaves_a_whole_best_model_and_a_whole_checkpoint(workdir, 
     args = train_args(mode, out)
     proc = subprocess.Popen(
         [sys.executable, "-m", "charrnn", "--threads", "1", *args, "--json"],
-        cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         for _ in range(3):  # three evaluations done, then killed wherever it is
@@ -206,12 +253,18 @@ def test_a_killed_run_leaves_a_whole_best_model_and_a_whole_checkpoint(workdir, 
     assert state.step > 0 and saved.mode == mode
     sampled = subprocess.run(
         [sys.executable, "-m", "charrnn", "sample", out, *([] if mode == "names" else ["--length", "20"])],
-        cwd=workdir, capture_output=True, text=True, timeout=60,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert sampled.returncode == 0 and sampled.stdout.strip(), sampled.stderr
     limit = ["--max-steps", str(state.step + 2)]
     resumed = subprocess.run(
         [sys.executable, "-m", "charrnn", "--threads", "1", "train", "--resume", ckpt, *limit],
-        cwd=workdir, capture_output=True, text=True, timeout=120,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert resumed.returncode == 0, resumed.stderr

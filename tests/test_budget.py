@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from charrnn.budget import BudgetPlan, format_duration, parse_duration, plan_budget, time_to_plan
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import os
 
-import charrnn
 import numpy as np
 import pytest
-from charrnn import CheckpointError, checkpoint
-from conftest import make_model
 from safetensors import safe_open
 from safetensors.numpy import save_file
+
+import charrnn
+from charrnn import CheckpointError, checkpoint
+from conftest import make_model
 
 
 def test_round_trip_keeps_weights_vocab_and_config(tmp_path, cell):
@@ -137,9 +138,7 @@ def test_vocab_not_matching_the_embedding_raises_checkpoint_error(saved):
         charrnn.load(saved)
 
 
-@pytest.mark.parametrize(
-    "key,value", [("vocab", "{not json"), ("config", "[]"), ("config", None), ("vocab", None)]
-)
+@pytest.mark.parametrize("key,value", [("vocab", "{not json"), ("config", "[]"), ("config", None), ("vocab", None)])
 def test_broken_metadata_raises_checkpoint_error(saved, key, value):
     rewrite(saved, **{key: value})
     with pytest.raises(CheckpointError, match=key):
@@ -169,6 +168,4 @@ def test_save_replaces_an_existing_checkpoint(tmp_path):
     make_model(seed=1).save(path)
     new = make_model(seed=2)
     new.save(path)
-    np.testing.assert_array_equal(
-        charrnn.load(path).params["embedding.weight"], new.params["embedding.weight"]
-    )
+    np.testing.assert_array_equal(charrnn.load(path).params["embedding.weight"], new.params["embedding.weight"])

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
-import charrnn
 import numpy as np
 import pytest
+
+import charrnn
 from charrnn.classify import accuracy, category_log_likelihoods, classify, log_prior, predict
 from charrnn.labelled import Labelled
 

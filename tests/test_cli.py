@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import TINY_NAMES, default_sigint
 
 
@@ -74,9 +75,7 @@ def test_train_json_prints_one_object_per_epoch_and_nothing_else(trained, workdi
 
 
 def test_sample_prints_one_name_per_line_reproducibly(trained, workdir):
-    a = run(
-        "sample", "m.safetensors", "-n", "7", "--seed", "3", "--prefix", "Ан", "--max-len", "9", cwd=workdir
-    )
+    a = run("sample", "m.safetensors", "-n", "7", "--seed", "3", "--prefix", "Ан", "--max-len", "9", cwd=workdir)
     assert a.returncode == 0, a.stderr
     names = a.stdout.splitlines()
     assert len(names) == 7 and all(n.startswith("Ан") and len(n) <= 9 for n in names)
@@ -174,9 +173,7 @@ def test_eval_with_unknown_characters_is_one_error_line(trained, workdir):
 
 
 def test_train_without_file_uses_the_bundled_first_names(tmp_path):
-    result = run(
-        "train", "--max-steps", "2", "--hidden", "8", "--embed", "4", "--samples", "0", "--json", cwd=tmp_path
-    )
+    result = run("train", "--max-steps", "2", "--hidden", "8", "--embed", "4", "--samples", "0", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "bundled Russian first names" in result.stderr
     assert json.loads(result.stdout.splitlines()[-1])["step"] == 2

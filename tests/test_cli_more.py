@@ -4,13 +4,14 @@ export/import and plot — run as a user would, in a subprocess."""
 from __future__ import annotations
 
 import json
-import re
 import math
+import re
 import subprocess
 import sys
 
-import charrnn
 import pytest
+
+import charrnn
 from charrnn.checkpoint import read_metadata
 from charrnn.labelled import Labelled
 
@@ -48,7 +49,9 @@ def conditional(workdir):
 
 @pytest.fixture(scope="module")
 def plain(workdir):
-    result = run("train", "plain.txt", "--epochs", "20", *SMALL, "--out", "plain.safetensors", "--samples", "0", cwd=workdir)
+    result = run(
+        "train", "plain.txt", "--epochs", "20", *SMALL, "--out", "plain.safetensors", "--samples", "0", cwd=workdir
+    )
     assert result.returncode == 0, result.stderr
     return result
 
@@ -100,7 +103,18 @@ def test_train_with_a_preset_uses_the_bundled_lists(workdir):
 
 
 def test_a_conditional_run_resumes_with_its_categories(workdir):
-    args = ["train", "--category", "a=a.txt", "--category", "b=b.txt", *SMALL, "--out", "r.safetensors", "--samples", "0"]
+    args = [
+        "train",
+        "--category",
+        "a=a.txt",
+        "--category",
+        "b=b.txt",
+        *SMALL,
+        "--out",
+        "r.safetensors",
+        "--samples",
+        "0",
+    ]
     first = run(*args, "--max-steps", "2", cwd=workdir)
     assert first.returncode == 0, first.stderr
     resumed = run("train", "--resume", "r.ckpt.safetensors", "--max-steps", "4", "--samples", "0", cwd=workdir)
@@ -132,7 +146,9 @@ def test_train_refuses_inconsistent_data_options_in_one_line(workdir, args, mess
 
 def test_sample_by_category(conditional, workdir):
     for category, letter in (("a", "А"), ("b", "Б")):
-        result = run("sample", "cond.safetensors", "--category", category, "-n", "20", "--temperature", "0.6", cwd=workdir)
+        result = run(
+            "sample", "cond.safetensors", "--category", category, "-n", "20", "--temperature", "0.6", cwd=workdir
+        )
         assert result.returncode == 0, result.stderr
         names = result.stdout.splitlines()
         assert len(names) == 20 and sum(n.startswith(letter) for n in names) >= 18
@@ -192,7 +208,9 @@ def test_beam_lists_the_most_likely_completions_with_log_probs(conditional, work
     logps = [float(lp) for _, lp in rows]
     assert logps == sorted(logps, reverse=True) and all(lp <= 0 for lp in logps)
     as_json = json.loads(
-        run("sample", "cond.safetensors", "--category", "b", "--prefix", "Бе", "--beam", "4", "--json", cwd=workdir).stdout
+        run(
+            "sample", "cond.safetensors", "--category", "b", "--prefix", "Бе", "--beam", "4", "--json", cwd=workdir
+        ).stdout
     )
     assert [c["name"] for c in as_json["completions"]] == [name for name, _ in rows]
     clash = run("sample", "cond.safetensors", "--category", "b", "--beam", "2", "--novel", cwd=workdir)
@@ -262,8 +280,9 @@ def test_export_and_import_round_trip(conditional, workdir):
 
 
 def test_import_of_a_plain_state_dict_takes_vocab_and_config_files(conditional, workdir):
-    from charrnn.interop import torch_state_dict
     from safetensors.numpy import save_file
+
+    from charrnn.interop import torch_state_dict
 
     model = charrnn.load(workdir / "cond.safetensors")
     save_file(torch_state_dict(model), str(workdir / "plain_sd.safetensors"))
@@ -272,10 +291,20 @@ def test_import_of_a_plain_state_dict_takes_vocab_and_config_files(conditional, 
     missing = run("import", "plain_sd.safetensors", "--out", "y.safetensors", cwd=workdir)
     assert missing.returncode == 2 and "--vocab" in missing.stderr
     result = run(
-        "import", "plain_sd.safetensors", "--vocab", "vocab.json", "--config", "config.json", "--out", "y.safetensors", cwd=workdir
+        "import",
+        "plain_sd.safetensors",
+        "--vocab",
+        "vocab.json",
+        "--config",
+        "config.json",
+        "--out",
+        "y.safetensors",
+        cwd=workdir,
     )
     assert result.returncode == 0, result.stderr
-    assert charrnn.load(workdir / "y.safetensors").sample(3, category="b", seed=2) == model.sample(3, category="b", seed=2)
+    assert charrnn.load(workdir / "y.safetensors").sample(3, category="b", seed=2) == model.sample(
+        3, category="b", seed=2
+    )
 
 
 def test_plot_writes_a_picture_of_the_log(conditional, workdir):

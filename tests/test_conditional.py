@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import charrnn
 import numpy as np
 import pytest
+
+import charrnn
 from charrnn import reference
 from charrnn.data import NameBatches
 from charrnn.datasets import PRESETS, preset
@@ -23,7 +24,14 @@ def labelled() -> Labelled:
 def conditional_model(cell: str = "lstm", layers: int = 2, **kw) -> charrnn.CharRNN:
     data = labelled()
     return charrnn.CharRNN(
-        charrnn.Vocab.from_items(data), cell=cell, hidden=12, layers=layers, embed=6, categories=data.categories, category_dim=3, **kw
+        charrnn.Vocab.from_items(data),
+        cell=cell,
+        hidden=12,
+        layers=layers,
+        embed=6,
+        categories=data.categories,
+        category_dim=3,
+        **kw,
     )
 
 
@@ -79,7 +87,11 @@ def test_presets_match_their_descriptions():
     assert set(first.of("female")) <= set(rich) and {"Гульназ", "Анна"} <= set(first.of("female"))
     assert "Любовь" in first.of("female") and "Никита" in first.of("male")
     kinds = preset("ru-names-by-kind")
-    assert kinds.counts() == {"first": 6000, "patronymic": 5989, "surname": 5952}  # names in two kinds stay in the first
+    assert kinds.counts() == {
+        "first": 6000,
+        "patronymic": 5989,
+        "surname": 5952,
+    }  # names in two kinds stay in the first
     assert kinds == preset("ru-names-by-kind")  # the samples are fixed
     assert set(PRESETS) == {"ru-first-by-gender", "ru-patronymics-by-gender", "ru-names-by-kind"}
     assert charrnn.datasets.preset("ru-patronymics-by-gender").counts() == {"male": 6916, "female": 3828}
@@ -119,7 +131,13 @@ def test_loss_and_gradients_match_the_numpy_reference(cell):
     loss, grads = model.loss_and_grads(batch)
     params = model.params_list()
     ref_loss, _, ref_grads, _, _ = reference.forward_backward(
-        cell, params[:-1], batch.ids, batch.targets, batch.lengths, categories=batch.categories, category_embedding=params[-1]
+        cell,
+        params[:-1],
+        batch.ids,
+        batch.targets,
+        batch.lengths,
+        categories=batch.categories,
+        category_embedding=params[-1],
     )
     assert loss == pytest.approx(ref_loss, rel=1e-5)
     for name, ref in zip(model.param_shapes(), ref_grads, strict=True):

@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 import pytest
+
 from charrnn import CharRNN, Vocab, _core, train
 from charrnn.constraints import NameConstraint, escape, resample
 from conftest import TINY_NAMES
@@ -44,7 +45,10 @@ def draw(model, constraint, n=300, seed=0, max_len=12, log_weights=False):
         (NameConstraint(ends_with="на"), lambda s: s.endswith("на")),
         (NameConstraint(starts_with="Ма", min_len=5), lambda s: s.startswith("Ма") and len(s) >= 5),
         (NameConstraint(contains=["р", "о"]), lambda s: "р" in s and "о" in s),
-        (NameConstraint(regex="[АЕИОУЯ].*[аяь]", max_len=6), lambda s: re.fullmatch("[АЕИОУЯ].*[аяь]", s) and len(s) <= 6),
+        (
+            NameConstraint(regex="[АЕИОУЯ].*[аяь]", max_len=6),
+            lambda s: re.fullmatch("[АЕИОУЯ].*[аяь]", s) and len(s) <= 6,
+        ),
         (NameConstraint(min_len=9, max_len=9), lambda s: len(s) == 9),
     ],
     ids=["ends", "starts+min", "contains", "regex+max", "exact-length"],
@@ -124,7 +128,9 @@ def run_cli(*args):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "charrnn", *map(str, args)], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "charrnn", *map(str, args)], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_sample_command_takes_the_constraint_options(model_file):

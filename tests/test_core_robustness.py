@@ -9,11 +9,12 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from charrnn import _core
 from conftest import make_model
 from faults import fault
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 ALLOWED = (TypeError, ValueError, OverflowError)
 
@@ -25,7 +26,12 @@ def params(cell="lstm", rng=None):
     G = {"lstm": 4, "rnn": 1, "gru": 3}[cell]
     out = [rng.normal(size=(V, E))]
     for k in range(L):
-        out += [rng.normal(size=(G * H, E if k == 0 else H)), rng.normal(size=(G * H, H)), rng.normal(size=G * H), rng.normal(size=G * H)]
+        out += [
+            rng.normal(size=(G * H, E if k == 0 else H)),
+            rng.normal(size=(G * H, H)),
+            rng.normal(size=G * H),
+            rng.normal(size=G * H),
+        ]
     out += [rng.normal(size=(V, H)), rng.normal(size=V)]
     return [np.ascontiguousarray(p, dtype=np.float32) * 0.3 for p in out]
 
@@ -67,7 +73,9 @@ def test_read_only_arrays_are_accepted_and_give_the_same_results(cell):
     assert got[0] == want[0]
     for a, b in zip(got[2], want[2], strict=True):
         np.testing.assert_array_equal(a, b)
-    assert _core.sample(cell, [read_only(a) for a in p], 4, 1, 2, 10, seed=3) == _core.sample(cell, p, 4, 1, 2, 10, seed=3)
+    assert _core.sample(cell, [read_only(a) for a in p], 4, 1, 2, 10, seed=3) == _core.sample(
+        cell, p, 4, 1, 2, 10, seed=3
+    )
 
 
 @fault(
@@ -126,7 +134,9 @@ def test_bad_arguments_are_type_or_value_errors(change):
     args = {"cell": "lstm", "params": params(), "ids": ids, "targets": targets, "lengths": lengths}
     change(args)
     with pytest.raises(ALLOWED):
-        _core.forward_backward(args.pop("cell"), args.pop("params"), args.pop("ids"), args.pop("targets"), args.pop("lengths"), **args)
+        _core.forward_backward(
+            args.pop("cell"), args.pop("params"), args.pop("ids"), args.pop("targets"), args.pop("lengths"), **args
+        )
 
 
 def test_empty_batches_and_zero_lengths_are_fine():
@@ -232,8 +242,18 @@ def test_fuzzed_sample_raises_only_type_or_value_errors(
         p[1] = p[1][:, :-1].copy()
     try:
         out = _core.sample(
-            cell, p, n, start, end, max_steps, temperature=temperature, top_k=top_k, prefix=prefix,
-            seed=seed, banned=banned, top_p=top_p,
+            cell,
+            p,
+            n,
+            start,
+            end,
+            max_steps,
+            temperature=temperature,
+            top_k=top_k,
+            prefix=prefix,
+            seed=seed,
+            banned=banned,
+            top_p=top_p,
         )
     except ALLOWED:
         return

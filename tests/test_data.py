@@ -7,6 +7,7 @@ import unicodedata
 
 import numpy as np
 import pytest
+
 from charrnn import DataError, NameBatches, Vocab, load_lines, split
 from charrnn.vocab import BOS, EOS, PAD
 

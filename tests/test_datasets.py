@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
+
 from charrnn import datasets
 
 CYRILLIC = {chr(c) for c in range(0x0410, 0x0450)} | {"ё", "Ё"}

@@ -6,9 +6,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import charrnn
 import numpy as np
 import pytest
+
+import charrnn
 from charrnn import CharRNN, CharRNNError, TrainingDivergedError, Vocab, train
 from charrnn.training import Adam
 from charrnn.training.state import load_training_checkpoint

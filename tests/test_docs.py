@@ -27,8 +27,9 @@ import re
 import shlex
 from typing import Optional, Union
 
-import charrnn
 import pytest
+
+import charrnn
 from charrnn.cli import build_parser
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -398,7 +399,10 @@ def test_every_command_mentioned_in_the_text_names_real_options(page, line, ment
         ),
         (
             "charrnn train (--preset NAME | --category NAME=FILE ...) …",
-            [["train", "--preset", "ru-first-by-gender"], ["train", "--category", "name=file", "--category", "name=file"]],
+            [
+                ["train", "--preset", "ru-first-by-gender"],
+                ["train", "--category", "name=file", "--category", "name=file"],
+            ],
         ),
     ],
 )
@@ -586,8 +590,12 @@ def reference_sections() -> dict[str, str]:
 
 def test_cli_reference_has_one_section_per_subcommand_in_the_parsers_order():
     shown, real = list(reference_sections()), list(subcommands(build_parser()))
-    assert not set(real) - set(shown), f"docs/cli.md has no '## `charrnn X`' section for {sorted(set(real) - set(shown))}"
-    assert not set(shown) - set(real), f"docs/cli.md documents subcommands that do not exist: {sorted(set(shown) - set(real))}"
+    assert not set(real) - set(shown), (
+        f"docs/cli.md has no '## `charrnn X`' section for {sorted(set(real) - set(shown))}"
+    )
+    assert not set(shown) - set(real), (
+        f"docs/cli.md documents subcommands that do not exist: {sorted(set(shown) - set(real))}"
+    )
     assert shown == real, "docs/cli.md: the sections are not in the order of 'charrnn --help'"
 
 

@@ -8,9 +8,10 @@ import json
 import subprocess
 import sys
 
-import charrnn
 import numpy as np
 import pytest
+
+import charrnn
 from charrnn import CharRNN, Counted, NameBatches, ResumeError, Vocab, train
 from charrnn.counted import counted_split, has_count_header, tempered
 from charrnn.training.state import load_training_checkpoint
@@ -118,8 +119,9 @@ def test_a_weighted_run_resumes_bit_for_bit(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="power cut"):
         train(model, train_part, val_part, checkpoint=path, checkpoint_every=2, **KW)
     assert 0 < load_training_checkpoint(path)[1].step < 7 and len(val_part.items) == 3
-    resumed, history = charrnn.resume(path, train_part.items, val_part.items, weights=train_part.counts,
-                                      val_weights=val_part.counts)
+    resumed, history = charrnn.resume(
+        path, train_part.items, val_part.items, weights=train_part.counts, val_weights=val_part.counts
+    )
     assert_same_weights(resumed, reference)
     assert [r.val_nll_weighted for r in history] == [r.val_nll_weighted for r in ref_history]
     with pytest.raises(ResumeError, match="differs"):
@@ -139,14 +141,18 @@ def test_counted_split_keeps_each_names_count():
 
 
 def cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "charrnn", "--threads", "1", *args], cwd=cwd, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "charrnn", "--threads", "1", *args], cwd=cwd, capture_output=True, text=True
+    )
 
 
 SMALL = ["--hidden", "16", "--embed", "8", "--batch", "4", "--samples", "0"]
 
 
 def test_cli_trains_on_counts_and_reports_both_nlls(tmp_path):
-    (tmp_path / "counts.tsv").write_text("name\tcount\n" + "".join(f"{i}\t{c}\n" for i, c in zip(ITEMS, COUNTS)), "utf-8")
+    (tmp_path / "counts.tsv").write_text(
+        "name\tcount\n" + "".join(f"{i}\t{c}\n" for i, c in zip(ITEMS, COUNTS)), "utf-8"
+    )
     (tmp_path / "plain.txt").write_text("\n".join(ITEMS) + "\n", "utf-8")
     (tmp_path / "bare.tsv").write_text("".join(f"{i}\t{c}\n" for i, c in zip(ITEMS, COUNTS)), "utf-8")
     assert has_count_header(tmp_path / "counts.tsv") and not has_count_header(tmp_path / "plain.txt")
@@ -166,8 +172,19 @@ def test_cli_trains_on_counts_and_reports_both_nlls(tmp_path):
     assert outputs["header"] == outputs["weights"] == outputs["weights-only"]
     r = cli("train", "counts.tsv", *SMALL, "--epochs", "1", "--out", "h.safetensors", cwd=tmp_path)
     assert r.returncode == 0 and " weighted " in r.stdout  # the epoch line shows it
-    r = cli("train", "counts.tsv", *SMALL, "--epochs", "2", "--weight-power", "1", "--json", "--out", "p.safetensors",
-            cwd=tmp_path)
+    r = cli(
+        "train",
+        "counts.tsv",
+        *SMALL,
+        "--epochs",
+        "2",
+        "--weight-power",
+        "1",
+        "--json",
+        "--out",
+        "p.safetensors",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0 and [json.loads(x)["val_nll_weighted"] for x in r.stdout.splitlines()] != outputs["header"]
 
 
@@ -185,7 +202,9 @@ def test_cli_refuses_items_without_counts_and_bad_powers(tmp_path):
 
 
 def test_cli_resume_of_a_weighted_run_ends_as_the_uninterrupted_one(tmp_path):
-    (tmp_path / "counts.tsv").write_text("name\tcount\n" + "".join(f"{i}\t{c}\n" for i, c in zip(ITEMS, COUNTS)), "utf-8")
+    (tmp_path / "counts.tsv").write_text(
+        "name\tcount\n" + "".join(f"{i}\t{c}\n" for i, c in zip(ITEMS, COUNTS)), "utf-8"
+    )
     whole = cli("train", "counts.tsv", *SMALL, "--epochs", "3", "--json", "--out", "whole.safetensors", cwd=tmp_path)
     assert whole.returncode == 0, whole.stderr
     first = cli("train", "counts.tsv", *SMALL, "--epochs", "1", "--json", "--out", "part.safetensors", cwd=tmp_path)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import pathlib
 
-import charrnn
 import numpy as np
 import pytest
+from safetensors import safe_open
+from safetensors.numpy import load_file, save_file
+
+import charrnn
 from charrnn.interop import TORCH_MODULE_SOURCE, export_torch, import_torch, torch_module_args, torch_state_dict
 from charrnn.scoring import next_char_log_probs
 from conftest import TINY_NAMES
-from safetensors import safe_open
-from safetensors.numpy import load_file, save_file
 
 README = pathlib.Path(__file__).resolve().parents[1] / "docs" / "interop.md"  # the page that shows the module
 CASES = [(cell, cats) for cell in ("lstm", "gru", "rnn") for cats in (None, ["male", "female", "other"])]
@@ -113,7 +114,12 @@ def test_a_vocabulary_in_another_order_is_resorted_with_its_rows(tmp_path):
         (lambda sd: sd.__setitem__("rnn.weight_hh_l0", np.zeros((5, 12), np.float32)), "fits no cell"),
         (lambda sd: sd.__setitem__("rnn.weight_ih_l0_reverse", np.zeros((48, 5), np.float32)), "bidirectional"),
         (lambda sd: sd.__setitem__("embedding.weight", np.zeros((4, 5), np.float32)), "rows"),
-        (lambda sd: sd.__setitem__("fc.weight", np.full((len(charrnn.Vocab.from_items(TINY_NAMES)), 12), np.nan, np.float32)), "NaN"),
+        (
+            lambda sd: sd.__setitem__(
+                "fc.weight", np.full((len(charrnn.Vocab.from_items(TINY_NAMES)), 12), np.nan, np.float32)
+            ),
+            "NaN",
+        ),
     ],
 )
 def test_malformed_state_dicts_are_refused_with_the_reason(tmp_path, change, error):
@@ -189,6 +195,8 @@ def test_a_model_trained_in_pytorch_comes_back_and_samples(tmp_path):
     nll = -model.log_probs(TINY_NAMES).sum() / batch.n_chars
     with torch.no_grad():
         logits, _ = module(ids)
-        torch_nll = torch.nn.functional.cross_entropy(logits.reshape(-1, len(vocab)), targets.reshape(-1), ignore_index=0)
+        torch_nll = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, len(vocab)), targets.reshape(-1), ignore_index=0
+        )
     assert nll == pytest.approx(float(torch_nll), rel=1e-4)
     assert len(model.sample(5, seed=0)) == 5

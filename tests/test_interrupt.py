@@ -8,9 +8,10 @@ import signal
 import subprocess
 import sys
 
-import charrnn
 import numpy as np
 import pytest
+
+import charrnn
 from charrnn import CharRNN, TrainingInterrupted, Vocab, _core, train
 from charrnn.interrupt import deferred_interrupt
 from charrnn.training.state import load_training_checkpoint

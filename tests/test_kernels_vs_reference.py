@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from charrnn import _core
 from charrnn import reference as R
 from conftest import random_lengths

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gzip
 import re
-from importlib import resources
 import unicodedata
+from importlib import resources
 
 import pytest
 
@@ -20,7 +20,11 @@ NAME = re.compile(r"[А-ЯЁ][а-яё]+(?:-[А-ЯЁ][а-яё]+)*(?:-оглы|-к
 
 @pytest.mark.parametrize(
     "select, rows, male, female",
-    [(tables.first_names, 29_996, 19_223, 8_244), (tables.patronymics, 45_978, 29_293, 16_010), (tables.surnames, 363_368, 124_286, 111_087)],
+    [
+        (tables.first_names, 29_996, 19_223, 8_244),
+        (tables.patronymics, 45_978, 29_293, 16_010),
+        (tables.surnames, 363_368, 124_286, 111_087),
+    ],
 )
 def test_tables_have_the_documented_rows_and_genders(select, rows, male, female):
     # The figures of data/README.md.

@@ -144,11 +144,18 @@ def test_a_woman_in_every_case(case, expected):
 
 @needs_pytrovich
 def test_men_and_indeclinable_surnames():
-    assert Person("Толстой", "Лев", "Николаевич", "male", "Николай").declined("ablt").full() == "Толстым Львом Николаевичем"
+    assert (
+        Person("Толстой", "Лев", "Николаевич", "male", "Николай").declined("ablt").full()
+        == "Толстым Львом Николаевичем"
+    )
     assert decline("Седых", "Пётр", "Ильич", "male", "gent") == ("Седых", "Петра", "Ильича")
     assert decline("Кох", "Анна", "Ильинична", "female", "datv") == ("Кох", "Анне", "Ильиничне")
     assert decline("Шевченко", "Тарас", "Григорьевич", "male", "datv")[0] == "Шевченко"
-    assert decline("Римская-Корсакова", "Анна", "Мамед-кызы", "female", "gent") == ("Римской-Корсаковой", "Анны", "Мамед-кызы")
+    assert decline("Римская-Корсакова", "Анна", "Мамед-кызы", "female", "gent") == (
+        "Римской-Корсаковой",
+        "Анны",
+        "Мамед-кызы",
+    )
     assert decline("Алиев", "Мамед", "Ахмед-оглы", "male", "ablt") == ("Алиевым", "Мамедом", "Ахмед-оглы")
 
 
@@ -189,7 +196,9 @@ def test_person_json_prints_one_object_a_line_and_nothing_else():
 
 
 def test_person_plain_output_and_fixed_parts():
-    result = run("person", "-n", "2", "--surname", "Толстой", "--father", "Илья", "--gender", "female", "--translit", "bgn")
+    result = run(
+        "person", "-n", "2", "--surname", "Толстой", "--father", "Илья", "--gender", "female", "--translit", "bgn"
+    )
     assert result.returncode == 0, result.stderr
     for line in result.stdout.splitlines():
         cyrillic, latin = line.split("\t")

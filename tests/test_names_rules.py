@@ -84,7 +84,9 @@ def test_surnames_agree_with_the_gender(male, female):
     assert surname_for(male, "male") == male
 
 
-@pytest.mark.parametrize("bad", ["", "   ", "Ivan", "Иван2", "Иван Петрович", "-Иван", "Иван--Петр", "Ивaн", "И", "Анна-М"])
+@pytest.mark.parametrize(
+    "bad", ["", "   ", "Ivan", "Иван2", "Иван Петрович", "-Иван", "Иван--Петр", "Ивaн", "И", "Анна-М"]
+)
 def test_a_name_that_is_not_cyrillic_is_an_invalid_name_error(bad):
     with pytest.raises(InvalidNameError):
         patronymic(bad)
@@ -149,7 +151,8 @@ def test_surname_rules_leave_the_gender_invariant_surnames_alone():
 
 # -- properties ------------------------------------------------------------------------
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 from charrnn.names.tables import first_names  # noqa: E402
 

@@ -10,9 +10,10 @@ import subprocess
 import sys
 from collections import Counter, defaultdict
 
-import charrnn
 import numpy as np
 import pytest
+
+import charrnn
 from charrnn.data import training_split
 from charrnn.errors import CheckpointError, DataError, UnknownCharacterError
 from charrnn.ngram import FALLBACK_DISCOUNTS, NGram, baseline, estimate_discounts
@@ -302,7 +303,9 @@ def test_baseline_reports_train_and_val_nll():
 
 
 def run(*args: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "charrnn", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "charrnn", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.fixture(scope="module")
@@ -364,7 +367,9 @@ def test_cli_human_output_and_bundled_default(workdir):
     ],
 )
 def test_cli_errors_are_one_line_on_stderr(workdir, args, message):
-    result = run("ngram", *(["names.txt"] if args[0].startswith("--") and args[0] != "--mode" else []), *args, cwd=workdir)
+    result = run(
+        "ngram", *(["names.txt"] if args[0].startswith("--") and args[0] != "--mode" else []), *args, cwd=workdir
+    )
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
@@ -375,7 +380,21 @@ def test_cli_errors_are_one_line_on_stderr(workdir, args, message):
 def test_cli_ngram_and_train_hold_out_the_same_items(workdir):
     common = ["names.txt", "--seed", "7", "--val-fraction", "0.25", "--json"]
     ngram = run("ngram", *common, "--order", "2", cwd=workdir)
-    train = run("train", *common, "--max-steps", "1", "--hidden", "8", "--embed", "4", "--samples", "0", "--out", "t.safetensors", cwd=workdir)
+    train = run(
+        "train",
+        *common,
+        "--max-steps",
+        "1",
+        "--hidden",
+        "8",
+        "--embed",
+        "4",
+        "--samples",
+        "0",
+        "--out",
+        "t.safetensors",
+        cwd=workdir,
+    )
     assert ngram.returncode == 0 and train.returncode == 0, ngram.stderr + train.stderr
     record = json.loads(ngram.stdout)
     trained = charrnn.checkpoint.read_metadata(workdir / "t.safetensors")["training"]

@@ -10,21 +10,29 @@ import os
 import subprocess
 import sys
 
-import charrnn
 import numpy as np
 import pytest
+
+import charrnn
 from charrnn.classify import ending_rule, evaluate_classifier, reliability
 from charrnn.counted import counted_split
 from charrnn.pretrained import resolve_model, shipped_models
 
-GENERATORS = ["ru-first-male", "ru-first-female", "ru-patronymic-male", "ru-patronymic-female",
-              "ru-surname-male", "ru-surname-female"]
+GENERATORS = [
+    "ru-first-male",
+    "ru-first-female",
+    "ru-patronymic-male",
+    "ru-patronymic-female",
+    "ru-surname-male",
+    "ru-surname-female",
+]
 CLASSIFIERS = ["ru-first-by-gender", "ru-names-by-kind"]
 
 
 def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "charrnn", "--threads", "1", *args], cwd=cwd,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "charrnn", "--threads", "1", *args], cwd=cwd, capture_output=True, text=True
+    )
 
 
 def test_every_model_is_shipped_with_its_file_and_figures():
@@ -57,9 +65,18 @@ def test_generators_write_names_of_their_kind_and_gender():
     assert np.mean([ending_rule(n) == "female" for n in female]) > 0.85
     male = charrnn.load("ru-first-male").sample(300, seed=1)
     assert np.mean([ending_rule(n) == "male" for n in male]) > 0.85
-    assert np.mean([n.endswith("вна") or n.endswith("чна") or n.endswith("ична") for n in
-                    charrnn.pretrained("ru-patronymic-female").sample(300, seed=1)]) > 0.85
-    assert np.mean([n.endswith(("ич", "ыч")) for n in charrnn.pretrained("ru-patronymic-male").sample(300, seed=1)]) > 0.85
+    assert (
+        np.mean(
+            [
+                n.endswith("вна") or n.endswith("чна") or n.endswith("ична")
+                for n in charrnn.pretrained("ru-patronymic-female").sample(300, seed=1)
+            ]
+        )
+        > 0.85
+    )
+    assert (
+        np.mean([n.endswith(("ич", "ыч")) for n in charrnn.pretrained("ru-patronymic-male").sample(300, seed=1)]) > 0.85
+    )
     surnames = charrnn.pretrained("ru-surname-female").sample(300, seed=1)
     assert np.mean([n.endswith(("а", "я", "о", "ко", "их", "ых")) or n[-1] not in "вн" for n in surnames]) > 0.85
 
@@ -92,8 +109,11 @@ def test_every_command_takes_a_shipped_name(tmp_path):
     assert [x["name"] for x in rows] == ["Гульназ", "Никита", "Анна"]
     assert all(abs(sum(x["probs"].values()) - 1) < 1e-9 for x in rows)
     (tmp_path / "names.txt").write_text("Анна\nМария\n", "utf-8")
-    for args in (["eval", "ru-first-female", str(tmp_path / "names.txt")], ["score", "ru-first-female", "Анна"],
-                 ["export", "ru-first-female", "--out", str(tmp_path / "e.pt")]):
+    for args in (
+        ["eval", "ru-first-female", str(tmp_path / "names.txt")],
+        ["score", "ru-first-female", "Анна"],
+        ["export", "ru-first-female", "--out", str(tmp_path / "e.pt")],
+    ):
         r = cli(*args)
         assert "not a model shipped" not in r.stderr and "No such file" not in r.stderr, (args, r.stderr)
     r = cli("sample", "ru-frist-female")
@@ -124,7 +144,13 @@ def test_reliability_bins_and_ece_by_hand():
 
 def test_the_ending_rule():
     assert [ending_rule(n) for n in ["Анна", "Мария", "Иван", "Никита", "Гульназ", "Любовь"]] == [
-        "female", "female", "male", "female", "male", "male"]
+        "female",
+        "female",
+        "male",
+        "female",
+        "male",
+        "male",
+    ]
 
 
 def test_the_gender_classifier_beats_the_ending_rule_on_held_out_names():
@@ -150,8 +176,13 @@ def test_classify_evaluate_on_a_preset_and_a_file(tmp_path):
     r = cli("classify", "ru-first-by-gender", "--evaluate", "ru-first-by-gender", "--json")
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
-    assert report == json.loads(json.dumps(evaluate_classifier(
-        charrnn.pretrained("ru-first-by-gender"), charrnn.datasets.preset_split("ru-first-by-gender")[2])))
+    assert report == json.loads(
+        json.dumps(
+            evaluate_classifier(
+                charrnn.pretrained("ru-first-by-gender"), charrnn.datasets.preset_split("ru-first-by-gender")[2]
+            )
+        )
+    )
     r = cli("classify", "ru-first-by-gender", "--evaluate", "ru-first-by-gender")
     assert "the а/я rule" in r.stdout and "expected calibration error" in r.stdout
     (tmp_path / "l.tsv").write_text("Гульназ\tfemale\nНикита\tmale\nАнна\tfemale\n", "utf-8")
@@ -170,7 +201,9 @@ def test_person_from_the_models_agrees_in_gender():
 
     source = ModelSource()
     crowd = list(people(40, gender="female", seed=5, source=source))
-    assert [p.as_dict() for p in crowd] == [p.as_dict() for p in people(40, gender="female", seed=5, source=ModelSource())]
+    assert [p.as_dict() for p in crowd] == [
+        p.as_dict() for p in people(40, gender="female", seed=5, source=ModelSource())
+    ]
     assert all(p.patronymic.endswith("на") for p in crowd)
     assert np.mean([ending_rule(p.first) == "female" for p in crowd]) > 0.8
     r = cli("person", "-n", "3", "--source", "model", "--gender", "male", "--json")

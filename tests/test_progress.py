@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import sys
 
-import charrnn
 import pytest
+
+import charrnn
 from charrnn.progress import read_log
 from conftest import TINY_NAMES, make_model
 
@@ -32,7 +33,9 @@ def test_a_new_run_replaces_the_log_and_a_resumed_one_appends(tmp_path):
     log, ckpt = tmp_path / "run.jsonl", tmp_path / "run.ckpt.safetensors"
     train_small(log=log)
     model = make_model(hidden=8, layers=1, embed=4)
-    charrnn.train(model, TINY_NAMES[:20], TINY_NAMES[20:], epochs=2, batch_size=4, log_every=None, log=log, checkpoint=ckpt)
+    charrnn.train(
+        model, TINY_NAMES[:20], TINY_NAMES[20:], epochs=2, batch_size=4, log_every=None, log=log, checkpoint=ckpt
+    )
     assert len(read_log(log)) == 2
     charrnn.resume(ckpt, TINY_NAMES[:20], TINY_NAMES[20:], epochs=4, log=str(log))
     assert [e["epoch"] for e in read_log(log)] == [1, 2, 3, 4]

@@ -10,22 +10,25 @@ import json
 import math
 import unicodedata
 
-import charrnn
 import numpy as np
 import pytest
-from charrnn import CheckpointError, DataError, NameBatches, UnknownCharacterError, Vocab, split
-from charrnn.data import parse_lines
-from charrnn.reading import read_items
-from conftest import make_model
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from safetensors.numpy import load as deserialize
 from safetensors.numpy import save as serialize
 
+import charrnn
+from charrnn import CheckpointError, DataError, NameBatches, UnknownCharacterError, Vocab, split
+from charrnn.data import parse_lines
+from charrnn.reading import read_items
+from conftest import make_model
+
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Any Unicode text but surrogates, which no str read from a UTF-8 file can hold.
-items_st = st.lists(st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=12), min_size=1, max_size=30)
+items_st = st.lists(
+    st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=12), min_size=1, max_size=30
+)
 nfc = lambda s: unicodedata.normalize("NFC", s)  # noqa: E731
 
 
@@ -140,8 +143,12 @@ def test_valid_sampling_options_give_n_names_with_the_prefix_within_max_len(
     n, temperature, top_k, top_p, prefix, max_len, seed
 ):
     assume(len(prefix) <= max_len)
-    names = MODEL.sample(n=n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix, max_len=max_len, seed=seed)
-    assert names == MODEL.sample(n=n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix, max_len=max_len, seed=seed)
+    names = MODEL.sample(
+        n=n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix, max_len=max_len, seed=seed
+    )
+    assert names == MODEL.sample(
+        n=n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix, max_len=max_len, seed=seed
+    )
     assert len(names) == n
     for name in names:
         assert name.startswith(prefix) and len(name) <= max_len and set(name) <= set(MODEL.vocab.chars)
@@ -159,7 +166,9 @@ def test_valid_sampling_options_give_n_names_with_the_prefix_within_max_len(
 )
 def test_any_sampling_options_give_names_or_a_type_or_value_error(n, temperature, top_k, top_p, prefix, max_len, seed):
     try:
-        names = MODEL.sample(n=n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix, max_len=max_len, seed=seed)
+        names = MODEL.sample(
+            n=n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix, max_len=max_len, seed=seed
+        )
     except (TypeError, ValueError, OverflowError):
         return
     assert len(names) == n
@@ -236,7 +245,9 @@ def _load_bytes(tmp_path, data):
 
 
 def _same_model(a, b):
-    return a.config == b.config and a.vocab == b.vocab and all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
+    return (
+        a.config == b.config and a.vocab == b.vocab and all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
+    )
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
@@ -278,7 +289,11 @@ def test_random_bytes_are_a_checkpoint_error(tmp_path, data):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.dictionaries(st.sampled_from(["format", "format_version", "vocab", "config", "sha256", "training"]), st.text(max_size=40)))
+@given(
+    st.dictionaries(
+        st.sampled_from(["format", "format_version", "vocab", "config", "sha256", "training"]), st.text(max_size=40)
+    )
+)
 def test_random_metadata_gives_a_checkpoint_error_or_a_model(tmp_path, checkpoint_bytes, changes):
     blob, model = checkpoint_bytes
     header_len = int.from_bytes(blob[:8], "little")

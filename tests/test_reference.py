@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from charrnn import reference as R
 from conftest import random_lengths
 
@@ -53,9 +54,7 @@ def layer_inputs(cell: str, seed: int = 0):
 
 def run_layer(cell, arrays, lengths):
     a = arrays
-    return R.layer_forward(
-        cell, a["x"], lengths, a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"], a["h0"], a.get("c0")
-    )
+    return R.layer_forward(cell, a["x"], lengths, a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"], a["h0"], a.get("c0"))
 
 
 def probe_loss(cell, arrays, lengths, probes) -> float:
@@ -109,8 +108,7 @@ def test_final_state_is_the_state_after_the_last_real_step(cell):
     for b, n in enumerate(lengths):
         # The same sequence alone, cut to its real length.
         alone = {
-            k: (v[:n, b : b + 1] if k == "x" else v[b : b + 1] if k in ("h0", "c0") else v)
-            for k, v in arrays.items()
+            k: (v[:n, b : b + 1] if k == "x" else v[b : b + 1] if k in ("h0", "c0") else v) for k, v in arrays.items()
         }
         out_b, h_b, c_b, _ = run_layer(cell, alone, np.array([n]))
         np.testing.assert_allclose(h_n[b], h_b[0], rtol=1e-12)
@@ -198,9 +196,7 @@ def test_model_gradients_match_finite_differences(cell):
         return R.forward_backward(cell, params, ids, targets, lengths, h0, c0, compute_grad=False)[0]
 
     for k, p in enumerate(params):
-        np.testing.assert_allclose(
-            grads[k], numeric_grad(f, p), rtol=1e-6, atol=1e-8, err_msg=f"{cell} params[{k}]"
-        )
+        np.testing.assert_allclose(grads[k], numeric_grad(f, p), rtol=1e-6, atol=1e-8, err_msg=f"{cell} params[{k}]")
 
 
 def test_model_loss_is_the_cross_entropy_of_real_positions(cell):

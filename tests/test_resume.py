@@ -9,13 +9,14 @@ import os
 import subprocess
 import sys
 
-import charrnn
 import numpy as np
 import pytest
-from charrnn import CharRNN, CheckpointError, ResumeError, Vocab, _core, train
+from safetensors import safe_open
+
+import charrnn
+from charrnn import CharRNN, CheckpointError, ResumeError, Vocab, train
 from charrnn.training.state import default_checkpoint_path, load_training_checkpoint
 from faults import fault
-from safetensors import safe_open
 from test_train import ITEMS
 
 KW = dict(epochs=3, batch_size=16, lr=1e-2, seed=4, dropout=0.2)
@@ -68,10 +69,10 @@ def crash_at(monkeypatch, model, step):
     "the weights of the run that never stopped (one kernel thread)",
 )
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-@pytest.mark.parametrize("every,crash", [(4, 11), (7, 8), (100, 20)], ids=["mid-epoch", "checkpoint-then-crash", "epoch-end"])
-def test_resumed_run_ends_with_bit_for_bit_the_uninterrupted_weights(
-    tmp_path, monkeypatch, data, cell, every, crash
-):
+@pytest.mark.parametrize(
+    "every,crash", [(4, 11), (7, 8), (100, 20)], ids=["mid-epoch", "checkpoint-then-crash", "epoch-end"]
+)
+def test_resumed_run_ends_with_bit_for_bit_the_uninterrupted_weights(tmp_path, monkeypatch, data, cell, every, crash):
     train_items, val_items, vocab = data
     reference, ref_history = uninterrupted(data, cell)
     path = tmp_path / "run.ckpt.safetensors"
@@ -148,7 +149,15 @@ def test_training_checkpoint_loads_as_a_model_with_its_latest_weights(tmp_path, 
 def test_resume_with_other_data_is_refused(tmp_path, data):
     train_items, val_items, vocab = data
     path = tmp_path / "run.ckpt.safetensors"
-    train(fresh(vocab), train_items, val_items, checkpoint=path, max_steps=3, **{k: v for k, v in KW.items() if k != "epochs"}, epochs=None)
+    train(
+        fresh(vocab),
+        train_items,
+        val_items,
+        checkpoint=path,
+        max_steps=3,
+        **{k: v for k, v in KW.items() if k != "epochs"},
+        epochs=None,
+    )
     with pytest.raises(ResumeError, match="training data differs"):
         charrnn.resume(path, train_items[:-1], val_items)
     with pytest.raises(ResumeError, match="validation data differs"):
@@ -270,7 +279,21 @@ def cli(*args, cwd):
     )
 
 
-TRAIN = ["train", "names.txt", "--hidden", "16", "--embed", "8", "--batch", "8", "--epochs", "3", "--samples", "0", "--json"]
+TRAIN = [
+    "train",
+    "names.txt",
+    "--hidden",
+    "16",
+    "--embed",
+    "8",
+    "--batch",
+    "8",
+    "--epochs",
+    "3",
+    "--samples",
+    "0",
+    "--json",
+]
 
 
 @pytest.fixture(scope="module")
@@ -295,7 +318,9 @@ def test_cli_resume_continues_to_the_same_model_as_an_uninterrupted_run(cli_dir)
     assert (cli_dir / "cut.ckpt.safetensors").exists()
     # Data, model and options come from the checkpoint; a new budget (--epochs 3) replaces
     # the old one (--epochs 3 --max-steps 11) as a whole.
-    resumed = cli("train", "--resume", "cut.ckpt.safetensors", "--epochs", "3", "--out", "resumed.safetensors", cwd=cli_dir)
+    resumed = cli(
+        "train", "--resume", "cut.ckpt.safetensors", "--epochs", "3", "--out", "resumed.safetensors", cwd=cli_dir
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from cut.ckpt.safetensors at step 11" in resumed.stderr
     records = [json.loads(line) for line in resumed.stdout.splitlines()]

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+
 from charrnn import UnknownCharacterError, _core
 from charrnn import reference as R
 from conftest import make_model

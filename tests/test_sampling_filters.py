@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import itertools
-import math
+
+import pytest
 
 import charrnn
-import pytest
 from charrnn.sampling import SeenNames, sample_filtered
 from charrnn.scoring import score
 from conftest import TINY_NAMES, make_model
@@ -105,7 +105,7 @@ def test_beam_search_wide_enough_is_the_exact_top_k(cell):
     exact = sorted(((s.name, s.total - prefix_logp) for s in score(model, candidates)), key=lambda x: -x[1])
     found = model.beam_search(prefix, beam=len(candidates), max_len=max_len)
     assert [n for n, _ in found[:5]] == [n for n, _ in exact[:5]]
-    for (n1, l1), (n2, l2) in zip(found[:5], exact[:5], strict=True):
+    for (_n1, l1), (_n2, l2) in zip(found[:5], exact[:5], strict=True):
         assert l1 == pytest.approx(l2, abs=1e-4)
     assert [lp for _, lp in found] == sorted((lp for _, lp in found), reverse=True)
 

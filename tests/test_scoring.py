@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import charrnn
 import numpy as np
 import pytest
+
+import charrnn
 from charrnn import reference
 from charrnn.scoring import next_char_log_probs, score
 from conftest import TINY_NAMES, make_model
@@ -27,7 +28,11 @@ def reference_log_softmax(model: charrnn.CharRNN, text: str, category=None) -> n
             model.cell, x, lengths, *w, h0, h0 if model.cell == "lstm" else None, dtype=np.float64
         )
     logits = x[:, 0, :] @ p["fc.weight"].T + p["fc.bias"]
-    return logits - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1, keepdims=True)) - logits.max(1, keepdims=True)
+    return (
+        logits
+        - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1, keepdims=True))
+        - logits.max(1, keepdims=True)
+    )
 
 
 def test_per_character_log_probs_add_up_to_the_log_prob_of_the_name(cell):

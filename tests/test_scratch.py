@@ -73,8 +73,14 @@ def test_greedy_sampling_matches_the_rust_sampler_with_top_k_1(cell):
     scratch.train(cell, params, NAMES, VOCAB, steps=60, batch_size=8, lr=1e-2)
     ours = scratch.sample(cell, params, VOCAB, n=3, greedy=True, max_len=12)
     drawn = _core.sample(
-        cell, [p.astype(np.float32) for p in params], 3, VOCAB.bos_id, VOCAB.eos_id, 12,
-        top_k=1, banned=[VOCAB.pad_id, VOCAB.bos_id],
+        cell,
+        [p.astype(np.float32) for p in params],
+        3,
+        VOCAB.bos_id,
+        VOCAB.eos_id,
+        12,
+        top_k=1,
+        banned=[VOCAB.pad_id, VOCAB.bos_id],
     )
     assert ours == [VOCAB.decode(d) for d in drawn]
 
@@ -121,7 +127,9 @@ def _trained(cell="lstm"):
 def test_next_logits_are_the_last_step_of_the_reference_forward_pass():
     params = _trained()
     batch = make = charrnn.data.make_batch([VOCAB.encode("Ольга")])
-    loss, seq_loss, _, _, _ = reference.forward_backward("lstm", params, make.ids, make.targets, make.lengths, compute_grad=False)
+    loss, seq_loss, _, _, _ = reference.forward_backward(
+        "lstm", params, make.ids, make.targets, make.lengths, compute_grad=False
+    )
     logp = [reference._log_softmax(scratch.next_logits("lstm", params, VOCAB, "Ольга"[:t])) for t in range(6)]
     total = sum(lp[tgt] for lp, tgt in zip(logp, batch.targets[:, 0], strict=True))
     assert -total == pytest.approx(loss, rel=1e-10)
@@ -131,7 +139,9 @@ def test_next_distribution_temperature_top_k_and_top_p():
     logits = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
     np.testing.assert_allclose(scratch.next_distribution(logits), [0.5, 0.3, 0.15, 0.05])
     np.testing.assert_allclose(scratch.next_distribution(logits, top_k=2), [0.625, 0.375, 0, 0])
-    np.testing.assert_allclose(scratch.next_distribution(logits, top_p=0.79), [0.625, 0.375, 0, 0])  # 0.5 + 0.3 reach 0.79
+    np.testing.assert_allclose(
+        scratch.next_distribution(logits, top_p=0.79), [0.625, 0.375, 0, 0]
+    )  # 0.5 + 0.3 reach 0.79
     np.testing.assert_allclose(scratch.next_distribution(logits, top_p=0.81), [0.5, 0.3, 0.15, 0] / np.float64(0.95))
     cold = scratch.next_distribution(logits, temperature=0.5)
     np.testing.assert_allclose(cold, np.array([0.25, 0.09, 0.0225, 0.0025]) / 0.365)  # p^2, renormalised
@@ -146,8 +156,16 @@ def test_the_rust_sampler_draws_only_what_next_distribution_allows(options):
     )
     allowed = probs > 0
     drawn = _core.sample(
-        "lstm", [p.astype(np.float32) for p in params], 300, VOCAB.bos_id, VOCAB.eos_id, 1,
-        prefix=VOCAB.encode("О"), banned=[VOCAB.pad_id, VOCAB.bos_id], seed=3, **options,
+        "lstm",
+        [p.astype(np.float32) for p in params],
+        300,
+        VOCAB.bos_id,
+        VOCAB.eos_id,
+        1,
+        prefix=VOCAB.encode("О"),
+        banned=[VOCAB.pad_id, VOCAB.bos_id],
+        seed=3,
+        **options,
     )
     firsts = {d[0] if d else VOCAB.eos_id for d in drawn}
     assert firsts <= set(np.flatnonzero(allowed))

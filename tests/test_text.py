@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from charrnn import CharRNN, DataError, TextBatches, UnknownCharacterError, _core
 from charrnn import reference as R
 from charrnn.text import (
-    evaluate_text,
     encode_text,
+    evaluate_text,
     generate_text,
     load_text,
     split_text,
@@ -292,7 +293,9 @@ def test_generation_continues_the_prime_like_the_model_predicts():
         scores = []
         for c in vocab.chars:
             targets = np.array(vocab.encode(text[1:i] + c), np.int32)[:, None]
-            scores.append(-R.forward_backward(model.cell, params, ids, targets, np.array([i], np.int32), compute_grad=False)[0])
+            scores.append(
+                -R.forward_backward(model.cell, params, ids, targets, np.array([i], np.int32), compute_grad=False)[0]
+            )
         assert vocab.chars[int(np.argmax(scores))] == text[i]
 
 

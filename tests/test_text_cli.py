@@ -8,8 +8,9 @@ import json
 import subprocess
 import sys
 
-import charrnn
 import pytest
+
+import charrnn
 from charrnn.cli import main
 from faults import fault
 
@@ -60,7 +61,9 @@ def test_text_train_json_prints_one_object_per_evaluation_with_test_figures(trai
     assert model.mode == "text" and model.config["mode"] == "text"
     assert (model.cell, model.layers, model.embed) == ("lstm", 2, 32)  # text-mode defaults where not typed
     meta = charrnn.checkpoint.read_metadata(work / "t.safetensors")["training"]
-    assert meta["mode"] == "text" and meta["seq_len"] == 16 and meta["lr_decay"] == 0.97 and meta["lr_decay_start"] == 10
+    assert (
+        meta["mode"] == "text" and meta["seq_len"] == 16 and meta["lr_decay"] == 0.97 and meta["lr_decay_start"] == 10
+    )
     assert meta["best_val_nll"] == min(r["val_nll"] for r in records)
 
 
@@ -70,7 +73,10 @@ def test_sample_streams_the_prime_and_its_continuation(trained, work):
     assert a.stdout.startswith("the cat")
     body = a.stdout[len("the cat") :]
     assert len(body.rstrip("\n")) <= 300 <= len(body)  # 300 characters, then a newline if they lack one
-    assert a.stdout == run("sample", "t.safetensors", "--prime", "the cat", "--length", "300", "--seed", "3", cwd=work).stdout
+    assert (
+        a.stdout
+        == run("sample", "t.safetensors", "--prime", "the cat", "--length", "300", "--seed", "3", cwd=work).stdout
+    )
     model = charrnn.load(work / "t.safetensors")
     assert body[:300] == "".join(model.generate_text("the cat", 300, seed=3))
     # --prefix works as the prime for a text model; the default is 1000 characters.

@@ -11,11 +11,13 @@ import signal
 import subprocess
 import sys
 
-import charrnn
 import numpy as np
 import pytest
-from charrnn import CharRNN, CheckpointError, ResumeError, _core, resume_text, train_text
-from charrnn.checkpoint import _read, save as save_model
+
+import charrnn
+from charrnn import CharRNN, CheckpointError, ResumeError, resume_text, train_text
+from charrnn.checkpoint import _read
+from charrnn.checkpoint import save as save_model
 from charrnn.errors import TrainingInterrupted
 from charrnn.text import text_pass, text_vocab
 from charrnn.training.state import TEXT_STATE_KEY, load_text_checkpoint
@@ -114,7 +116,9 @@ def test_every_cut_of_a_run_resumes_to_the_same_weights(tmp_path):
         assert [r.epoch for r in history.epochs] == [1, 2, 3]
 
 
-def test_ctrl_c_writes_the_checkpoint_and_a_skipped_evaluation_is_made_on_resume(tmp_path, monkeypatch, sigint_delivered):
+def test_ctrl_c_writes_the_checkpoint_and_a_skipped_evaluation_is_made_on_resume(
+    tmp_path, monkeypatch, sigint_delivered
+):
     ref_model, ref_history = reference()
     path = tmp_path / "run.ckpt.safetensors"
     # SIGINT during step 12, which is due an evaluation (eval_every=6): training stops at
@@ -202,8 +206,9 @@ def test_resume_with_other_text_or_options_is_refused(tmp_path):
 def _rewrite(path, src, change):
     """Copy checkpoint ``src`` to ``path`` with ``change(metadata, tensors)`` applied and a
     valid checksum (so that only the training state is wrong)."""
-    from charrnn.checkpoint import _digest, atomic_write
     from safetensors.numpy import save as serialize
+
+    from charrnn.checkpoint import _digest, atomic_write
 
     metadata, tensors = _read(str(src))
     tensors = {k: np.array(v) for k, v in tensors.items()}
@@ -214,8 +219,7 @@ def _rewrite(path, src, change):
 
 
 @fault(
-    "a text-mode training checkpoint is damaged (bad JSON, a carried state of the wrong shape, NaN, a missing "
-    "tensor)",
+    "a text-mode training checkpoint is damaged (bad JSON, a carried state of the wrong shape, NaN, a missing tensor)",
     "`CheckpointError` naming the file and what is wrong; nothing is trained",
 )
 @pytest.mark.parametrize(
@@ -266,7 +270,9 @@ def test_cli_resume_of_a_text_run_matches_the_uninterrupted_run(tmp_path):
     cut = cli(*CLI_TRAIN, "--out", "cut.safetensors", "--max-steps", "11", "--checkpoint-every", "4", cwd=tmp_path)
     assert cut.returncode == 0, cut.stderr
     # `--resume` alone: the mode, the file, the model and the options come from the checkpoint.
-    resumed = cli("train", "--resume", "cut.ckpt.safetensors", "--epochs", "2", "--out", "resumed.safetensors", cwd=tmp_path)
+    resumed = cli(
+        "train", "--resume", "cut.ckpt.safetensors", "--epochs", "2", "--out", "resumed.safetensors", cwd=tmp_path
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from cut.ckpt.safetensors at step 11" in resumed.stderr
     got = [json.loads(line) for line in resumed.stdout.splitlines()]

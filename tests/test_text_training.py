@@ -9,9 +9,10 @@ import math
 import os
 import signal
 
-import charrnn
 import numpy as np
 import pytest
+
+import charrnn
 from charrnn import CharRNN, EarlyStopping, LRSchedule, TextBatches, _core, train, train_text
 from charrnn.errors import TrainingDivergedError, TrainingInterrupted
 from charrnn.text import text_pass, text_vocab
@@ -192,7 +193,9 @@ def test_text_training_stops_early_on_mid_epoch_evaluations(monkeypatch):
 
 
 def test_text_training_applies_the_lr_schedule_per_epoch():
-    history = train_text(small_model(), TEXT, epochs=4, batch_size=4, seq_len=25, lr=0.01, lr_decay=0.5, lr_decay_start=2)
+    history = train_text(
+        small_model(), TEXT, epochs=4, batch_size=4, seq_len=25, lr=0.01, lr_decay=0.5, lr_decay_start=2
+    )
     assert [r.lr for r in history] == [0.01, 0.01, 0.005, 0.0025]
 
 
@@ -263,7 +266,9 @@ def test_bad_arguments_are_refused():
 def test_dropout_is_seeded_and_only_active_in_training_steps():
     def trained(dropout, seed):
         model = small_model()
-        history = train_text(model, TEXT, "the cat sat.", max_steps=3, epochs=None, batch_size=4, dropout=dropout, seed=seed)
+        history = train_text(
+            model, TEXT, "the cat sat.", max_steps=3, epochs=None, batch_size=4, dropout=dropout, seed=seed
+        )
         return model, history
 
     _core.set_num_threads(1)  # bit-for-bit reproducible kernels

@@ -6,9 +6,10 @@ from __future__ import annotations
 import itertools
 import math
 
-import charrnn
 import numpy as np
 import pytest
+
+import charrnn
 from charrnn import CharRNN, Vocab, train
 from charrnn.training import Adam, EpochRecord, clip_grad_norm
 
@@ -29,9 +30,7 @@ def trained(data):
     train_items, val_items, vocab = data
     model = CharRNN(vocab, cell="lstm", hidden=32, layers=1, embed=8, seed=0)
     records = []
-    history = train(
-        model, train_items, val_items, epochs=6, batch_size=16, lr=1e-2, seed=0, callback=records.append
-    )
+    history = train(model, train_items, val_items, epochs=6, batch_size=16, lr=1e-2, seed=0, callback=records.append)
     return model, history, records
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
+
 from charrnn import UnknownCharacterError, Vocab
 from charrnn.vocab import BOS, EOS, PAD
 

@@ -33,10 +33,10 @@ for arg in sys.argv[1:]:
         continue
     blocks = guidecode.code_blocks(ru.parent.parent / "en" / ru.name)
     text = ru.read_text(encoding="utf-8")
-    text = re.sub(r"^@@CODE (\d+)@@$", lambda m: f"```python\n{blocks[int(m[1]) - 1]}```", text, flags=re.M)
+    text = re.sub(r"^@@CODE (\d+)@@$", lambda m, b=blocks: f"```python\n{b[int(m[1]) - 1]}```", text, flags=re.M)
     k = iter(range(len(blocks)))
     text = guidecode.FENCE.sub(
-        lambda m: f"```python\n{blocks[next(k)]}```" if m[1] == "python" and not m[2] else m[0], text
+        lambda m, b=blocks, k=k: f"```python\n{b[next(k)]}```" if m[1] == "python" and not m[2] else m[0], text
     )
     text = sources(text)
     ru.write_text(text, encoding="utf-8")

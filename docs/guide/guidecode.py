@@ -29,13 +29,15 @@ def chapters(lang: str = "en") -> list[Path]:
 
 def code_blocks(path: Path) -> list[str]:
     """The blocks that run, in order."""
-    return [body for lang, info, body in FENCE.findall(path.read_text(encoding="utf-8")) if lang == "python" and not info]
+    return [
+        body for lang, info, body in FENCE.findall(path.read_text(encoding="utf-8")) if lang == "python" and not info
+    ]
 
 
 def source_blocks(path: Path) -> list[tuple[str, str]]:
     """``(dotted name, shown text)`` of each block that shows a package function."""
     return [
-        (info[len("source="):], body)
+        (info[len("source=") :], body)
         for lang, info, body in FENCE.findall(path.read_text(encoding="utf-8"))
         if lang == "python" and info.startswith("source=")
     ]

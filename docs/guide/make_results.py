@@ -136,10 +136,22 @@ def ch03(ns, figdir):
     smooth = np.convolve(losses, np.ones(w) / w, mode="valid")
     ax.plot(np.arange(w, len(losses) + 1), smooth, color="C0", label=f"numpy RNN, training loss (mean of {w} steps)")
     ax.axhline(ns["numpy_val_nll"], color="C0", ls="--", label="numpy RNN, validation after training")
-    ax.plot([r_.step for r_ in history], [r_.train_nll for r_ in history], "o-", color="C1", ms=3,
-            label="same RNN trained by charrnn.train: training (per epoch)")
-    ax.plot([r_.step for r_ in history], [r_.val_nll for r_ in history], "s--", color="C1", ms=3,
-            label="charrnn.train: validation")
+    ax.plot(
+        [r_.step for r_ in history],
+        [r_.train_nll for r_ in history],
+        "o-",
+        color="C1",
+        ms=3,
+        label="same RNN trained by charrnn.train: training (per epoch)",
+    )
+    ax.plot(
+        [r_.step for r_ in history],
+        [r_.val_nll for r_ in history],
+        "s--",
+        color="C1",
+        ms=3,
+        label="charrnn.train: validation",
+    )
     ax.set_xlabel("step (batch of 32 names)")
     ax.set_ylabel("NLL per character (nats)")
     ax.set_ylim(1.0, 4.3)
@@ -187,7 +199,9 @@ def ch05(ns, figdir):
                 out[f"{cell}_{when}_at_{k}"] = sig2(norms[cell, when][min(k, T - 1)])
     at50 = min(50, T - 1)
     for cell in ("lstm", "gru"):  # orders of magnitude: log10 of the ratio
-        out[f"{cell}_over_rnn_at_50_log10"] = r(np.log10(norms[cell, "trained"][at50] / norms["rnn", "trained"][at50]), 1)
+        out[f"{cell}_over_rnn_at_50_log10"] = r(
+            np.log10(norms[cell, "trained"][at50] / norms["rnn", "trained"][at50]), 1
+        )
     out["kernel_loss_rel"] = sci(ns["loss_rel"])
     out["kernel_grad_rel"] = sci(ns["grad_rel"])
     return out
@@ -240,8 +254,12 @@ def ch04(ns, figdir):
 def ch06(ns, figdir):
     stateful, tbptt, names_runs = ns["stateful"], ns["tbptt"], ns["names_runs"]
     fig, (a, b, c) = plt.subplots(1, 3, figsize=(11, 3.6), gridspec_kw={"width_ratios": [4, 6, 2]})
-    labels = ["train carried\neval carried", "train carried\neval reset", "train reset\neval carried",
-              "train reset\neval reset"]
+    labels = [
+        "train carried\neval carried",
+        "train carried\neval reset",
+        "train reset\neval carried",
+        "train reset\neval reset",
+    ]
     keys = [(True, True), (True, False), (False, True), (False, False)]
     a.bar(range(4), [stateful[k] for k in keys], color=["C0", "C0", "C1", "C1"])
     a.set_xticks(range(4), labels, fontsize=7)
@@ -324,8 +342,15 @@ def _unit_rows(ax, ns, unit, title):
         for t in range(n + 1):
             ch = vocab.decode([int(batch.ids[t, b])]) or "<s>"
             value = float(out[t, b, unit])
-            ax.text(t, -b, ch, ha="center", va="center", fontsize=9,
-                    bbox=dict(boxstyle="square,pad=0.25", fc=cmap(0.5 + 0.5 * value), ec="none"))
+            ax.text(
+                t,
+                -b,
+                ch,
+                ha="center",
+                va="center",
+                fontsize=9,
+                bbox=dict(boxstyle="square,pad=0.25", fc=cmap(0.5 + 0.5 * value), ec="none"),
+            )
     ax.set_xlim(-0.7, batch.ids.shape[0])
     ax.set_ylim(-rows + 0.4, 0.6)
     ax.axis("off")
@@ -366,8 +391,14 @@ def ch10(ns, figdir):
     fig, ax = plt.subplots(figsize=(6.5, 4))
     hs = sorted(sizes)
     ax.plot([sizes[h][0] for h in hs], [sizes[h][1] for h in hs], "o-", color="C1", label="LSTM: best validation")
-    ax.plot([sizes[h][0] for h in hs], [sizes[h][3] for h in hs], "s--", color="C1", alpha=0.6,
-            label="LSTM: training, at the last epoch")
+    ax.plot(
+        [sizes[h][0] for h in hs],
+        [sizes[h][3] for h in hs],
+        "s--",
+        color="C1",
+        alpha=0.6,
+        label="LSTM: training, at the last epoch",
+    )
     for h in hs:
         ax.annotate(f"H={h}", (sizes[h][0], sizes[h][1]), textcoords="offset points", xytext=(4, 6), fontsize=8)
     ax.axhline(baseline, color="C0", ls=":", label="best n-gram (Kneser-Ney): validation")
@@ -381,8 +412,10 @@ def ch10(ns, figdir):
     return {
         "train_items": len(ns["train_items"]),
         "baseline_ppl": r(baseline, 2),
-        "sizes": {str(h): {"weights": w, "val_ppl": r(v, 2), "epoch": e, "train_ppl": r(t, 2)}
-                  for h, (w, v, e, t) in sizes.items()},
+        "sizes": {
+            str(h): {"weights": w, "val_ppl": r(v, 2), "epoch": e, "train_ppl": r(t, 2)}
+            for h, (w, v, e, t) in sizes.items()
+        },
         "best_hidden": ns["best_hidden"],
         "new_names": ns["new"].names if hasattr(ns["new"], "names") else list(ns["new"]),
         "text_chars": len(ns["text"]),

@@ -26,12 +26,12 @@ from .errors import (
     CharRNNError,
     CheckpointError,
     DataError,
+    InvalidNameError,
+    MissingDependencyError,
     ResumeError,
     TrainingDivergedError,
     TrainingInterrupted,
     UnknownCharacterError,
-    InvalidNameError,
-    MissingDependencyError,
 )
 from .labelled import Labelled
 from .metrics import bits_per_char, perplexity

@@ -110,7 +110,9 @@ class Constraint:
     ``i``, ``None`` for the markers).  ``ValueError`` for a bad pattern, or when no string
     of the model's characters can meet it."""
 
-    def __init__(self, chars: list[Optional[str]], end_id: int, patterns: list[str], min_len: int, max_len: int) -> None: ...
+    def __init__(
+        self, chars: list[Optional[str]], end_id: int, patterns: list[str], min_len: int, max_len: int
+    ) -> None: ...
     def accepts(self, ids: list[int]) -> bool:
         """Whether a whole string of ids (no markers) meets the constraint."""
     @property

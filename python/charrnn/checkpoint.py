@@ -180,9 +180,7 @@ def _verify(path: str, metadata: dict[str, str], tensors: dict[str, np.ndarray])
 
 def _check_format(path: str, metadata: dict[str, str]) -> None:
     if metadata.get("format") != FORMAT:
-        raise CheckpointError(
-            f"{path}: not a charrnn checkpoint (metadata 'format' is {metadata.get('format')!r})"
-        )
+        raise CheckpointError(f"{path}: not a charrnn checkpoint (metadata 'format' is {metadata.get('format')!r})")
     version = metadata.get("format_version")
     if version != FORMAT_VERSION:
         raise CheckpointError(
@@ -271,9 +269,7 @@ def check_weights(path: str, shapes: dict[str, tuple[int, ...]], tensors: dict[s
         if not np.isfinite(actual).all():
             bad = int(np.size(actual) - np.count_nonzero(np.isfinite(actual)))
             raise CheckpointError(f"{path}: tensor {name!r} holds {bad} NaN or infinite values")
-    unexpected = sorted(
-        name for name in set(tensors) - set(shapes) if not name.startswith(TRAINING_TENSOR_PREFIXES)
-    )
+    unexpected = sorted(name for name in set(tensors) - set(shapes) if not name.startswith(TRAINING_TENSOR_PREFIXES))
     if unexpected:
         logger.warning("%s: ignoring unexpected tensors %s", path, ", ".join(unexpected))
 

@@ -25,8 +25,15 @@ from .labelled import Labelled
 from .model import CharRNN
 
 __all__ = [
-    "classify", "category_log_likelihoods", "log_prior", "predict", "accuracy", "Prior",
-    "ending_rule", "reliability", "evaluate_classifier",
+    "classify",
+    "category_log_likelihoods",
+    "log_prior",
+    "predict",
+    "accuracy",
+    "Prior",
+    "ending_rule",
+    "reliability",
+    "evaluate_classifier",
 ]
 
 logger = logging.getLogger(__name__)
@@ -162,7 +169,9 @@ def evaluate_classifier(model: CharRNN, items: Labelled, prior: Prior = "trainin
     categories = _require_conditional(model)
     unknown = sorted(set(items.categories) - set(categories))
     if unknown:
-        raise ValueError(f"labels that are not categories of the model: {', '.join(unknown)} (it has {', '.join(categories)})")
+        raise ValueError(
+            f"labels that are not categories of the model: {', '.join(unknown)} (it has {', '.join(categories)})"
+        )
     labels = np.array([categories.index(items.category_of(i)) for i in range(len(items))])
     post = _posteriors(model, list(items), prior)
     predicted = post.argmax(axis=1)
@@ -174,7 +183,9 @@ def evaluate_classifier(model: CharRNN, items: Labelled, prior: Prior = "trainin
         "nll": float(-np.log(np.maximum(post[np.arange(len(items)), labels], 1e-300)).mean()),
         "ece": calibration["ece"],
         "reliability": calibration["bins"],
-        "per_category": {c: float(correct[labels == k].mean()) for k, c in enumerate(categories) if (labels == k).any()},
+        "per_category": {
+            c: float(correct[labels == k].mean()) for k, c in enumerate(categories) if (labels == k).any()
+        },
     }
     if set(categories) == {"male", "female"}:
         rule = np.array([ending_rule(name) == items.category_of(i) for i, name in enumerate(items)])

@@ -24,7 +24,15 @@ from typing import NamedTuple, Sequence
 
 from .errors import DataError
 
-__all__ = ["Counted", "load_counts", "parse_counts", "tempered", "counted_split", "has_count_header", "DEFAULT_WEIGHT_POWER"]
+__all__ = [
+    "Counted",
+    "load_counts",
+    "parse_counts",
+    "tempered",
+    "counted_split",
+    "has_count_header",
+    "DEFAULT_WEIGHT_POWER",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +141,7 @@ def has_count_header(path: str | os.PathLike[str]) -> bool:
     with open(path, "rb") as f:
         gzipped = f.read(2) == b"\x1f\x8b"
     try:
-        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+        with gzip.open(path, "rb") if gzipped else open(path, "rb") as f:
             head = f.read(4096)
     except (OSError, EOFError):
         return False  # reading it reports the damage

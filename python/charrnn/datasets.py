@@ -22,7 +22,16 @@ from .counted import Counted
 from .data import parse_lines
 from .labelled import Labelled
 
-__all__ = ["russian_names", "russiannames", "RUSSIANNAMES_KINDS", "preset", "preset_split", "PRESETS", "KINDS", "GENDERS"]
+__all__ = [
+    "russian_names",
+    "russiannames",
+    "RUSSIANNAMES_KINDS",
+    "preset",
+    "preset_split",
+    "PRESETS",
+    "KINDS",
+    "GENDERS",
+]
 
 KINDS = ("first", "surnames", "patronymics")
 GENDERS = ("male", "female")

@@ -35,7 +35,14 @@ from .errors import CheckpointError
 from .model import CELLS, GATES, CharRNN
 from .vocab import MARKERS, Vocab
 
-__all__ = ["TORCH_MODULE_SOURCE", "torch_state_dict", "torch_module_args", "export_torch", "import_torch", "torch_module"]
+__all__ = [
+    "TORCH_MODULE_SOURCE",
+    "torch_state_dict",
+    "torch_module_args",
+    "export_torch",
+    "import_torch",
+    "torch_module",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -213,7 +220,9 @@ def import_torch(
     # Shapes.
     for name in ("embedding.weight", "rnn.weight_hh_l0", "fc.weight", "fc.bias"):
         if name not in tensors:
-            raise CheckpointError(f"{path}: tensor {name!r} is missing (is this a state dict of the module in the README?)")
+            raise CheckpointError(
+                f"{path}: tensor {name!r} is missing (is this a state dict of the module in the README?)"
+            )
     for name, t in tensors.items():
         if t.dtype in (np.float16, np.float64):
             tensors[name] = t.astype(np.float32)

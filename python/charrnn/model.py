@@ -170,7 +170,9 @@ class CharRNN:
             raise ValueError("this model has no categories (it was not built with categories=[...])")
         if isinstance(category, str):
             if category not in self.categories:
-                raise ValueError(f"unknown category {category!r}; this model's categories are {', '.join(self.categories)}")
+                raise ValueError(
+                    f"unknown category {category!r}; this model's categories are {', '.join(self.categories)}"
+                )
             return self.categories.index(category)
         if isinstance(category, (int, np.integer)) and not isinstance(category, bool):
             if not 0 <= category < len(self.categories):
@@ -185,9 +187,7 @@ class CharRNN:
                 raise ValueError("this model has no categories (it was not built with categories=[...]); drop category")
             return None
         if category is None:
-            raise ValueError(
-                f"this model is conditional: give a category ({', '.join(self.categories)})"
-            )
+            raise ValueError(f"this model is conditional: give a category ({', '.join(self.categories)})")
         if isinstance(category, (str, int, np.integer)):
             return [self.category_id(category)] * n
         ids = [self.category_id(c) for c in category]
@@ -313,7 +313,9 @@ class CharRNN:
         }
 
     def __repr__(self) -> str:
-        cats = "" if self.categories is None else f", categories={list(self.categories)}, category_dim={self.category_dim}"
+        cats = (
+            "" if self.categories is None else f", categories={list(self.categories)}, category_dim={self.category_dim}"
+        )
         return (
             f"CharRNN(cell={self.cell!r}, hidden={self.hidden}, layers={self.layers}, "
             f"embed={self.embed}, vocab={len(self.vocab)}{cats}, params={self.num_params:,})"

@@ -101,9 +101,9 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
+from .checks import positive_int as _positive
 from .errors import CheckpointError, DataError, UnknownCharacterError
 from .metrics import summarize
-from .checks import positive_int as _positive
 from .text import encode_text, text_vocab
 from .vocab import BOS, EOS, Vocab
 
@@ -463,7 +463,9 @@ class NGram:
         seqs = self._encode(data)
         chars = int(np.count_nonzero(seqs.predicted))
         if chars == 0:
-            raise DataError("nothing to evaluate on: no items" if self.mode == "names" else "a text needs at least 2 characters")
+            raise DataError(
+                "nothing to evaluate on: no items" if self.mode == "names" else "a text needs at least 2 characters"
+            )
         logp = np.log(self._position_probs(seqs)[seqs.predicted])
         return summarize(-float(logp.sum()), chars)
 

@@ -113,9 +113,7 @@ def _lstm_step_backward(cache, dh_new, dc_new, w, g):
     dgg = dc * i
     dc_prev = dc * f
     # Through the nonlinearities: σ'(a) = σ(1 - σ), tanh'(a) = 1 - tanh^2.
-    da = np.concatenate(
-        [di * i * (1.0 - i), df * f * (1.0 - f), dgg * (1.0 - gg**2), do * o * (1.0 - o)], axis=1
-    )
+    da = np.concatenate([di * i * (1.0 - i), df * f * (1.0 - f), dgg * (1.0 - gg**2), do * o * (1.0 - o)], axis=1)
     _accumulate_weight_grads(g, da, da, cache["x"], cache["h"])
     dx = da @ w["w_ih"]
     dh_prev = da @ w["w_hh"]

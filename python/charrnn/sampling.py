@@ -199,4 +199,3 @@ def sample_filtered(
                 if len(kept) == n:
                     break
     return Draws(kept, draws, {k: v for k, v in rejected.items() if v}, wanted=n)
-

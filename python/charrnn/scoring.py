@@ -59,7 +59,9 @@ def _category(model: CharRNN, category: Optional[Category]) -> Optional[int]:
     return None if ids is None else ids[0]
 
 
-def _run(model: CharRNN, encoded: list[list[int]], targets: np.ndarray, lengths: np.ndarray, category: Optional[int]) -> np.ndarray:
+def _run(
+    model: CharRNN, encoded: list[list[int]], targets: np.ndarray, lengths: np.ndarray, category: Optional[int]
+) -> np.ndarray:
     ids = make_batch(encoded).ids
     batch = Batch(
         ids,

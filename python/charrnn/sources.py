@@ -155,7 +155,9 @@ class NamesSource(_Batches):
             logger.warning("empty validation list: training without validation")
             val_items, val_weights = None, None
         self.train_items, self.val_items, self.batch_size = train_items, val_items, batch_size
-        self.weights = None if weights is None else check_probabilities(tempered(weights, weight_power), len(train_items))
+        self.weights = (
+            None if weights is None else check_probabilities(tempered(weights, weight_power), len(train_items))
+        )
         self.val_weights = None
         if val_weights is not None:
             if val_items is None:
@@ -294,4 +296,3 @@ class TextSource(_Batches):
 
     def describe(self) -> str:
         return f"text mode: {self._batches}; {len(self)} steps per epoch"
-

@@ -248,7 +248,9 @@ def training_parts(
     contiguous :func:`split_text` of ``text``, except that a validation or test file
     (``val_path``/``test_path``) replaces its fraction; such a file holding a character the
     training part lacks is a :class:`DataError` (:func:`check_unseen`)."""
-    parts = split_text(text, 0.0 if val_path is not None else val_fraction, 0.0 if test_path is not None else test_fraction)
+    parts = split_text(
+        text, 0.0 if val_path is not None else val_fraction, 0.0 if test_path is not None else test_fraction
+    )
     train, val, test = parts
     if val_path is not None:
         val = load_text(val_path)

@@ -50,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
     parser.add_argument(
-        "--threads", type=non_negative_int, metavar="N", default=None,
+        "--threads",
+        type=non_negative_int,
+        metavar="N",
+        default=None,
         help="kernel threads (0: one per core; default: 0)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

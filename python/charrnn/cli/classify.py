@@ -28,17 +28,22 @@ DESCRIPTION = (
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", type=model_file, help="a conditional model (trained with --category or --preset)")
+    p.add_argument(
+        "model", metavar="MODEL", type=model_file, help="a conditional model (trained with --category or --preset)"
+    )
     add_names(p, "classify")
     p.add_argument("--prior", choices=["training", "uniform"], default="training", help="the prior P(category)")
     p.add_argument(
-        "--evaluate", metavar="FILE|PRESET", default=None,
+        "--evaluate",
+        metavar="FILE|PRESET",
+        default=None,
         help="instead of classifying NAMEs: measure the model on labelled names — a FILE of 'name<TAB>category' "
         "lines, or a preset's held-out test names (e.g. ru-first-by-gender) — and print its accuracy beside the "
         "а/я rule's (gender models), the expected calibration error and a reliability table",
     )
     p.add_argument(
-        "--json", action="store_true",
+        "--json",
+        action="store_true",
         help='one JSON object per name, in input order: {"name": ..., "probs": {category: p, ...}, "category": best}',
     )
 
@@ -80,7 +85,11 @@ def _evaluate(model: Any, args: argparse.Namespace) -> int:
         print(json.dumps(report, ensure_ascii=False))
         return 0
     print(f"{report['items']:,} labelled names from {args.evaluate}")
-    print(f"accuracy {report['accuracy']:.4f}  (" + ", ".join(f"{c} {a:.4f}" for c, a in report["per_category"].items()) + ")")
+    print(
+        f"accuracy {report['accuracy']:.4f}  ("
+        + ", ".join(f"{c} {a:.4f}" for c, a in report["per_category"].items())
+        + ")"
+    )
     if "ending_rule_accuracy" in report:
         print(f"the а/я rule (ends in а or я: female) on the same names: accuracy {report['ending_rule_accuracy']:.4f}")
     print(f"mean -log P(label | name) {report['nll']:.4f}; expected calibration error {report['ece']:.4f}")

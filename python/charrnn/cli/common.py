@@ -11,7 +11,17 @@ from typing import Any, Optional
 from ..checkpoint import read_header
 from ..pretrained import resolve_model
 
-__all__ = ["subcommand", "Parser", "HelpFormatter", "intermixed", "one_line", "fmt", "shown", "checkpoint_mode", "model_file"]
+__all__ = [
+    "subcommand",
+    "Parser",
+    "HelpFormatter",
+    "intermixed",
+    "one_line",
+    "fmt",
+    "shown",
+    "checkpoint_mode",
+    "model_file",
+]
 
 
 def subcommand(sub: Any, name: str, summary: str, description: str, run: Any, **kw: Any) -> argparse.ArgumentParser:

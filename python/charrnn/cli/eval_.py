@@ -17,13 +17,16 @@ __all__ = ["NAME", "arguments", "run"]
 
 NAME = "eval"
 SUMMARY = "measure a model on a file of names (or of text)"
-DESCRIPTION = (
-    "NLL per character (nats), perplexity and bits per character of MODEL on FILE."
-)
+DESCRIPTION = "NLL per character (nats), perplexity and bits per character of MODEL on FILE."
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", type=model_file, help="a checkpoint written by 'charrnn train', or a shipped model such as ru-first-female (charrnn models)")
+    p.add_argument(
+        "model",
+        metavar="MODEL",
+        type=model_file,
+        help="a checkpoint written by 'charrnn train', or a shipped model such as ru-first-female (charrnn models)",
+    )
     p.add_argument("file", metavar="FILE", help="one item per line, UTF-8 (a text model: the whole file)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--category", metavar="NAME", default=None, help="the category of FILE's items (conditional models)")
@@ -35,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
         return _text(args, model)
     items = load_lines(args.file)
     if model.categories is not None and args.category is None:
-        raise ValueError(f"this model is conditional: give the category of the items with --category ({', '.join(model.categories)})")
+        raise ValueError(
+            f"this model is conditional: give the category of the items with --category ({', '.join(model.categories)})"
+        )
     result = model.evaluate(items, category=args.category)
     if args.json:
         print(json.dumps({**result, "items": len(items)}))

@@ -19,7 +19,12 @@ DESCRIPTION = (
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", type=model_file, help="a checkpoint written by 'charrnn train', or a shipped model such as ru-first-female (charrnn models)")
+    p.add_argument(
+        "model",
+        metavar="MODEL",
+        type=model_file,
+        help="a checkpoint written by 'charrnn train', or a shipped model such as ru-first-female (charrnn models)",
+    )
     p.add_argument("--to", choices=["torch"], required=True, help="the target framework")
     p.add_argument("out", metavar="OUT", help="the state dict to write (.safetensors)")
 

@@ -19,9 +19,12 @@ DESCRIPTION = (
 
 def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("state_dict", metavar="STATE_DICT", help="safetensors file (safetensors.torch.save_file)")
-    p.add_argument("--vocab", metavar="FILE", help="JSON: a list of the characters of ids 3, 4, ... (0 pad, 1 start, 2 end)")
     p.add_argument(
-        "--config", metavar="FILE",
+        "--vocab", metavar="FILE", help="JSON: a list of the characters of ids 3, 4, ... (0 pad, 1 start, 2 end)"
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
         help='JSON object with any of "vocab", "categories" (names, in id order), "category_counts", "cell", "seed"',
     )
     p.add_argument("--out", metavar="PATH", required=True, help="the charrnn model to write")

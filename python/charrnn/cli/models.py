@@ -20,8 +20,20 @@ __all__ = ["add_parser", "run"]
 
 # what --json prints of each model (besides its name); the keys are an interface
 JSON_KEYS = (
-    "description", "data", "cell", "hidden", "layers", "embed", "params", "bytes", "train_items", "val_items",
-    "val_nll", "val_nll_weighted", "categories", "path",
+    "description",
+    "data",
+    "cell",
+    "hidden",
+    "layers",
+    "embed",
+    "params",
+    "bytes",
+    "train_items",
+    "val_items",
+    "val_nll",
+    "val_nll_weighted",
+    "categories",
+    "path",
 )
 
 
@@ -36,7 +48,8 @@ def add_parser(sub: Any) -> None:
         run,
     )
     p.add_argument(
-        "--json", action="store_true",
+        "--json",
+        action="store_true",
         help='one JSON object per model: {"name": ..., "params": ..., "bytes": ..., "val_nll": ..., ...}',
     )
 

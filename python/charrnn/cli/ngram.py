@@ -22,14 +22,14 @@ import sys
 import time
 from typing import Any, Optional, TextIO
 
-from .args import fraction, non_negative_int, positive_int
+from .. import datasets
 from ..data import load_lines, training_split
 from ..metrics import split_metrics
 from ..ngram import DEFAULT_ORDER, NGram
 from ..reading import DEFAULT_MAX_LINE_CHARS
 from ..text import load_text, text_vocab, training_parts
-from .. import datasets
 from ..training import TrainConfig
+from .args import fraction, non_negative_int, positive_int
 from .train import BUNDLED
 
 TEXT_DEFAULTS = TrainConfig.for_mode("text")
@@ -91,7 +91,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=DEFAULT_MAX_LINE_CHARS,
         help=f"refuse data files with an item longer than N characters, 0: no limit (default: {DEFAULT_MAX_LINE_CHARS})",
     )
-    p.add_argument("--test", metavar="FILE", default=None, help="text mode: test text (default: the last --test-fraction of FILE)")
+    p.add_argument(
+        "--test", metavar="FILE", default=None, help="text mode: test text (default: the last --test-fraction of FILE)"
+    )
     p.add_argument(
         "--test-fraction",
         type=fraction,
@@ -129,7 +131,9 @@ def _split(args: argparse.Namespace, out: TextIO) -> tuple[Any, Any, Optional[st
         return train, val, test, args.file, text_vocab(text)
     used = [flag for key, flag in TEXT_ONLY.items() if getattr(args, key) is not None]
     if used:
-        raise ValueError(f"{', '.join(used)} only appl{'y' if len(used) > 1 else 'ies'} to continuous text: add --mode text")
+        raise ValueError(
+            f"{', '.join(used)} only appl{'y' if len(used) > 1 else 'ies'} to continuous text: add --mode text"
+        )
     max_chars = args.max_line_length or None
     if args.file is None:
         items, source = datasets.russian_names("first"), str(BUNDLED)

@@ -64,7 +64,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--surname", metavar="NAME", default=None, help="every person has this surname (its male form)")
     p.add_argument("--father", metavar="NAME", default=None, help="every person's father has this first name")
     p.add_argument(
-        "--source", choices=["table", "model"], default=DEFAULT_SOURCE,
+        "--source",
+        choices=["table", "model"],
+        default=DEFAULT_SOURCE,
         help="where first names and surnames come from: table (drawn from the bundled russiannames tables; "
         "--power and --min-count apply) or model (written by the shipped pretrained models ru-first-* and "
         "ru-surname-*: new names too) (default: %(default)s)",
@@ -78,10 +80,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "alike) (default: %(default)s)",
     )
     p.add_argument(
-        "--min-count", type=positive_int, metavar="N", default=1, help="leave out names seen fewer than N times (default: %(default)s)"
+        "--min-count",
+        type=positive_int,
+        metavar="N",
+        default=1,
+        help="leave out names seen fewer than N times (default: %(default)s)",
     )
     p.add_argument(
-        "--seed", type=non_negative_int, metavar="N", default=0, help="the same seed gives the same people (default: %(default)s)"
+        "--seed",
+        type=non_negative_int,
+        metavar="N",
+        default=0,
+        help="the same seed gives the same people (default: %(default)s)",
     )
     p.add_argument(
         "--json",

@@ -20,7 +20,9 @@ DESCRIPTION = (
 
 def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("log", metavar="LOG", help="a JSON-lines log written by 'charrnn train --log'")
-    p.add_argument("--out", metavar="PATH", default=None, help="the picture to write (.png, .svg, .pdf; default: LOG with .png)")
+    p.add_argument(
+        "--out", metavar="PATH", default=None, help="the picture to write (.png, .svg, .pdf; default: LOG with .png)"
+    )
     p.add_argument("--title", default=None, help="the title (default: the log's file name)")
     p.add_argument("--log-scale", action="store_true", help="a logarithmic perplexity axis")
 

@@ -1,9 +1,9 @@
 """``charrnn sample``: names from a names model, text from a text model.
 
-    charrnn sample names.safetensors -n 20 --temperature 0.8 --prefix Ан
-    charrnn sample gender.safetensors --category female --novel -n 20
-    charrnn sample gender.safetensors --category male --prefix Ан --beam 5
-    charrnn sample shakespeare.safetensors --prime "ROMEO:" --length 2000 --temperature 0.8
+charrnn sample names.safetensors -n 20 --temperature 0.8 --prefix Ан
+charrnn sample gender.safetensors --category female --novel -n 20
+charrnn sample gender.safetensors --category male --prefix Ан --beam 5
+charrnn sample shakespeare.safetensors --prime "ROMEO:" --length 2000 --temperature 0.8
 """
 
 from __future__ import annotations
@@ -53,37 +53,59 @@ def add_parser(sub: Any) -> None:
         "sample",
         "generate names (or text) with a trained model",
         "Generate names with MODEL, one per line (a text model: a stream of text).",
-        run, formatter_class=HelpFormatter,
+        run,
+        formatter_class=HelpFormatter,
     )
-    p.add_argument("model", metavar="MODEL", type=model_file, help="a checkpoint written by 'charrnn train', or a shipped model such as ru-first-female (charrnn models)")
+    p.add_argument(
+        "model",
+        metavar="MODEL",
+        type=model_file,
+        help="a checkpoint written by 'charrnn train', or a shipped model such as ru-first-female (charrnn models)",
+    )
     p.add_argument("-n", type=positive_int, metavar="N", default=None, help=f"how many names (default: {DEFAULT_N})")
     p.add_argument("--temperature", type=float, metavar="T", default=1.0, help="< 1: safer names, > 1: wilder names")
     p.add_argument(
-        "--top-k", type=positive_int, metavar="K", default=None,
+        "--top-k",
+        type=positive_int,
+        metavar="K",
+        default=None,
         help="draw only from the K most likely characters (1: greedy)",
     )
     p.add_argument(
-        "--top-p", type=float, metavar="P", default=None,
+        "--top-p",
+        type=float,
+        metavar="P",
+        default=None,
         help="draw only from the most likely characters that make up probability P (nucleus sampling)",
     )
     p.add_argument("--prefix", metavar="TEXT", default="", help="every name starts with this text")
     p.add_argument(
-        "--max-len", type=positive_int, metavar="N", default=None,
+        "--max-len",
+        type=positive_int,
+        metavar="N",
+        default=None,
         help="maximum characters per name, prefix included (longer names are cut; with a constraint, --novel "
         f"or --exclude no name is longer) (default: {DEFAULT_MAX_LEN})",
     )
     p.add_argument("--seed", type=non_negative_int, metavar="N", default=0, help="the same seed gives the same names")
     p.add_argument("--category", metavar="NAME", default=None, help="the category to sample (conditional models)")
     p.add_argument(
-        "--novel", action="store_true",
+        "--novel",
+        action="store_true",
         help="only names the model was not trained on, none repeated (draws until it has N, saying how many it took)",
     )
     p.add_argument(
-        "--exclude", action="append", metavar="FILE", default=None,
+        "--exclude",
+        action="append",
+        metavar="FILE",
+        default=None,
         help="never print a name listed in FILE (one per line; repeatable)",
     )
     p.add_argument(
-        "--min-len", type=positive_int, metavar="N", default=None,
+        "--min-len",
+        type=positive_int,
+        metavar="N",
+        default=None,
         help="at least N characters per name, prefix included (a constraint, as --ends-with)",
     )
     c = p.add_argument_group(
@@ -91,36 +113,55 @@ def add_parser(sub: Any) -> None:
     )
     c.add_argument("--starts-with", metavar="S", default=None, help="every name starts with S")
     c.add_argument("--ends-with", metavar="S", default=None, help="every name ends with S (e.g. ская)")
-    c.add_argument("--contains", action="append", metavar="S", default=None, help="every name contains S (repeatable: all)")
+    c.add_argument(
+        "--contains", action="append", metavar="S", default=None, help="every name contains S (repeatable: all)"
+    )
     c.add_argument("--regex", metavar="R", default=None, help="every whole name matches the regular expression R")
     c.add_argument(
-        "--resample", type=positive_int, metavar="K", default=None,
+        "--resample",
+        type=positive_int,
+        metavar="K",
+        default=None,
         help="draw K candidates per name and keep one by its importance weight: closer to the model's own "
         "distribution over the names that meet the constraints, K times the work (default: 1)",
     )
     p.add_argument(
-        "--translit", choices=list(TRANSLIT_SYSTEMS), default=None,
+        "--translit",
+        choices=list(TRANSLIT_SYSTEMS),
+        default=None,
         help="also print each name in Latin letters: icao (as in Russian passports), gost, gost-b, bgn, scholarly",
     )
     p.add_argument(
-        "--max-draws", type=positive_int, metavar="N", default=None,
+        "--max-draws",
+        type=positive_int,
+        metavar="N",
+        default=None,
         help="with --novel/--exclude: give up after drawing N names (default: 1000 + 100 x -n)",
     )
     p.add_argument(
-        "--beam", type=positive_int, metavar="K", default=None,
+        "--beam",
+        type=positive_int,
+        metavar="K",
+        default=None,
         help="instead of sampling: the K most likely names starting with --prefix, with their log-probabilities",
     )
     p.add_argument(
-        "--json", action="store_true",
+        "--json",
+        action="store_true",
         help='print one JSON object: {"names": [...], "draws": N, ...} (with --beam: {"completions": [...]})',
     )
     g = p.add_argument_group("text models (trained with --mode text)")
     g.add_argument(
-        "--prime", metavar="TEXT", default=None,
+        "--prime",
+        metavar="TEXT",
+        default=None,
         help="warm the state on TEXT, print it, then continue it (default: start as after a newline)",
     )
     g.add_argument(
-        "--length", type=positive_int, metavar="N", default=None,
+        "--length",
+        type=positive_int,
+        metavar="N",
+        default=None,
         help=f"characters to generate after the prime, streamed as they come (default: {DEFAULT_LENGTH})",
     )
 
@@ -147,7 +188,11 @@ def _names(args: argparse.Namespace) -> int:
         found = model.beam_search(prefix=args.prefix, beam=args.beam, max_len=args.max_len, category=args.category)
         if args.json:
             completions = [{"name": name, "log_prob": logp} for name, logp in found]
-            print(json.dumps({"prefix": args.prefix, "category": args.category, "completions": completions}, ensure_ascii=False))
+            print(
+                json.dumps(
+                    {"prefix": args.prefix, "category": args.category, "completions": completions}, ensure_ascii=False
+                )
+            )
         else:
             for name, logp in found:
                 print(f"{name}\t{logp:.4f}")
@@ -184,8 +229,15 @@ def _names(args: argparse.Namespace) -> int:
     for path in args.exclude or ():
         exclude = exclude | SeenNames.from_items(load_lines(path))
     result = sample_filtered(
-        model, args.n, exclude=exclude, unique=args.novel, min_len=args.min_len or 1, max_len=args.max_len,
-        max_draws=args.max_draws, **options, **constraints,
+        model,
+        args.n,
+        exclude=exclude,
+        unique=args.novel,
+        min_len=args.min_len or 1,
+        max_len=args.max_len,
+        max_draws=args.max_draws,
+        **options,
+        **constraints,
     )
     if args.json:
         record = {**result.to_dict(), "category": args.category}
@@ -227,11 +279,19 @@ def _text(args: argparse.Namespace) -> int:
         )
     used = [flag for key, flag in NAMES_ONLY.items() if getattr(args, key) not in (None, False)]
     if used:
-        raise ValueError(f"{', '.join(used)} {'is' if len(used) == 1 else 'are'} for names models; {args.model} writes text (use --length)")
+        raise ValueError(
+            f"{', '.join(used)} {'is' if len(used) == 1 else 'are'} for names models; {args.model} writes text (use --length)"
+        )
     prime = args.prime if args.prime is not None else args.prefix
     length = args.length if args.length is not None else DEFAULT_LENGTH
     chunks = model.generate_text(
-        prime, length, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed, chunk=STREAM_CHUNK
+        prime,
+        length,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+        chunk=STREAM_CHUNK,
     )
     if args.json:
         text = "".join(chunks)

@@ -22,12 +22,18 @@ DESCRIPTION = (
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", type=model_file, help="a checkpoint written by 'charrnn train', or a shipped model such as ru-first-female (charrnn models)")
+    p.add_argument(
+        "model",
+        metavar="MODEL",
+        type=model_file,
+        help="a checkpoint written by 'charrnn train', or a shipped model such as ru-first-female (charrnn models)",
+    )
     add_names(p, "score")
     p.add_argument("--category", metavar="NAME", default=None, help="score under this category (conditional models)")
     p.add_argument("--sort", action="store_true", help="most typical first (by mean log-probability per character)")
     p.add_argument(
-        "--json", action="store_true",
+        "--json",
+        action="store_true",
         help='one JSON object per name: {"name", "log_prob", "mean_log_prob", "chars": [{"char", "log_prob"}, ...]}',
     )
 

@@ -38,6 +38,10 @@ def clean_name(name: object, what: str = "name") -> str:
     if any(len(p) < 2 for p in parts):
         raise InvalidNameError(f"{what} {text!r} is not a name: one letter is an initial")
     return "-".join(
-        p.lower() if i and p.lower() in PARTICLES else p[:1].upper() + p[1:].lower() if p.islower() or p.isupper() else p
+        p.lower()
+        if i and p.lower() in PARTICLES
+        else p[:1].upper() + p[1:].lower()
+        if p.islower() or p.isupper()
+        else p
         for i, p in enumerate(parts)
     )

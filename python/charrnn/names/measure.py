@@ -63,7 +63,9 @@ class Agreement:
         ]
         for rule, rows in self.errors.items():
             shown = "; ".join(f"{g} → {p} (table: {e}, {c:,})" for g, p, e, c in rows[:examples])
-            lines.append(f"  - rule {rule!r}: {len(rows):,} disagreements, {sum(r[3] for r in rows):,} occurrences: {shown}")
+            lines.append(
+                f"  - rule {rule!r}: {len(rows):,} disagreements, {sum(r[3] for r in rows):,} occurrences: {shown}"
+            )
         return "\n".join(lines)
 
 

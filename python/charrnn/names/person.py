@@ -263,7 +263,12 @@ def people(
     source = _default_source() if source is None else source
     for _ in range(n):
         yield person(
-            gender, rng=rng, source=source, first=fixed.get("first"), surname=fixed.get("surname"), father=fixed.get("father")
+            gender,
+            rng=rng,
+            source=source,
+            first=fixed.get("first"),
+            surname=fixed.get("surname"),
+            father=fixed.get("father"),
         )
 
 

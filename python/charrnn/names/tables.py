@@ -119,4 +119,8 @@ def surname_pairs() -> list[tuple[str, str, int]]:
 def patronymic_pairs() -> list[tuple[str, str, str, int]]:
     """``(father's first name, patronymic, gender of the patronymic, count)`` for every
     patronymic recorded with the father's name (13,726 pairs)."""
-    return [(r.father, r.name, r.gender, r.count) for r in _rows("patronymic") if r.father and r.gender in ("male", "female")]
+    return [
+        (r.father, r.name, r.gender, r.count)
+        for r in _rows("patronymic")
+        if r.father and r.gender in ("male", "female")
+    ]
