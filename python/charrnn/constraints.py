@@ -38,7 +38,13 @@ import numpy as np
 from . import _core
 from .vocab import Vocab
 
-__all__ = ["NameConstraint", "escape", "resample"]
+__all__ = ["NameConstraint", "escape", "resample", "DEFAULT_RESAMPLE"]
+
+# Candidates per item that constrained sampling draws and chooses among by importance
+# weight.  Measured (docs/conditional.md): male surnames ending in -ов from the shipped
+# model have a mean length of 16.7 letters with plain masking (30% longer than 20), 7.9
+# with 4 candidates, 7.49 with 16 — rejection sampling, the exact answer, gives 7.48.
+DEFAULT_RESAMPLE = 16
 
 # Characters with a meaning in the regular-expression syntax of the Rust `regex` crates.
 _META = set("\\.+*?()|[]{}^$#&-~")

@@ -165,7 +165,8 @@ def sample_filtered(
         raise ValueError(f"prefix has {prefix_len} characters, more than max_len={max_len}")
 
     options = {"temperature": temperature, "top_k": top_k, "top_p": top_p, "prefix": prefix, "category": category}
-    constrained = min_len > 1 or any(v not in (None, "", (), [], 1) for v in constraints.values())
+    shape = {k: v for k, v in constraints.items() if k != "resample"}
+    constrained = min_len > 1 or any(v not in (None, "", (), []) for v in shape.values())
 
     kept: list[str] = []
     kept_set: set[str] = set()

@@ -123,7 +123,7 @@ def add_parser(sub: Any) -> None:
         metavar="K",
         default=None,
         help="draw K candidates per name and keep one by its importance weight: closer to the model's own "
-        "distribution over the names that meet the constraints, K times the work (default: 1)",
+        "distribution over the names that meet the constraints, K times the work (default: 16; 1: plain masking)",
     )
     p.add_argument(
         "--translit",
