@@ -30,9 +30,20 @@ class EpochRecord:
     chars_per_sec: float  # real characters per second of training steps (no validation)
     seconds: float
     lr: Optional[float] = None  # the learning rate of the epoch (see charrnn.training.schedule)
+    # A time-budgeted run: its plan (charrnn.budget.BudgetPlan.to_dict) and the seconds left of
+    # the budget; not in to_dict() without a budget.
+    plan: Optional[dict[str, Any]] = None
+    seconds_left: Optional[float] = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _without_budget(asdict(self))
+
+
+def _without_budget(d: dict[str, Any]) -> dict[str, Any]:
+    if d.get("plan") is None:
+        d.pop("plan", None)
+        d.pop("seconds_left", None)
+    return d
 
 
 class History(list):
@@ -46,6 +57,8 @@ class History(list):
     @property
     def best(self) -> Optional[EpochRecord]:
         """The record of the epoch whose weights the model holds after training."""
+        if self.best_index is not None and 0 <= self.best_index < len(self):  # several records per epoch
+            return self[self.best_index]
         for record in self:
             if record.epoch == self.best_epoch:
                 return record
@@ -72,7 +85,7 @@ class TextRecord(EpochRecord):
     test_bpc: Optional[float] = None
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = _without_budget(asdict(self))
         if self.test_nll is None:
             for key in ("test_nll", "test_ppl", "test_bpc"):
                 del out[key]

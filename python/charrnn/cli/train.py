@@ -5,6 +5,7 @@
     charrnn train --preset ru-first-by-gender --out gender.safetensors --log run.jsonl
     charrnn train input.txt --mode text --out shakespeare.safetensors
     charrnn train --resume names.ckpt.safetensors
+    charrnn train surnames.txt --time-budget 5m    # size, schedule, evaluations, stop: planned
 
 Every option the user does not type gets its default from
 :meth:`TrainConfig.for_mode` of the mode (or, with ``--resume``, from the checkpoint's
@@ -23,6 +24,8 @@ import sys
 from typing import Any, Optional, TextIO
 
 from .. import _core, datasets
+from .. import checkpoint as _ckpt
+from ..budget import BudgetPlan, format_duration
 from ..data import load_lines, training_split
 from ..errors import DataError, ResumeError, TrainingInterrupted
 from ..labelled import Labelled
@@ -31,12 +34,15 @@ from ..ngram import baseline
 from ..reading import DEFAULT_MAX_LINE_CHARS
 from ..records import EpochRecord, History, TextRecord
 from ..sampling import SEEN_KEY, SeenNames
+from ..sources import NamesSource, TextSource
 from ..text import load_text, text_vocab, training_parts
 from ..training import TrainConfig, train, train_text
-from ..training.state import default_checkpoint_path, load_state
+from ..training.sizing import choose_size
+from ..training.state import STATE_KEYS, default_checkpoint_path, load_state
 from ..vocab import Vocab
 from .args import (
     category_spec,
+    duration,
     clip,
     decay,
     fraction,
@@ -91,6 +97,7 @@ OVERRIDABLE = frozenset(
     }
 )
 BUDGET = frozenset({"epochs", "max_steps"})  # replaced as a whole on resume
+SIZE = frozenset({"hidden", "layers"})  # what --size auto chooses
 NOT_RECORDED = frozenset({"func", "resume", "command", "typed"})
 
 
@@ -175,6 +182,27 @@ def add_parser(sub: Any) -> None:
         help=f"names to sample at the end (text: 0 turns the final sample off) (default: {CLI_DEFAULTS['samples']})",
     )
     p.add_argument("--json", action="store_true", default=None, help="print one JSON object per evaluation on stdout and nothing else")
+
+    g = p.add_argument_group(
+        "time budget (both modes)",
+        "--time-budget 5m plans the whole run to end within 5 minutes, evaluations included: it times its "
+        "warm-up steps and one evaluation, then fixes the number of steps, evaluates about 20 times and "
+        "lowers the learning rate on a cosine from --lr down to a twentieth of it at the last step; the best "
+        "model is at --out. The budget replaces --epochs, --max-steps and the --lr-decay options. Without "
+        "--hidden/--layers the size is chosen for the data and the budget (--size auto). The plan is stored "
+        "in the checkpoint (--resume runs the steps that were left) and in every --json record.",
+    )
+    g.add_argument("--time-budget", type=duration, metavar="DURATION", help="train for this long, e.g. 90s, 5m, 1h, 1h30m")
+    g.add_argument(
+        "--plan", metavar="FILE",
+        help="follow the plan of an earlier budgeted run instead of timing this one (the same steps on any machine): "
+        "a model or checkpoint it saved, a --json line of it, or a JSON file of the plan",
+    )
+    g.add_argument(
+        "--size", choices=["auto"],
+        help="auto: choose --hidden and --layers for the data and the --time-budget from the measured speed "
+        "(the default with --time-budget when neither is given)",
+    )
 
     g = p.add_argument_group(
         "categories (a conditional model: one model for several labelled lists)",
@@ -320,9 +348,65 @@ def fill_defaults(args: argparse.Namespace, typed: set[str]) -> TrainConfig:
     for dest, value in CLI_DEFAULTS.items():
         if getattr(args, dest) is None:
             setattr(args, dest, value)
-    if args.epochs is None and not args.max_steps:
+    if args.plan is not None and args.time_budget is None:
+        args.time_budget = load_plan(args.plan).seconds
+    if args.time_budget is not None:  # the budget replaces epochs and max_steps
+        ignored = [f"--{key.replace('_', '-')}" for key in sorted(BUDGET & typed)]
+        if ignored:
+            print(f"warning: {' and '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} ignored: "
+                  "the time budget decides how long the run is", file=sys.stderr)
+        args.epochs = args.max_steps = None
+        if args.size is None and not (SIZE & typed):
+            args.size = "auto"
+    elif args.size is not None:
+        raise ValueError("--size auto chooses the size for a --time-budget: give one")
+    elif args.epochs is None and not args.max_steps:
         args.epochs = config.epochs
+    if args.size is not None and SIZE & typed and args.resume is None:
+        raise ValueError("give --size auto or --hidden/--layers, not both")
     return config
+
+
+def load_plan(path: str) -> BudgetPlan:
+    """The plan in ``path``: a model or training checkpoint of a budgeted run, a ``--json``
+    record (a JSON-lines file: its last record with a plan), or a JSON object of the plan."""
+    try:
+        if path.endswith(".safetensors"):
+            metadata, _ = _ckpt._read(path)
+            entries = [json.loads(metadata[key]) for key in ("training", *STATE_KEYS.values()) if key in metadata]
+        else:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+            try:
+                entries = [json.loads(text)]
+            except json.JSONDecodeError:
+                entries = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except (OSError, ValueError) as e:
+        raise DataError(f"--plan {path}: cannot read it ({e})") from None
+    for entry in reversed(entries):
+        if isinstance(entry, dict) and isinstance(entry.get("plan"), dict):
+            entry = entry["plan"]
+        if isinstance(entry, dict) and "total_steps" in entry:
+            try:
+                return BudgetPlan.from_dict(entry)
+            except ValueError as e:
+                raise DataError(f"--plan {path}: {e}") from None
+    raise DataError(f"--plan {path}: no time-budget plan in it (a model, checkpoint or --json record of a run with --time-budget)")
+
+
+def auto_size(args: argparse.Namespace, vocab: Vocab, make_source: Any, chars: int, out: TextIO) -> None:
+    """``--size auto``: measure, choose ``args.hidden``/``args.layers``; the time it took is
+    taken from the budget."""
+    from time import perf_counter
+
+    t0 = perf_counter()
+    args.hidden, args.layers = choose_size(
+        args.mode, vocab, make_source, chars, args.time_budget, cell=args.cell, embed=args.embed, dropout=args.dropout
+    )
+    took = perf_counter() - t0
+    args.time_budget = max(1.0, args.time_budget - took)
+    print(f"size auto: hidden {args.hidden} x {args.layers} layer(s) for {chars:,} characters "
+          f"in {format_duration(args.time_budget + took)} (measuring took {took:.1f}s of it)", file=out, flush=True)
 
 
 # -- the command ---------------------------------------------------------------------------------
@@ -363,6 +447,9 @@ def _train_names(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
     if args.val is None and len(items) == 1:
         print("warning: only 1 item: nothing to hold out, training without validation", file=sys.stderr)
     vocab = Vocab.from_items(train_items)  # the alphabet is the training data's
+    if args.size == "auto" and resumed is None and not isinstance(train_items, Labelled):
+        chars = sum(len(item) + 1 for item in train_items)  # + the end of each item
+        auto_size(args, vocab, lambda m: NamesSource(m, train_items, batch_size=args.batch, seed=args.seed), chars, out)
     model = _model(args, vocab, resumed, source, train_items)
     checkpoint = args.checkpoint or default_checkpoint_path(args.out)
     print(f"data: {len(train_items):,} train / {len(val_items):,} val items from {source}", file=out)
@@ -375,6 +462,7 @@ def _train_names(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
     print(
         f"model: {model.cell} hidden {model.hidden} x {model.layers} layer(s), embed {model.embed}, "
         f"{model.num_params:,} parameters; batch {args.batch}, lr {args.lr:g}, dropout {args.dropout:g}, "
+        + (f"time budget {format_duration(args.time_budget)}" if args.time_budget else "")
         + (f"{epochs} epochs" if epochs else "")
         + (f"{', ' if epochs else ''}at most {args.max_steps} steps" if args.max_steps else ""),
         file=out,
@@ -402,6 +490,7 @@ def _train_names(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
             "best_epoch": history.best_epoch,
             "best_val_nll": history.best_val_nll,
             "history": history.to_dicts(),
+            "plan": _plan_of(history),
         }
         return extra, seen  # + the names seen, for sample --novel
 
@@ -439,6 +528,8 @@ def _train_text(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
     test_fraction = 0.0 if args.test is not None else args.test_fraction
     train_part, val_part, test_part = training_parts(text, val_fraction, test_fraction, args.val, args.test)
     vocab = text_vocab(text)  # every character of FILE (its held-out parts were cut from it)
+    if args.size == "auto" and resumed is None:
+        auto_size(args, vocab, lambda m: TextSource(m, train_part, batch_size=args.batch, seq_len=args.seq_len), len(train_part), out)
     model = _model(args, vocab, resumed, args.file, None)
     checkpoint = args.checkpoint or default_checkpoint_path(args.out)
 
@@ -460,7 +551,9 @@ def _train_text(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
     schedule = TrainConfig(lr=args.lr, lr_decay=args.lr_decay, lr_decay_every=args.lr_decay_every, lr_decay_start=args.lr_decay_start).schedule
     print(
         f"model: {model.cell} hidden {model.hidden} x {model.layers} layer(s), embed {model.embed}, "
-        f"{model.num_params:,} parameters; {schedule.describe()}, clip {args.clip:g}, dropout {args.dropout:g}"
+        f"{model.num_params:,} parameters; "
+        + (f"time budget {format_duration(args.time_budget)}, lr {args.lr:g}" if args.time_budget else schedule.describe())
+        + f", clip {args.clip:g}, dropout {args.dropout:g}"
         + (f", {args.epochs} epochs" if args.epochs else "")
         + (f", at most {args.max_steps} steps" if args.max_steps else "")
         + (f", patience {args.patience}" if args.patience else ""),
@@ -500,6 +593,7 @@ def _train_text(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
             "best_step": None if kept is None else kept.step,
             "best_val_nll": None if kept is None else kept.val_nll,
             "best_test_nll": None if kept is None else kept.test_nll,
+            "plan": _plan_of(history),
         }, None
 
     result = _run(
@@ -553,6 +647,11 @@ def _run(
     return history
 
 
+def _plan_of(history: History) -> Optional[dict[str, Any]]:
+    """The plan of a budgeted run (None without a budget), as its model file keeps it."""
+    return history[-1].plan if history else None
+
+
 def _model(args: argparse.Namespace, vocab: Vocab, resumed: Any, source: str, train_items: Any) -> CharRNN:
     if resumed is not None:
         if resumed[0].vocab != vocab:
@@ -589,6 +688,8 @@ def _train_kwargs(args: argparse.Namespace, epochs: Optional[int]) -> dict[str, 
         "checkpoint_every": args.checkpoint_every,
         "progress": False if args.json else args.progress,
         "log": args.log,
+        "time_budget": args.time_budget,
+        "plan": load_plan(args.plan) if args.plan and args.resume is None else None,
         **_schedule_kwargs(args),
     }
 
@@ -598,6 +699,7 @@ def _reporter(args: argparse.Namespace, out: TextIO, resumed: Any, line: Any):
     (through tqdm, so that a progress bar on stderr is cleared, not garbled)."""
     history = [] if resumed is None else resumed[1].history
     best = [min((r["val_nll"] for r in history if r.get("val_nll") is not None), default=math.inf)]
+    plans = [history[-1].get("plan") if history else None]
 
     def report(record: EpochRecord) -> None:
         if args.json:
@@ -608,7 +710,11 @@ def _reporter(args: argparse.Namespace, out: TextIO, resumed: Any, line: Any):
             best[0] = record.val_nll
         from tqdm import tqdm
 
-        tqdm.write(line(record, args.epochs, improved), file=out)
+        if record.plan is not None and record.plan != plans[0]:  # say the plan once it is made
+            plans[0] = record.plan
+            tqdm.write(f"plan: {BudgetPlan.from_dict(record.plan).describe()}", file=out)
+        budget = "" if record.plan is None else f" | step {record.step}/{record.plan['total_steps']}, {format_duration(record.seconds_left or 0)} left"
+        tqdm.write(line(record, args.epochs, improved) + budget, file=out)
         out.flush()
 
     return report

@@ -136,6 +136,7 @@ class TrainingState:
     step_seconds: float = 0.0
     step_chars: int = 0
     extra: Optional[dict[str, Any]] = None  # the checkpoint's "training" metadata (the CLI's arguments)
+    plan: Optional[dict[str, Any]] = None  # a time-budgeted run's plan (charrnn.budget.BudgetPlan.to_dict)
 
     # -- the resume check ------------------------------------------------------------
 
@@ -215,6 +216,8 @@ class TrainingState:
             "step_seconds": self.step_seconds,
             "step_chars": self.step_chars,
         }
+        if self.plan is not None:
+            entry["plan"] = self.plan
         if self.mode == "names":
             entry["order_state"] = self.order_state
             entry["partial_recorded"] = self.partial_recorded
@@ -367,6 +370,7 @@ def _load(path: str, mode: str) -> tuple[CharRNN, TrainingState]:
             step_seconds=float(s.get("step_seconds", 0.0)),
             step_chars=_int(s, "step_chars", 0),
             extra=_training_extra(metadata),
+            plan=_plan(s.get("plan")),
         )
         _int(state.optimizer, "t")
         lr = state.optimizer.get("lr")
@@ -429,6 +433,17 @@ def _carried(path: str, model: CharRNN, tensors: dict[str, np.ndarray], options:
         np.array(h, dtype=np.float32, order="C", copy=True),
         None if c is None else np.array(c, dtype=np.float32, order="C", copy=True),
     )
+
+
+def _plan(value: Any) -> Optional[dict[str, Any]]:
+    """A stored time-budget plan, checked (ValueError when it is not one)."""
+    if value is None:
+        return None
+    from ..budget import BudgetPlan
+
+    if not isinstance(value, dict):
+        raise ValueError(f"plan must be a JSON object, got {value!r}")
+    return BudgetPlan.from_dict(value).to_dict()
 
 
 def _training_extra(metadata: dict[str, str]) -> Optional[dict[str, Any]]:
