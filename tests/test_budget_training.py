@@ -10,15 +10,13 @@ import dataclasses
 import json
 
 import charrnn
-import numpy as np
 import pytest
-from charrnn import CharRNN, ResumeError, Vocab, train
+from charrnn import CharRNN, ResumeError, train
 from charrnn.budget import WARMUP, BudgetPlan, auto_size, count_params, layers_for
 from charrnn.sources import NamesSource
 from charrnn.training import TrainConfig, Trainer
 from charrnn.training.state import load_training_checkpoint
-from test_resume import assert_same_weights, crash_at
-from test_train import ITEMS
+from test_resume import assert_same_weights, crash_at, data  # noqa: F401 - data: the resume tests' fixture
 
 pytestmark = pytest.mark.usefixtures("one_kernel_thread")
 
@@ -50,12 +48,6 @@ class TimedSource(NamesSource):
     def evaluate(self, model):
         self.clock.now += EVAL
         return super().evaluate(model)
-
-
-@pytest.fixture(scope="module")
-def data():
-    train_items, val_items = charrnn.split(ITEMS, val_fraction=0.15, seed=0)
-    return train_items, val_items, Vocab.from_items(ITEMS)
 
 
 def fresh(vocab):

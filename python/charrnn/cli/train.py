@@ -702,17 +702,17 @@ def _reporter(args: argparse.Namespace, out: TextIO, resumed: Any, line: Any):
     plans = [history[-1].get("plan") if history else None]
 
     def report(record: EpochRecord) -> None:
+        from tqdm import tqdm
+
+        if record.plan is not None and record.plan != plans[0]:  # say the plan once it is made
+            plans[0] = record.plan
+            tqdm.write(f"plan: {BudgetPlan.from_dict(record.plan).describe()}", file=out)
         if args.json:
             print(json.dumps(record.to_dict()), flush=True)
             return
         improved = record.val_nll is not None and record.val_nll < best[0]
         if improved:
             best[0] = record.val_nll
-        from tqdm import tqdm
-
-        if record.plan is not None and record.plan != plans[0]:  # say the plan once it is made
-            plans[0] = record.plan
-            tqdm.write(f"plan: {BudgetPlan.from_dict(record.plan).describe()}", file=out)
         budget = "" if record.plan is None else f" | step {record.step}/{record.plan['total_steps']}, {format_duration(record.seconds_left or 0)} left"
         tqdm.write(line(record, args.epochs, improved) + budget, file=out)
         out.flush()
