@@ -4,6 +4,7 @@ Kneser-Ney counting baseline on the same split — the table of docs/budget.md.
     python benchmarks/quality.py --budgets 1m 2m                  # all three tasks
     python benchmarks/quality.py --tasks first --budgets 1m --schedules   # + cosine/linear, floors
     python benchmarks/quality.py --tasks first --budgets 1m --dropouts 0 0.2 0.4
+    python benchmarks/quality.py --sizes --budgets 1m 5m 30m    # what --size auto picks (no training)
 
 Each run is what ``charrnn train FILE --time-budget B`` does with nothing else given (the
 mode's defaults, ``--size auto``), through the same functions: names are split by
@@ -36,7 +37,8 @@ from charrnn.ngram import baseline
 from charrnn.sources import NamesSource, TextSource
 from charrnn.text import load_text, text_vocab, training_parts
 from charrnn.training import TrainConfig
-from charrnn.training.sizing import choose_size
+from charrnn.budget import auto_size, count_params
+from charrnn.training.sizing import choose_size, measure_speed
 
 TASKS = ("first", "surnames", "shakespeare")
 DEFAULT_SHAKESPEARE = "/work/shared/data/tinyshakespeare.txt"
@@ -58,17 +60,34 @@ def chars_of(mode: str, train) -> int:
     return len(train) if mode == "text" else sum(len(item) + 1 for item in train)
 
 
+def make_source(mode, train):
+    cfg = TrainConfig.for_mode(mode)
+    if mode == "text":
+        return lambda m: TextSource(m, train, batch_size=cfg.batch_size, seq_len=cfg.seq_len)
+    return lambda m: NamesSource(m, train, batch_size=cfg.batch_size, seed=cfg.seed)
+
+
+def sizes(task, mode, train, vocab, budgets):
+    """What ``--size auto`` picks for each budget, from one speed measurement."""
+    cfg = TrainConfig.for_mode(mode)
+    speed = measure_speed(mode, vocab, make_source(mode, train), cell=cfg.cell, embed=cfg.embed, dropout=cfg.dropout)
+    chars = chars_of(mode, train)
+    for budget in budgets:
+        seconds = parse_duration(budget)
+        hidden, layers = auto_size(mode, chars, seconds, speed, embed=cfg.embed, vocab=len(vocab), cell=cfg.cell)
+        params = count_params(hidden, layers, embed=cfg.embed, vocab=len(vocab), cell=cfg.cell)
+        seen = 0.85 * seconds / speed(params)
+        print(f"| {task} | {chars:,} | {format_duration(seconds)} | {hidden} x {layers} | {params:,} | "
+              f"{seen / 1e6:.1f}M ({seen / chars:.0f} epochs) |", flush=True)
+
+
 def run(mode, train, val, vocab, seconds, dropout=None, plan=None, size=None):
     """One budgeted run as ``charrnn train --time-budget`` makes it; returns its summary."""
     cfg = TrainConfig.for_mode(mode)
     dropout = cfg.dropout if dropout is None else dropout
     t0 = time.perf_counter()
     if size is None:
-        if mode == "text":
-            make = lambda m: TextSource(m, train, batch_size=cfg.batch_size, seq_len=cfg.seq_len)  # noqa: E731
-        else:
-            make = lambda m: NamesSource(m, train, batch_size=cfg.batch_size, seed=cfg.seed)  # noqa: E731
-        size = choose_size(mode, vocab, make, chars_of(mode, train), seconds, cell=cfg.cell, embed=cfg.embed, dropout=dropout)
+        size = choose_size(mode, vocab, make_source(mode, train), chars_of(mode, train), seconds, cell=cfg.cell, embed=cfg.embed, dropout=dropout)
     left = seconds - (time.perf_counter() - t0)
     model = charrnn.CharRNN(vocab, cell=cfg.cell, hidden=size[0], layers=size[1], embed=cfg.embed, seed=cfg.seed, mode=mode)
     kw = dict(batch_size=cfg.batch_size, lr=cfg.lr, clip=cfg.clip, dropout=dropout, seed=cfg.seed, log_every=None)
@@ -110,6 +129,7 @@ def main() -> None:
     p.add_argument("--shakespeare", default=DEFAULT_SHAKESPEARE)
     p.add_argument("--schedules", action="store_true", help="also replay each plan with linear decay and floors 0, 0.2")
     p.add_argument("--dropouts", nargs="*", type=float, default=[], help="also run each budget with these --dropout values")
+    p.add_argument("--sizes", action="store_true", help="only print what --size auto picks for each budget")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", metavar="FILE", help="append one JSON line per run")
     args = p.parse_args()
@@ -132,6 +152,9 @@ def main() -> None:
 
     for task in args.tasks:
         mode, train, val, vocab = task_data(task, args.shakespeare)
+        if args.sizes:
+            sizes(task, mode, train, vocab, args.budgets)
+            continue
         b = baseline(train, val, mode=mode, vocab=vocab if mode == "text" else None)
         base = {"task": task, "baseline": b["val_nll"], "baseline_order": b["order"], "cpu": cpu()}
         for budget in args.budgets:

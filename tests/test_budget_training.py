@@ -177,3 +177,12 @@ def test_size_auto_grows_with_the_budget_and_stays_within_the_data():
     assert count_params(*small) <= 3 * 5_000 or small[0] == 64
     with pytest.raises(ValueError, match="no training data"):
         auto_size("names", 0, 60, per_char)
+
+
+def test_size_auto_grows_a_model_that_would_see_small_data_too_often():
+    # 5M characters fit in the budget whatever the size: 20 per weight would stop at 250K
+    # weights; 10 passes over 250K characters need only 2.5M, so the data cap decides.
+    hidden, layers = auto_size("names", 250_000, 60, lambda params: 60 * 0.85 / 5e6)
+    assert count_params(hidden, layers) <= 3 * 250_000
+    bigger = [h for h in (96, 128, 192, 256, 384, 512, 768, 1024) if h > hidden][0]
+    assert count_params(bigger, layers_for("names", bigger)) > 3 * 250_000

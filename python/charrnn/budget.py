@@ -203,10 +203,13 @@ def time_to_plan(steps_done: int, elapsed: float, seconds: float, warmup: int = 
 # The hidden sizes --size auto chooses from.
 SIZES = (64, 96, 128, 192, 256, 384, 512, 768, 1024)
 # The rule of thumb: at most DATA_RATIO weights per training character (more overfit, even
-# with dropout), and at least CHARS_PER_WEIGHT characters seen per weight in the budget (a
-# model that sees less is undertrained; 20 is the compute-optimal ratio of language models).
+# with dropout), and in the budget at least CHARS_PER_WEIGHT characters seen per weight (a
+# model that sees less is undertrained; 20 is the compute-optimal ratio of language models)
+# or EPOCHS passes over the data, whichever is fewer (a small data set seen more often than
+# that is overfitted by a small model: a larger one, seen fewer times, does better).
 DATA_RATIO = 3.0
 CHARS_PER_WEIGHT = 20.0
+EPOCHS = 10.0
 # The share of the budget that goes to training steps (the rest: evaluations, calibration).
 STEP_SHARE = 0.85
 _GATES = {"lstm": 4, "gru": 3, "rnn": 1}
@@ -237,8 +240,9 @@ def auto_size(
 ) -> tuple[int, int]:
     """``(hidden, layers)`` for ``data_chars`` training characters and a budget of
     ``seconds``: the largest of :data:`SIZES` (layers by :func:`layers_for`) whose weights
-    are at most ``DATA_RATIO × data_chars`` and that sees at least ``CHARS_PER_WEIGHT``
-    characters per weight in the budget, ``seconds_per_char(params)`` being the measured
+    are at most ``DATA_RATIO × data_chars`` and that sees, in the budget, at least
+    ``CHARS_PER_WEIGHT`` characters per weight or ``EPOCHS`` passes over the data
+    (whichever is fewer), ``seconds_per_char(params)`` being the measured
     (or modelled) training time of one character for a model of ``params`` weights."""
     if data_chars < 1:
         raise ValueError(f"no training data to size a model for ({data_chars} characters)")
@@ -247,7 +251,7 @@ def auto_size(
         layers = layers_for(mode, hidden)
         params = count_params(hidden, layers, embed=embed, vocab=vocab, cell=cell)
         seen = STEP_SHARE * seconds / seconds_per_char(params)
-        if params > DATA_RATIO * data_chars or seen < CHARS_PER_WEIGHT * params:
+        if params > DATA_RATIO * data_chars or seen < min(CHARS_PER_WEIGHT * params, EPOCHS * data_chars):
             break
         chosen = (hidden, layers)
     return chosen
