@@ -67,13 +67,16 @@ def budgeted(data, seconds=16.0, slow_after=None, **changes):
 
 def test_the_run_is_planned_from_its_warm_up_and_stops_at_the_planned_step(data):
     model, history, trainer, clock = budgeted(data)
-    plan = trainer.plan
+    first, plan = BudgetPlan.from_dict(history[1].plan), trainer.plan
     # Timed: WARMUP steps (0.78 s, more than 5% of 16 s is only reached after 51 steps)
     # of 1/64 s, then one evaluation of 0.5 s; the plan fits the rest.
-    assert plan.step_seconds == STEP and plan.eval_seconds == EVAL and plan.warmup == WARMUP
+    assert first.step_seconds == STEP and first.eval_seconds == EVAL and first.warmup == WARMUP
+    assert not first.revised
     n_evals = min(20, int(0.1 * 16 / EVAL))
     elapsed = WARMUP * STEP + EVAL
-    assert plan.total_steps == WARMUP + int((16 - elapsed - n_evals * EVAL) / STEP)
+    assert first.total_steps == WARMUP + int((16 - elapsed - n_evals * EVAL) / STEP)
+    # Made again at its first evaluation from the steady speed: the same speed, the same end.
+    assert plan.revised and plan == dataclasses.replace(first, revised=True)
     assert history[-1].step == plan.total_steps, "stopped at the planned step"
     assert not trainer.out_of_time
     assert clock.now <= 16.0, "the budget holds, evaluations included"
@@ -84,13 +87,34 @@ def test_the_run_is_planned_from_its_warm_up_and_stops_at_the_planned_step(data)
     # Each evaluation records the rate of the step before it, and the plan.
     for r in history:
         assert r.lr == pytest.approx(plan.lr_at(r.step, 1e-2))
-        assert r.plan == plan.to_dict() or r.step == WARMUP
     assert history[-1].lr == pytest.approx(plan.floor * 1e-2)
     assert "plan" in history[-1].to_dict() and "seconds_left" in history[-1].to_dict()
     assert history[-1].seconds_left == pytest.approx(16.0 - clock.now)
     best = min(history, key=lambda r: r.val_nll)
     assert history.best_val_nll == best.val_nll
     assert model.evaluate(data[1])["nll"] == pytest.approx(best.val_nll, rel=1e-5), "the best weights are kept"
+
+
+def test_a_warm_up_slower_than_the_steady_run_is_made_up_for_at_the_first_evaluation(data):
+    train_items, val_items, vocab = data
+    clock = FakeClock()
+    model = fresh(vocab)
+    source = TimedSource(clock, model, train_items, val_items, batch_size=16, seed=3, step=2 * STEP)
+    config = TrainConfig.for_mode("names", time_budget=16.0, lr=1e-2, seed=3)
+    trainer = Trainer(model, source, config, clock=clock)
+    real_pass = source.train_pass
+
+    def faster_after_warm_up(*args):
+        if trainer.plan is not None:
+            source.step = STEP  # e.g. another job ended
+        return real_pass(*args)
+
+    source.train_pass = faster_after_warm_up
+    history = trainer.run()
+    first = BudgetPlan.from_dict(history[1].plan)
+    assert first.step_seconds == 2 * STEP and trainer.plan.step_seconds == STEP
+    assert trainer.plan.total_steps > 1.8 * first.total_steps, "the budget is used, not half of it"
+    assert history[-1].step == trainer.plan.total_steps and clock.now <= 16.0
 
 
 def test_a_machine_that_slows_down_still_ends_on_time(data):
@@ -127,7 +151,7 @@ def test_resume_keeps_the_plan_and_ends_bit_for_bit_as_the_run_that_never_stoppe
     with pytest.raises(RuntimeError, match="power cut"):
         train(model, train_items, val_items, checkpoint=path, checkpoint_every=7, **kw)
     model_, state = load_training_checkpoint(path)
-    assert state.step == 63 and BudgetPlan.from_dict(state.plan) == plan
+    assert state.step == 63 and BudgetPlan.from_dict(state.plan) == dataclasses.replace(plan, revised=True)
     assert state.options["time_budget"] == 1e6
 
     resumed, history = charrnn.resume(path, train_items, val_items)

@@ -95,6 +95,7 @@ class BudgetPlan:
     step_seconds: float = 0.0
     eval_seconds: float = 0.0
     shape: str = "cosine"  # or "linear": how the rate falls from its peak to the floor
+    revised: bool = False  # final: made again at the first evaluation from the steady speed, or given
 
     def __post_init__(self) -> None:
         if self.total_steps < 1 or self.warmup < 0 or self.eval_every < 1:
@@ -146,6 +147,7 @@ class BudgetPlan:
                 step_seconds=float(d.get("step_seconds", 0.0)),
                 eval_seconds=float(d.get("eval_seconds", 0.0)),
                 shape=str(d.get("shape", "cosine")),
+                revised=bool(d.get("revised", False)),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"not a time-budget plan: {d!r} ({e})") from None
@@ -163,6 +165,8 @@ def plan_budget(
     max_eval_share: float = 0.1,
     floor: float = 0.05,
     save_seconds: float = 0.0,
+    evaluations_done: int = 0,
+    revised: bool = False,
 ) -> BudgetPlan:
     """The plan for a budget of ``seconds`` of which ``elapsed`` are gone, ``steps_done``
     steps taken, steps costing ``step_seconds`` and an evaluation ``eval_seconds``.
@@ -170,7 +174,8 @@ def plan_budget(
     About ``evaluations`` evaluations are spread evenly over the run, fewer when they would
     take more than ``max_eval_share`` of the budget; what is left, less the final save, goes
     to steps.  A budget too small for more steps gives a plan that ends at ``steps_done``
-    (at least one step)."""
+    (at least one step).  ``evaluations_done``: of those, already paid for (a plan revised
+    part-way)."""
     if not (step_seconds > 0 and math.isfinite(step_seconds)):
         raise ValueError(f"step_seconds must be a positive time, got {step_seconds!r}")
     eval_seconds = max(0.0, float(eval_seconds))
@@ -178,16 +183,24 @@ def plan_budget(
     n_evals = max(1, evaluations)
     if eval_seconds > 0:
         n_evals = max(1, min(n_evals, int(max_eval_share * seconds / eval_seconds)))
-    steps_left = max(0, int((left - n_evals * eval_seconds) / step_seconds))
-    total = max(1, steps_done + steps_left)
+    evals_left = max(1, n_evals - evaluations_done)
+    while True:  # as many evaluations paid for as the plan will make after steps_done
+        steps_left = max(0, int((left - evals_left * eval_seconds) / step_seconds))
+        total = max(1, steps_done + steps_left)
+        every = max(1, math.ceil(total / n_evals))
+        future = math.ceil(total / every) - steps_done // every
+        if future <= evals_left or steps_left == 0:
+            break
+        evals_left = future
     return BudgetPlan(
         seconds=float(seconds),
         total_steps=total,
         warmup=warmup,
-        eval_every=max(1, math.ceil(total / n_evals)),
+        eval_every=every,
         floor=floor,
         step_seconds=float(step_seconds),
         eval_seconds=eval_seconds,
+        revised=revised,
     )
 
 

@@ -30,6 +30,7 @@ checkpoint and ``out`` are left as they were).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -123,7 +124,8 @@ class Trainer:
         self.budget = config.time_budget
         if plan is not None and self.budget is None:
             raise ValueError("a plan is followed by a time-budgeted run: give time_budget too")
-        self.plan = plan
+        # A plan given is final (never revised): the same steps on any machine.
+        self.plan = None if plan is None else dataclasses.replace(plan, revised=True)
         self.guard = plan is None  # a plan given is followed to its end: the same steps anywhere
         self.out_of_time = False  # the deadline guard stopped the run
         self._step_times: list[float] = []  # this run's step durations, until the plan is made
@@ -258,7 +260,10 @@ class Trainer:
             self.out_of_time = True  # the machine got slower than planned: end on time
             logger.info("stopping at step %d of %d to end on time", self.step, self.plan.total_steps)
         if (self._due() or self.out_of_time) and not self.stop.requested:
+            t0 = self.clock()
             self._evaluate(done, state=state, end=end)
+            if self.guard and not self.plan.revised and not self.out_of_time and self.more():
+                self._revise_plan(done, state, end, self.clock() - t0)
         elif self.stop.requested or (self.config.checkpoint_every and self.step % self.config.checkpoint_every == 0):
             self._save(at, state)
 
@@ -272,10 +277,27 @@ class Trainer:
         self.plan = plan_budget(
             self.budget, elapsed=self.elapsed(), steps_done=self.step, step_seconds=step_seconds, eval_seconds=eval_seconds
         )
-        self._step_times = []
+        self._step_times = [0.0]  # (the first entry is dropped when the plan is revised)
         logger.info("%s", self.plan.describe())
         if self.checkpoint is not None:
             self._save(0 if end else done, state)  # now with the plan in it
+
+    def _revise_plan(self, done: int, state: Any, end: bool, eval_seconds: float) -> None:
+        """At the first planned evaluation, plan again from the speed measured since the
+        plan was made (the warm-up is often slower, or faster, than the steady run), once:
+        early, the rate hardly changes for it."""
+        times = self._step_times[1:] or self._step_times
+        if not times:
+            return
+        self.plan = plan_budget(
+            self.budget, elapsed=self.elapsed(), steps_done=self.step, step_seconds=sum(times) / len(times),
+            eval_seconds=max(eval_seconds, self.plan.eval_seconds),
+            evaluations_done=sum(1 for r in self.history if r.plan is not None), revised=True,
+        )
+        self._step_times = []
+        logger.info("revised: %s", self.plan.describe())
+        if self.checkpoint is not None:
+            self._save(0 if end else done, state)  # with the revised plan
 
     def _lr(self, step: int) -> float:
         """The learning rate of optimizer step ``step`` (1-based) of a time-budgeted run:
@@ -309,7 +331,7 @@ class Trainer:
             raise self._diverged(self.step + 1, f"{e}; the weights were not updated with it") from None
         took = self.clock() - t0
         self.step_seconds += took
-        if self.budget is not None and self.plan is None:
+        if self.budget is not None and (self.plan is None or (self.guard and not self.plan.revised)):
             self._step_times.append(took)
         self.step_chars += n
         self.step += 1
@@ -420,7 +442,7 @@ class Trainer:
         self.step_seconds, self.step_chars = r.step_seconds, r.step_chars
         if r.plan is not None:  # the resumed run keeps its plan: the steps that were left
             stored = BudgetPlan.from_dict(r.plan)
-            if self.plan is not None and self.plan != stored:
+            if self.plan is not None and self.plan != dataclasses.replace(stored, revised=True):
                 raise ResumeError(f"the plan given differs from the checkpoint's ({stored.describe()})")
             self.plan = stored
         if r.partial_recorded and history and self.more():
