@@ -210,3 +210,13 @@ def test_size_auto_grows_a_model_that_would_see_small_data_too_often():
     assert count_params(hidden, layers) <= 3 * 250_000
     bigger = [h for h in (96, 128, 192, 256, 384, 512, 768, 1024) if h > hidden][0]
     assert count_params(bigger, layers_for("names", bigger)) > 3 * 250_000
+
+
+def test_the_progress_bar_shows_the_time_left(capsys, monkeypatch):
+    from charrnn.progress import TrainingMonitor
+
+    monkeypatch.setattr(TrainingMonitor, "MININTERVAL", 0.0)
+    with TrainingMonitor(progress=True, time_left=lambda: 125.0) as monitor:
+        for _ in monitor.epoch(range(3), 1, 0, 3):
+            monitor.step(10.0, 5)
+    assert "2m05s left" in capsys.readouterr().err
