@@ -31,13 +31,12 @@ import subprocess
 import time
 
 import charrnn
-from charrnn.budget import format_duration, parse_duration
+from charrnn.budget import auto_size, count_params, format_duration, parse_duration
 from charrnn.data import training_split
 from charrnn.ngram import baseline
 from charrnn.sources import NamesSource, TextSource
 from charrnn.text import load_text, text_vocab, training_parts
 from charrnn.training import TrainConfig
-from charrnn.budget import auto_size, count_params
 from charrnn.training.sizing import choose_size, measure_speed
 
 TASKS = ("first", "surnames", "shakespeare")

@@ -190,7 +190,7 @@ def test_linear_decay_falls_on_a_straight_line_to_the_floor():
 
 
 def test_size_auto_grows_with_the_budget_and_stays_within_the_data():
-    per_char = lambda params: 1e-9 * params  # noqa: E731 - a machine of 1 ns per weight and character
+    per_char = lambda params: 1e-9 * params
     sizes = [auto_size("text", 1_000_000, s, per_char, vocab=65) for s in (60, 300, 1800, 36000)]
     params = [count_params(h, n, vocab=65) for h, n in sizes]
     assert params == sorted(params) and params[0] < params[-1], "more time, a larger model"

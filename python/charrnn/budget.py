@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass
-from typing import Any, Optional
+from typing import Any
 
 __all__ = ["BudgetPlan", "parse_duration", "plan_budget", "format_duration", "time_to_plan"]
 
