@@ -22,8 +22,10 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Optional, TextIO
+
+from .budget import format_duration
 
 __all__ = ["TrainingMonitor", "read_log", "stderr_is_terminal"]
 
@@ -49,9 +51,11 @@ class TrainingMonitor:
         append: bool = False,
         epochs: Optional[int] = None,
         header: Optional[dict[str, Any]] = None,
+        time_left: Optional[Callable[[], float]] = None,
     ) -> None:
         self.show = stderr_is_terminal() if progress is None else bool(progress)
         self.epochs = epochs
+        self.time_left = time_left  # a time-budgeted run: the seconds left, shown on the bar
         self._bar: Any = None
         self._log: Optional[TextIO] = None
         if log is not None:
@@ -104,8 +108,9 @@ class TrainingMonitor:
         if self._bar is None:
             return
         seconds = time.perf_counter() - self._t0
+        left = "" if self.time_left is None else f", {format_duration(self.time_left())} left"
         self._bar.set_postfix_str(
-            f"loss {self._loss / max(self._chars, 1):.4f}, {self._chars / seconds if seconds > 0 else 0:,.0f} chars/s",
+            f"loss {self._loss / max(self._chars, 1):.4f}, {self._chars / seconds if seconds > 0 else 0:,.0f} chars/s{left}",
             refresh=False,
         )
         self._bar.update(1)

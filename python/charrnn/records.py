@@ -33,12 +33,24 @@ class EpochRecord:
     # frequency-aware training (weighted validation items): the NLL per character with each
     # validation item counted as often as it occurs (val_nll counts each once); else absent
     val_nll_weighted: Optional[float] = None
+    # A time-budgeted run: its plan (charrnn.budget.BudgetPlan.to_dict) and the seconds left of
+    # the budget; not in to_dict() without a budget.
+    plan: Optional[dict[str, Any]] = None
+    seconds_left: Optional[float] = None
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        if out["val_nll_weighted"] is None:
-            del out["val_nll_weighted"]
-        return out
+        return _without_absent(asdict(self))
+
+
+def _without_absent(d: dict[str, Any]) -> dict[str, Any]:
+    """A record's fields without those of features the run did not use (the weighted
+    validation NLL without counts, the plan without a budget)."""
+    if d.get("val_nll_weighted") is None:
+        d.pop("val_nll_weighted", None)
+    if d.get("plan") is None:
+        d.pop("plan", None)
+        d.pop("seconds_left", None)
+    return d
 
 
 class History(list):
@@ -52,6 +64,8 @@ class History(list):
     @property
     def best(self) -> Optional[EpochRecord]:
         """The record of the epoch whose weights the model holds after training."""
+        if self.best_index is not None and 0 <= self.best_index < len(self):  # several records per epoch
+            return self[self.best_index]
         for record in self:
             if record.epoch == self.best_epoch:
                 return record
@@ -78,7 +92,7 @@ class TextRecord(EpochRecord):
     test_bpc: Optional[float] = None
 
     def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
+        out = _without_absent(asdict(self))
         if self.test_nll is None:
             for key in ("test_nll", "test_ppl", "test_bpc"):
                 del out[key]

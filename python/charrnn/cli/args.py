@@ -6,7 +6,26 @@ from __future__ import annotations
 import argparse
 import math
 
-__all__ = ["positive_int", "non_negative_int", "positive_float", "fraction", "decay", "clip", "category_spec"]
+__all__ = [
+    "duration",
+    "positive_int",
+    "non_negative_int",
+    "positive_float",
+    "fraction",
+    "decay",
+    "clip",
+    "category_spec",
+]
+
+
+def duration(text: str) -> float:
+    """A time budget such as 90s, 5m, 1h30m (charrnn.budget.parse_duration), in seconds."""
+    from ..budget import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def positive_int(text: str) -> int:

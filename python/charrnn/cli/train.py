@@ -5,6 +5,7 @@
     charrnn train --preset ru-first-by-gender --out gender.safetensors --log run.jsonl
     charrnn train input.txt --mode text --out shakespeare.safetensors
     charrnn train --resume names.ckpt.safetensors
+    charrnn train surnames.txt --time-budget 5m    # size, schedule, evaluations, stop: planned
 
 Every option the user does not type gets its default from
 :meth:`TrainConfig.for_mode` of the mode (or, with ``--resume``, from the checkpoint's
@@ -23,6 +24,8 @@ import sys
 from typing import Any, Optional, TextIO
 
 from .. import _core, datasets
+from .. import checkpoint as _ckpt
+from ..budget import BudgetPlan, format_duration
 from ..counted import DEFAULT_WEIGHT_POWER, Counted, has_count_header, load_counts
 from ..data import load_lines, training_split
 from ..errors import DataError, ResumeError, TrainingInterrupted
@@ -32,14 +35,17 @@ from ..ngram import baseline
 from ..reading import DEFAULT_MAX_LINE_CHARS
 from ..records import EpochRecord, History, TextRecord
 from ..sampling import SEEN_KEY, SeenNames
+from ..sources import NamesSource, TextSource
 from ..text import load_text, text_vocab, training_parts
 from ..training import TrainConfig, train, train_text
-from ..training.state import default_checkpoint_path, load_state
+from ..training.sizing import choose_size
+from ..training.state import STATE_KEYS, default_checkpoint_path, load_state
 from ..vocab import Vocab
 from .args import (
     category_spec,
     clip,
     decay,
+    duration,
     fraction,
     non_negative_float,
     non_negative_int,
@@ -83,7 +89,10 @@ CONFIG_FIELDS = {
 TEXT_ONLY = {"seq_len": "--seq-len", "test": "--test", "test_fraction": "--test-fraction", "eval_every": "--eval-every"}
 TEXT_ONLY_DEFAULTS = {"seq_len": "seq_len", "test_fraction": "test_fraction"}
 NAMES_ONLY = {
-    "dedupe": "--dedupe", "category": "--category", "preset": "--preset", "weights": "--weights",
+    "dedupe": "--dedupe",
+    "category": "--category",
+    "preset": "--preset",
+    "weights": "--weights",
     "weight_power": "--weight-power",
 }
 # With --resume: the options that may differ from the checkpoint's (how long to run, where
@@ -91,12 +100,29 @@ NAMES_ONLY = {
 # checkpoint's fingerprint); any other option typed again must equal the stored one.
 OVERRIDABLE = frozenset(
     {
-        "file", "val", "test", "weights", "epochs", "max_steps", "out", "checkpoint", "checkpoint_every", "samples", "json",
-        "threads", "verbose", "resume", "max_line_length", "log", "progress", "plot",
+        "file",
+        "val",
+        "test",
+        "weights",
+        "epochs",
+        "max_steps",
+        "out",
+        "checkpoint",
+        "checkpoint_every",
+        "samples",
+        "json",
+        "threads",
+        "verbose",
+        "resume",
+        "max_line_length",
+        "log",
+        "progress",
+        "plot",
         "category",  # NAME=FILE: where each labelled list lives (its items are checked like FILE's)
     }
 )
 BUDGET = frozenset({"epochs", "max_steps"})  # replaced as a whole on resume
+SIZE = frozenset({"hidden", "layers"})  # what --size auto chooses
 NOT_RECORDED = frozenset({"func", "resume", "command", "typed"})
 
 
@@ -116,7 +142,8 @@ def add_parser(sub: Any) -> None:
         "train a model on a file of names (one per line) or of text (--mode text)",
         "Train a model on FILE (one item per line, UTF-8; with --mode text, the whole file as one "
         "continuous stream) and save it. The best model so far is at --out as soon as there is one.",
-        run, formatter_class=HelpFormatter,
+        run,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("file", metavar="FILE", nargs="?", help=f"training data; default: the {BUNDLED} (male + female)")
     p.add_argument(
@@ -131,19 +158,24 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--val", metavar="FILE", help="validation data (default: a random --val-fraction of FILE)")
     p.add_argument(
-        "--val-fraction", type=fraction, metavar="X", help="share of FILE held out for validation when --val is not given "
-        + _both("val_fraction"),
+        "--val-fraction",
+        type=fraction,
+        metavar="X",
+        help="share of FILE held out for validation when --val is not given " + _both("val_fraction"),
     )
     p.add_argument("--dedupe", action="store_true", default=None, help="drop repeated lines of FILE")
     p.add_argument(
-        "--weights", metavar="COUNTS",
+        "--weights",
+        metavar="COUNTS",
         help="frequency-aware training: how often each item occurs, a file of 'name<TAB>count' lines (or with a "
         "header naming a 'count' column); items are drawn in proportion to count ** --weight-power, and the "
         "validation NLL is also given per occurrence. Without FILE the items are COUNTS' own. A FILE whose "
         "header has a 'count' column is read this way by itself.",
     )
     p.add_argument(
-        "--weight-power", type=non_negative_float, metavar="X",
+        "--weight-power",
+        type=non_negative_float,
+        metavar="X",
         help="with counts: draw items in proportion to count ** X (1: as often as they occur, 0: all alike) "
         f"(default: {DEFAULT_WEIGHT_POWER})",
     )
@@ -151,48 +183,95 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--hidden", type=positive_int, metavar="N", help="hidden units per layer " + _both("hidden"))
     p.add_argument("--layers", type=positive_int, metavar="N", help="recurrent layers " + _both("layers"))
     p.add_argument("--embed", type=positive_int, metavar="N", help="character embedding size " + _both("embed"))
-    p.add_argument("--batch", type=positive_int, metavar="N", help="items (text: streams) per batch " + _both("batch_size"))
+    p.add_argument(
+        "--batch", type=positive_int, metavar="N", help="items (text: streams) per batch " + _both("batch_size")
+    )
     p.add_argument("--lr", type=positive_float, metavar="X", help="Adam learning rate " + _both("lr"))
     p.add_argument(
-        "--dropout", type=fraction, metavar="X",
+        "--dropout",
+        type=fraction,
+        metavar="X",
         help="dropout on the inputs of layers 1.. and of the output layer " + _both("dropout"),
     )
     p.add_argument(
-        "--epochs", type=positive_int, metavar="N",
+        "--epochs",
+        type=positive_int,
+        metavar="N",
         help=f"epochs (default: {NAMES.epochs}; --mode text: {TEXT.epochs}; unlimited when --max-steps is given)",
     )
     p.add_argument("--max-steps", type=positive_int, metavar="N", help="stop after this many optimizer steps")
     p.add_argument(
-        "--seed", type=non_negative_int, metavar="N",
+        "--seed",
+        type=non_negative_int,
+        metavar="N",
         help=f"seed of the weights, the split, the data order and the samples (default: {NAMES.seed})",
     )
     p.add_argument(
-        "--out", metavar="PATH",
+        "--out",
+        metavar="PATH",
         help=f"where to save the model: the best so far, as soon as there is one (default: {CLI_DEFAULTS['out']})",
     )
     p.add_argument(
-        "--checkpoint", metavar="PATH",
+        "--checkpoint",
+        metavar="PATH",
         help="where to keep the resumable training state, rewritten atomically at every evaluation "
         "(default: OUT with .safetensors replaced by .ckpt.safetensors; with --resume: CKPT)",
     )
     p.add_argument(
-        "--checkpoint-every", type=positive_int, metavar="STEPS",
+        "--checkpoint-every",
+        type=positive_int,
+        metavar="STEPS",
         help="also write the resumable checkpoint every STEPS optimizer steps",
     )
     p.add_argument(
-        "--resume", metavar="CKPT",
+        "--resume",
+        metavar="CKPT",
         help="continue the run saved in CKPT exactly where it stopped (its options and data "
         "come from CKPT, in either mode; --epochs/--max-steps may extend it)",
     )
     p.add_argument(
-        "--max-line-length", type=non_negative_int, metavar="N",
+        "--max-line-length",
+        type=non_negative_int,
+        metavar="N",
         help=f"refuse data files with an item longer than N characters (0: no limit) (default: {DEFAULT_MAX_LINE_CHARS})",
     )
     p.add_argument(
-        "--samples", type=non_negative_int, metavar="N",
+        "--samples",
+        type=non_negative_int,
+        metavar="N",
         help=f"names to sample at the end (text: 0 turns the final sample off) (default: {CLI_DEFAULTS['samples']})",
     )
-    p.add_argument("--json", action="store_true", default=None, help="print one JSON object per evaluation on stdout and nothing else")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        default=None,
+        help="print one JSON object per evaluation on stdout and nothing else",
+    )
+
+    g = p.add_argument_group(
+        "time budget (both modes)",
+        "--time-budget 5m plans the whole run to end within 5 minutes, evaluations included: it times its "
+        "warm-up steps and one evaluation, then fixes the number of steps, evaluates about 20 times and "
+        "lowers the learning rate on a cosine from --lr down to a twentieth of it at the last step; the best "
+        "model is at --out. The budget replaces --epochs, --max-steps and the --lr-decay options. Without "
+        "--hidden/--layers the size is chosen for the data and the budget (--size auto). The plan is stored "
+        "in the checkpoint (--resume runs the steps that were left) and in every --json record.",
+    )
+    g.add_argument(
+        "--time-budget", type=duration, metavar="DURATION", help="train for this long, e.g. 90s, 5m, 1h, 1h30m"
+    )
+    g.add_argument(
+        "--plan",
+        metavar="FILE",
+        help="follow the plan of an earlier budgeted run instead of timing this one (the same steps on any machine): "
+        "a model or checkpoint it saved, a --json line of it, or a JSON file of the plan",
+    )
+    g.add_argument(
+        "--size",
+        choices=["auto"],
+        help="auto: choose --hidden and --layers for the data and the --time-budget from the measured speed "
+        "(the default with --time-budget when neither is given)",
+    )
 
     g = p.add_argument_group(
         "categories (a conditional model: one model for several labelled lists)",
@@ -200,42 +279,57 @@ def add_parser(sub: Any) -> None:
         "classified by category. Validation is a --val-fraction of each category.",
     )
     g.add_argument(
-        "--category", type=category_spec, action="append", metavar="NAME=FILE",
+        "--category",
+        type=category_spec,
+        action="append",
+        metavar="NAME=FILE",
         help="a labelled list: the items of FILE belong to category NAME (repeat for each category)",
     )
     g.add_argument(
-        "--preset", choices=list(datasets.PRESETS),
+        "--preset",
+        choices=list(datasets.PRESETS),
         help="a labelled set from the bundled names: "
         + "; ".join(f"{name}: {description}" for name, (description, _) in datasets.PRESETS.items()),
     )
     g.add_argument(
-        "--category-dim", type=positive_int, metavar="N",
+        "--category-dim",
+        type=positive_int,
+        metavar="N",
         help=f"size of the learnt category embedding (default: {DEFAULT_CATEGORY_DIM})",
     )
     g = p.add_argument_group("seeing training")
     g.add_argument(
-        "--log", metavar="FILE.jsonl",
+        "--log",
+        metavar="FILE.jsonl",
         help="write every evaluation (train/val NLL, perplexity, step, ...) to FILE as JSON lines; "
         "draw it with 'charrnn plot FILE'",
     )
     g.add_argument(
-        "--progress", action=argparse.BooleanOptionalAction, default=None,
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="a progress bar with the live loss and chars/s during each epoch, on stderr "
         "(default: when stderr is a terminal and --json is not given)",
     )
 
     g = p.add_argument_group("continuous text (--mode text)")
     g.add_argument(
-        "--seq-len", type=positive_int, metavar="N",
+        "--seq-len",
+        type=positive_int,
+        metavar="N",
         help=f"characters per stream per batch: backpropagation is truncated every N steps (default: {TEXT.seq_len})",
     )
     g.add_argument("--test", metavar="FILE", help="test text (default: the last --test-fraction of FILE)")
     g.add_argument(
-        "--test-fraction", type=fraction, metavar="X",
+        "--test-fraction",
+        type=fraction,
+        metavar="X",
         help=f"share of FILE held out at its end for testing when --test is not given (default: {TEXT.test_fraction})",
     )
     g.add_argument(
-        "--eval-every", type=positive_int, metavar="STEPS",
+        "--eval-every",
+        type=positive_int,
+        metavar="STEPS",
         help="also evaluate (validation and test loss, best weights, early stopping) every STEPS steps inside an epoch",
     )
 
@@ -248,18 +342,26 @@ def add_parser(sub: Any) -> None:
     )
     g.add_argument("--lr-decay", type=decay, metavar="X", help="learning-rate decay factor " + _both("lr_decay"))
     g.add_argument(
-        "--lr-decay-every", type=positive_int, metavar="N",
+        "--lr-decay-every",
+        type=positive_int,
+        metavar="N",
         help="decay every N epochs (N > 1: step decay) " + _both("lr_decay_every"),
     )
     g.add_argument(
-        "--lr-decay-start", type=non_negative_int, metavar="N",
+        "--lr-decay-start",
+        type=non_negative_int,
+        metavar="N",
         help="first epoch whose end decays the rate " + _both("lr_decay_start"),
     )
     g.add_argument(
-        "--patience", type=positive_int, metavar="N",
+        "--patience",
+        type=positive_int,
+        metavar="N",
         help="stop early after N evaluations without a better validation loss (default: never)",
     )
-    g.add_argument("--clip", type=clip, metavar="X", help="clip the global gradient norm to X (0: no clipping) " + _both("clip"))
+    g.add_argument(
+        "--clip", type=clip, metavar="X", help="clip the global gradient norm to X (0: no clipping) " + _both("clip")
+    )
 
 
 # -- options: typed, resumed, defaults --------------------------------------------------------
@@ -338,9 +440,74 @@ def fill_defaults(args: argparse.Namespace, typed: set[str]) -> TrainConfig:
     for dest, value in CLI_DEFAULTS.items():
         if getattr(args, dest) is None:
             setattr(args, dest, value)
-    if args.epochs is None and not args.max_steps:
+    if args.plan is not None and args.time_budget is None:
+        args.time_budget = load_plan(args.plan).seconds
+    if args.time_budget is not None:  # the budget replaces epochs and max_steps
+        ignored = [f"--{key.replace('_', '-')}" for key in sorted(BUDGET & typed)]
+        if ignored:
+            print(
+                f"warning: {' and '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} ignored: "
+                "the time budget decides how long the run is",
+                file=sys.stderr,
+            )
+        args.epochs = args.max_steps = None
+        if args.size is None and not (SIZE & typed):
+            args.size = "auto"
+    elif args.size is not None:
+        raise ValueError("--size auto chooses the size for a --time-budget: give one")
+    elif args.epochs is None and not args.max_steps:
         args.epochs = config.epochs
+    if args.size is not None and SIZE & typed and args.resume is None:
+        raise ValueError("give --size auto or --hidden/--layers, not both")
     return config
+
+
+def load_plan(path: str) -> BudgetPlan:
+    """The plan in ``path``: a model or training checkpoint of a budgeted run, a ``--json``
+    record (a JSON-lines file: its last record with a plan), or a JSON object of the plan."""
+    try:
+        if path.endswith(".safetensors"):
+            metadata, _ = _ckpt._read(path)
+            entries = [json.loads(metadata[key]) for key in ("training", *STATE_KEYS.values()) if key in metadata]
+        else:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+            try:
+                entries = [json.loads(text)]
+            except json.JSONDecodeError:
+                entries = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except (OSError, ValueError) as e:
+        raise DataError(f"--plan {path}: cannot read it ({e})") from None
+    for entry in reversed(entries):
+        if isinstance(entry, dict) and isinstance(entry.get("plan"), dict):
+            entry = entry["plan"]
+        if isinstance(entry, dict) and "total_steps" in entry:
+            try:
+                return BudgetPlan.from_dict(entry)
+            except ValueError as e:
+                raise DataError(f"--plan {path}: {e}") from None
+    raise DataError(
+        f"--plan {path}: no time-budget plan in it (a model, checkpoint or --json record of a run with --time-budget)"
+    )
+
+
+def auto_size(args: argparse.Namespace, vocab: Vocab, make_source: Any, chars: int, out: TextIO) -> None:
+    """``--size auto``: measure, choose ``args.hidden``/``args.layers``; the time it took is
+    taken from the budget."""
+    from time import perf_counter
+
+    t0 = perf_counter()
+    args.hidden, args.layers = choose_size(
+        args.mode, vocab, make_source, chars, args.time_budget, cell=args.cell, embed=args.embed, dropout=args.dropout
+    )
+    took = perf_counter() - t0
+    args.time_budget = max(1.0, args.time_budget - took)
+    print(
+        f"size auto: hidden {args.hidden} x {args.layers} layer(s) for {chars:,} characters "
+        f"in {format_duration(args.time_budget + took)} (measuring took {took:.1f}s of it)",
+        file=out,
+        flush=True,
+    )
 
 
 # -- the command ---------------------------------------------------------------------------------
@@ -392,6 +559,9 @@ def _train_names(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
     if args.val is None and len(items) == 1:
         print("warning: only 1 item: nothing to hold out, training without validation", file=sys.stderr)
     vocab = Vocab.from_items(train_items)  # the alphabet is the training data's
+    if args.size == "auto" and resumed is None and not isinstance(train_items, Labelled):
+        chars = sum(len(item) + 1 for item in train_items)  # + the end of each item
+        auto_size(args, vocab, lambda m: NamesSource(m, train_items, batch_size=args.batch, seed=args.seed), chars, out)
     model = _model(args, vocab, resumed, source, train_items)
     checkpoint = args.checkpoint or default_checkpoint_path(args.out)
     print(f"data: {len(train_items):,} train / {len(val_items):,} val items from {source}", file=out)
@@ -404,6 +574,7 @@ def _train_names(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
     print(
         f"model: {model.cell} hidden {model.hidden} x {model.layers} layer(s), embed {model.embed}, "
         f"{model.num_params:,} parameters; batch {args.batch}, lr {args.lr:g}, dropout {args.dropout:g}, "
+        + (f"time budget {format_duration(args.time_budget)}" if args.time_budget else "")
         + (f"{epochs} epochs" if epochs else "")
         + (f"{', ' if epochs else ''}at most {args.max_steps} steps" if args.max_steps else ""),
         file=out,
@@ -415,8 +586,8 @@ def _train_names(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
     seen = {SEEN_KEY: SeenNames.from_items([*train_items, *(val_items or [])]).to_metadata()}
 
     def metadata(history: History) -> tuple[dict[str, Any], dict[str, str]]:
-        best["what"] = (
-            f"epoch {history.best_epoch}" + (f", val nll {history.best_val_nll:.4f}" if history.best_val_nll is not None else "")
+        best["what"] = f"epoch {history.best_epoch}" + (
+            f", val nll {history.best_val_nll:.4f}" if history.best_val_nll is not None else ""
         )
         extra = {
             "data": source,
@@ -431,13 +602,24 @@ def _train_names(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
             "best_epoch": history.best_epoch,
             "best_val_nll": history.best_val_nll,
             "history": history.to_dicts(),
+            "plan": _plan_of(history),
         }
         return extra, seen  # + the names seen, for sample --novel
 
     if weighting:
         print(f"frequency-aware: items drawn in proportion to count ** {args.weight_power:g}", file=out)
     history = _run(
-        train, model, checkpoint, args, out, resumed, _epoch_line, metadata, best, train_items, val_items or None,
+        train,
+        model,
+        checkpoint,
+        args,
+        out,
+        resumed,
+        _epoch_line,
+        metadata,
+        best,
+        train_items,
+        val_items or None,
         **weighting,
     )
     if history.best_val_nll is not None:
@@ -473,28 +655,50 @@ def _train_text(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
     test_fraction = 0.0 if args.test is not None else args.test_fraction
     train_part, val_part, test_part = training_parts(text, val_fraction, test_fraction, args.val, args.test)
     vocab = text_vocab(text)  # every character of FILE (its held-out parts were cut from it)
+    if args.size == "auto" and resumed is None:
+        auto_size(
+            args,
+            vocab,
+            lambda m: TextSource(m, train_part, batch_size=args.batch, seq_len=args.seq_len),
+            len(train_part),
+            out,
+        )
     model = _model(args, vocab, resumed, args.file, None)
     checkpoint = args.checkpoint or default_checkpoint_path(args.out)
 
     def src(path: Optional[str], fraction: float, what: str) -> str:
-        return path if path is not None else (f"the {'last' if what == 'test' else 'next'} {fraction:g} of FILE" if fraction else "none")
+        return (
+            path
+            if path is not None
+            else (f"the {'last' if what == 'test' else 'next'} {fraction:g} of FILE" if fraction else "none")
+        )
 
     print(
         f"data: {len(train_part):,} train / {len(val_part):,} val / {len(test_part):,} test characters from {args.file} "
         f"(val: {src(args.val, val_fraction, 'val')}; test: {src(args.test, test_fraction, 'test')})",
         file=out,
     )
-    print(f"vocab: {len(vocab)} ids (3 markers + {len(vocab.chars)} characters: {shown(''.join(vocab.chars))})", file=out)
+    print(
+        f"vocab: {len(vocab)} ids (3 markers + {len(vocab.chars)} characters: {shown(''.join(vocab.chars))})", file=out
+    )
     streams = max(1, (len(train_part) - 1) // args.batch)
     print(
         f"batches: {args.batch} streams of {streams:,} characters, {-(-streams // args.seq_len)} batches of "
         f"{args.seq_len} steps per epoch (state carried from batch to batch, reset at each epoch start)",
         file=out,
     )
-    schedule = TrainConfig(lr=args.lr, lr_decay=args.lr_decay, lr_decay_every=args.lr_decay_every, lr_decay_start=args.lr_decay_start).schedule
+    schedule = TrainConfig(
+        lr=args.lr, lr_decay=args.lr_decay, lr_decay_every=args.lr_decay_every, lr_decay_start=args.lr_decay_start
+    ).schedule
     print(
         f"model: {model.cell} hidden {model.hidden} x {model.layers} layer(s), embed {model.embed}, "
-        f"{model.num_params:,} parameters; {schedule.describe()}, clip {args.clip:g}, dropout {args.dropout:g}"
+        f"{model.num_params:,} parameters; "
+        + (
+            f"time budget {format_duration(args.time_budget)}, lr {args.lr:g}"
+            if args.time_budget
+            else schedule.describe()
+        )
+        + f", clip {args.clip:g}, dropout {args.dropout:g}"
         + (f", {args.epochs} epochs" if args.epochs else "")
         + (f", at most {args.max_steps} steps" if args.max_steps else "")
         + (f", patience {args.patience}" if args.patience else ""),
@@ -534,11 +738,24 @@ def _train_text(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
             "best_step": None if kept is None else kept.step,
             "best_val_nll": None if kept is None else kept.val_nll,
             "best_test_nll": None if kept is None else kept.test_nll,
+            "plan": _plan_of(history),
         }, None
 
     result = _run(
-        train_text, model, checkpoint, args, out, resumed, _record_line, metadata, best, train_part, val_part or None, test_part or None,
-        seq_len=args.seq_len, eval_every=args.eval_every,
+        train_text,
+        model,
+        checkpoint,
+        args,
+        out,
+        resumed,
+        _record_line,
+        metadata,
+        best,
+        train_part,
+        val_part or None,
+        test_part or None,
+        seq_len=args.seq_len,
+        eval_every=args.eval_every,
     )
     kept = result.best
     if kept is not None and kept.val_nll is not None:
@@ -559,8 +776,17 @@ def _train_text(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
 
 
 def _run(
-    fn: Any, model: CharRNN, checkpoint: str, args: argparse.Namespace, out: TextIO, resumed: Any, line: Any,
-    metadata: Any, best: dict, *data: Any, **kw: Any
+    fn: Any,
+    model: CharRNN,
+    checkpoint: str,
+    args: argparse.Namespace,
+    out: TextIO,
+    resumed: Any,
+    line: Any,
+    metadata: Any,
+    best: dict,
+    *data: Any,
+    **kw: Any,
 ) -> History:
     """Train with ``fn`` (:func:`charrnn.train` or :func:`charrnn.train_text`) as the
     command line says: the best model at ``--out`` as it comes, the state next to it; on
@@ -587,17 +813,30 @@ def _run(
     return history
 
 
+def _plan_of(history: History) -> Optional[dict[str, Any]]:
+    """The plan of a budgeted run (None without a budget), as its model file keeps it."""
+    return history[-1].plan if history else None
+
+
 def _model(args: argparse.Namespace, vocab: Vocab, resumed: Any, source: str, train_items: Any) -> CharRNN:
     if resumed is not None:
         if resumed[0].vocab != vocab:
             raise DataError(f"{source}: its alphabet differs from the one the checkpoint {args.resume} was trained on")
         return resumed[0]
     categories = (
-        {"categories": train_items.categories, "category_dim": args.category_dim} if isinstance(train_items, Labelled) else {}
+        {"categories": train_items.categories, "category_dim": args.category_dim}
+        if isinstance(train_items, Labelled)
+        else {}
     )
     return CharRNN(
-        vocab, cell=args.cell, hidden=args.hidden, layers=args.layers, embed=args.embed, seed=args.seed,
-        mode=args.mode, **categories,
+        vocab,
+        cell=args.cell,
+        hidden=args.hidden,
+        layers=args.layers,
+        embed=args.embed,
+        seed=args.seed,
+        mode=args.mode,
+        **categories,
     )
 
 
@@ -623,6 +862,8 @@ def _train_kwargs(args: argparse.Namespace, epochs: Optional[int]) -> dict[str, 
         "checkpoint_every": args.checkpoint_every,
         "progress": False if args.json else args.progress,
         "log": args.log,
+        "time_budget": args.time_budget,
+        "plan": load_plan(args.plan) if args.plan and args.resume is None else None,
         **_schedule_kwargs(args),
     }
 
@@ -632,17 +873,26 @@ def _reporter(args: argparse.Namespace, out: TextIO, resumed: Any, line: Any):
     (through tqdm, so that a progress bar on stderr is cleared, not garbled)."""
     history = [] if resumed is None else resumed[1].history
     best = [min((r["val_nll"] for r in history if r.get("val_nll") is not None), default=math.inf)]
+    plans = [history[-1].get("plan") if history else None]
 
     def report(record: EpochRecord) -> None:
+        from tqdm import tqdm
+
+        if record.plan is not None and record.plan != plans[0]:  # say the plan once it is made
+            plans[0] = record.plan
+            tqdm.write(f"plan: {BudgetPlan.from_dict(record.plan).describe()}", file=out)
         if args.json:
             print(json.dumps(record.to_dict()), flush=True)
             return
         improved = record.val_nll is not None and record.val_nll < best[0]
         if improved:
             best[0] = record.val_nll
-        from tqdm import tqdm
-
-        tqdm.write(line(record, args.epochs, improved), file=out)
+        budget = (
+            ""
+            if record.plan is None
+            else f" | step {record.step}/{record.plan['total_steps']}, {format_duration(record.seconds_left or 0)} left"
+        )
+        tqdm.write(line(record, args.epochs, improved) + budget, file=out)
         out.flush()
 
     return report
@@ -727,7 +977,10 @@ def _labelled_data(args: argparse.Namespace, max_chars: Optional[int]) -> Option
         raise DataError("--val does not go with --category/--preset: validation is a --val-fraction of each category")
     if name:
         train, val, test = datasets.preset_split(name)  # the test names stay unseen: --evaluate measures on them
-        return train + val, f"the {name} preset ({len(test):,} test names held out: charrnn classify MODEL --evaluate {name})"
+        return (
+            train + val,
+            f"the {name} preset ({len(test):,} test names held out: charrnn classify MODEL --evaluate {name})",
+        )
     lists: dict[str, list[str]] = {}
     absolute = []
     for spec in specs:
@@ -740,4 +993,6 @@ def _labelled_data(args: argparse.Namespace, max_chars: Optional[int]) -> Option
     args.category = absolute  # recorded in training checkpoints: resumable from any folder
     if len(lists) < 2:
         print("warning: only one --category: the model learns a single category", file=sys.stderr)
-    return Labelled.from_lists(lists), "; ".join(f"{c}: {spec.partition('=')[2]}" for c, spec in zip(lists, specs, strict=True))
+    return Labelled.from_lists(lists), "; ".join(
+        f"{c}: {spec.partition('=')[2]}" for c, spec in zip(lists, specs, strict=True)
+    )

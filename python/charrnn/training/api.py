@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any, Optional
 
+from ..budget import BudgetPlan, parse_duration
 from ..counted import DEFAULT_WEIGHT_POWER, Counted
 from ..model import CharRNN
 from ..records import EpochRecord, History, TextHistory, TextRecord
@@ -44,6 +45,7 @@ _NOT_OPTIONS = frozenset(
         "out_metadata",
         "weights",
         "val_weights",
+        "plan",
     }
 )
 
@@ -90,6 +92,8 @@ def train(
     weights: Optional[Sequence[float]] = None,
     val_weights: Optional[Sequence[float]] = None,
     weight_power: float = DEFAULT_WEIGHT_POWER,
+    time_budget: Optional[str | float] = None,
+    plan: Optional[BudgetPlan | dict[str, Any]] = None,
 ) -> History:
     """Train ``model`` in place on a list of items (names) and return its :class:`History`.
 
@@ -134,16 +138,31 @@ def train(
     ``k >= lr_decay_start`` and ``k % lr_decay_every == 0`` (char-rnn: ``lr_decay=0.97,
     lr_decay_start=10``); with ``patience`` training stops once that many epochs in a row
     brought no lower validation NLL (``history.stopped_early``), keeping the best weights.
+
+    Time budget (see :mod:`charrnn.budget`): ``time_budget`` (``"5m"``, ``"1h"``, or
+    seconds) replaces ``epochs``, ``max_steps`` and the decay options: the run times its
+    warm-up, plans its steps, evaluations and learning rate (warm-up, then a cosine down to
+    a floor) to end within the budget, evaluation included, and keeps the best weights.
+    ``plan`` (a :class:`~charrnn.budget.BudgetPlan` or its ``to_dict()``, e.g. from a
+    record's ``plan``) is followed from the first step instead: the same steps on any
+    machine.  A resumed run keeps the plan in its checkpoint.
     """
     if isinstance(train_items, Counted):
         train_items, weights = _unpack(train_items, weights, "weights")
     if isinstance(val_items, Counted):
         val_items, val_weights = _unpack(val_items, val_weights, "val_weights")
+    time_budget = _budget(time_budget, plan)
     options = run_options(locals())
     config = TrainConfig.from_options("names", options)
     source = NamesSource(
-        model, train_items, val_items, batch_size=batch_size, seed=seed,
-        weights=weights, val_weights=val_weights, weight_power=weight_power,
+        model,
+        train_items,
+        val_items,
+        batch_size=batch_size,
+        seed=seed,
+        weights=weights,
+        val_weights=val_weights,
+        weight_power=weight_power,
     )
     return _run(model, source, config, options, locals())
 
@@ -184,6 +203,8 @@ def train_text(
     checkpoint_info: Optional[dict[str, Any]] = None,
     out: Optional[PathLike] = None,
     out_metadata: Optional[BestModel] = None,
+    time_budget: Optional[str | float] = None,
+    plan: Optional[BudgetPlan | dict[str, Any]] = None,
 ) -> TextHistory:
     """Train ``model`` in place on continuous text; returns its :class:`TextHistory`.
 
@@ -209,8 +230,10 @@ def train_text(
     ``checkpoint``/``checkpoint_every`` keep a resumable checkpoint (with
     ``checkpoint_info``, a JSON-serialisable dict, as its ``training`` metadata);
     ``resume`` (from :func:`charrnn.load_text_checkpoint`) continues a run — most simply
-    through :func:`charrnn.resume_text`.  ``out``/``out_metadata`` are :func:`train`'s.
+    through :func:`charrnn.resume_text`.  ``out``/``out_metadata``, ``time_budget`` and
+    ``plan`` are :func:`train`'s.
     """
+    time_budget = _budget(time_budget, plan)
     options = run_options(locals())
     config = TrainConfig.from_options("text", options)
     source = TextSource(model, train_text, val_text, test_text, batch_size, seq_len, eval_batch_size)
@@ -218,6 +241,21 @@ def train_text(
 
 
 _train_text = train_text  # resume_text's argument `train_text` hides the function
+
+
+def _budget(time_budget: Optional[str | float], plan: Any) -> Optional[float]:
+    """The time budget in seconds (a plan without one: the plan's)."""
+    if time_budget is None and plan is not None:
+        return _plan(plan).seconds
+    return None if time_budget is None else parse_duration(time_budget)
+
+
+def _plan(plan: Any) -> Optional[BudgetPlan]:
+    if plan is None or isinstance(plan, BudgetPlan):
+        return plan
+    if isinstance(plan, dict):
+        return BudgetPlan.from_dict(plan)
+    raise TypeError(f"plan must be a BudgetPlan or its to_dict(), got {type(plan).__name__}")
 
 
 def _run(model: CharRNN, source: Any, config: TrainConfig, options: dict[str, Any], args: dict[str, Any]) -> History:
@@ -234,6 +272,7 @@ def _run(model: CharRNN, source: Any, config: TrainConfig, options: dict[str, An
         out_metadata=args["out_metadata"],
         options=options,
         resume=args["resume"],
+        plan=_plan(args["plan"]),
     ).run()
 
 

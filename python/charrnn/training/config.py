@@ -59,6 +59,8 @@ class TrainConfig:
     # reporting and saving
     log_every: Optional[int] = 100
     checkpoint_every: Optional[int] = None
+    # the time budget (seconds; charrnn.budget): replaces epochs and max_steps, plans the rate
+    time_budget: Optional[float] = None
 
     @classmethod
     def for_mode(cls, mode: str, **changes: Any) -> TrainConfig:
@@ -84,7 +86,11 @@ class TrainConfig:
     def check(self) -> TrainConfig:
         """The same config with its values checked (ValueError/TypeError naming the
         option), the same rules in both modes."""
-        if self.epochs is None and self.max_steps is None:
+        if self.time_budget is not None and not (
+            isinstance(self.time_budget, numbers.Real) and math.isfinite(self.time_budget) and self.time_budget > 0
+        ):
+            raise ValueError(f"time_budget must be a positive number of seconds, got {self.time_budget!r}")
+        if self.epochs is None and self.max_steps is None and self.time_budget is None:
             raise ValueError("give epochs, max_steps or both; with neither training would never stop")
         for name in ("epochs", "max_steps", "eval_every", "checkpoint_every", "eval_batch_size", "seq_len"):
             positive_or_none(getattr(self, name), name)

@@ -84,7 +84,18 @@ CARRIED_H, CARRIED_C = "carried.h", "carried.c"
 # Trainer arguments a resumed run may change without changing the weights it computes:
 # how long it runs, what it reports, where it saves. The same in both modes.
 RESUME_OVERRIDABLE = frozenset(
-    {"epochs", "max_steps", "log_every", "progress", "log", "callback", "checkpoint", "checkpoint_every", "out", "resume"}
+    {
+        "epochs",
+        "max_steps",
+        "log_every",
+        "progress",
+        "log",
+        "callback",
+        "checkpoint",
+        "checkpoint_every",
+        "out",
+        "resume",
+    }
 )
 # What each mode's resume function is called (for messages).
 _RESUME_FUNCTION = {"names": "charrnn.resume()", "text": "charrnn.resume_text()"}
@@ -136,6 +147,7 @@ class TrainingState:
     step_seconds: float = 0.0
     step_chars: int = 0
     extra: Optional[dict[str, Any]] = None  # the checkpoint's "training" metadata (the CLI's arguments)
+    plan: Optional[dict[str, Any]] = None  # a time-budgeted run's plan (charrnn.budget.BudgetPlan.to_dict)
 
     # -- the resume check ------------------------------------------------------------
 
@@ -215,6 +227,8 @@ class TrainingState:
             "step_seconds": self.step_seconds,
             "step_chars": self.step_chars,
         }
+        if self.plan is not None:
+            entry["plan"] = self.plan
         if self.mode == "names":
             entry["order_state"] = self.order_state
             entry["partial_recorded"] = self.partial_recorded
@@ -259,7 +273,9 @@ def _describe(fp: Optional[dict[str, Any]]) -> str:
 def save_state(path: str | os.PathLike[str], model: CharRNN, state: TrainingState) -> None:
     """Write ``model`` (its current weights) and ``state`` to ``path``, atomically: an
     interrupted or failed write leaves the previous file as it was."""
-    _ckpt.save(model, path, extra=state.extra, extra_tensors=state.tensors(), extra_metadata={state.key: state.to_json()})
+    _ckpt.save(
+        model, path, extra=state.extra, extra_tensors=state.tensors(), extra_metadata={state.key: state.to_json()}
+    )
 
 
 save_training_checkpoint = save_text_checkpoint = save_state
@@ -367,6 +383,7 @@ def _load(path: str, mode: str) -> tuple[CharRNN, TrainingState]:
             step_seconds=float(s.get("step_seconds", 0.0)),
             step_chars=_int(s, "step_chars", 0),
             extra=_training_extra(metadata),
+            plan=_plan(s.get("plan")),
         )
         _int(state.optimizer, "t")
         lr = state.optimizer.get("lr")
@@ -382,9 +399,14 @@ def _load(path: str, mode: str) -> tuple[CharRNN, TrainingState]:
                     f"batch {state.batch} of an epoch {'without' if state.carried is None else 'with'} a carried state"
                 )
             if state.best_index is not None and "best_epoch" not in s:  # written before both modes shared a state
-                state.best_epoch, state.best_val_nll = history[state.best_index]["epoch"], history[state.best_index]["val_nll"]
+                state.best_epoch, state.best_val_nll = (
+                    history[state.best_index]["epoch"],
+                    history[state.best_index]["val_nll"],
+                )
         elif state.best_index is None and state.best_epoch is not None:  # written before both modes shared a state
-            state.best_index = max((i for i, r in enumerate(history) if r.get("epoch") == state.best_epoch), default=None)
+            state.best_index = max(
+                (i for i, r in enumerate(history) if r.get("epoch") == state.best_epoch), default=None
+            )
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: bad {what} in metadata ({type(e).__name__}: {e})") from None
     return model, state
@@ -429,6 +451,17 @@ def _carried(path: str, model: CharRNN, tensors: dict[str, np.ndarray], options:
         np.array(h, dtype=np.float32, order="C", copy=True),
         None if c is None else np.array(c, dtype=np.float32, order="C", copy=True),
     )
+
+
+def _plan(value: Any) -> Optional[dict[str, Any]]:
+    """A stored time-budget plan, checked (ValueError when it is not one)."""
+    if value is None:
+        return None
+    from ..budget import BudgetPlan
+
+    if not isinstance(value, dict):
+        raise ValueError(f"plan must be a JSON object, got {value!r}")
+    return BudgetPlan.from_dict(value).to_dict()
 
 
 def _training_extra(metadata: dict[str, str]) -> Optional[dict[str, Any]]:

@@ -30,6 +30,7 @@ checkpoint and ``out`` are left as they were).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -41,7 +42,8 @@ from typing import Any, Optional
 import numpy as np
 
 from .. import checkpoint as _ckpt
-from ..errors import TrainingDivergedError, TrainingInterrupted
+from ..budget import WARMUP, BudgetPlan, plan_budget, time_to_plan
+from ..errors import ResumeError, TrainingDivergedError, TrainingInterrupted
 from ..interrupt import deferred_interrupt
 from ..metrics import split_metrics
 from ..model import CharRNN
@@ -75,6 +77,13 @@ class Trainer:
     receives the best model so far (``out_metadata`` says what else it holds);
     ``options`` are the run's arguments as stored in checkpoints and checked on resume;
     ``resume`` (a :class:`~charrnn.training.state.TrainingState`) carries on that run.
+
+    With ``config.time_budget`` (seconds) the run is planned (:mod:`charrnn.budget`): it
+    times its warm-up steps and one evaluation, makes a :class:`~charrnn.budget.BudgetPlan`
+    (or follows ``plan``, when given, from the first step, to its end), sets the learning rate of every
+    step from it, evaluates on its schedule and stops at its last step — or earlier, at the
+    deadline guard.  The budget replaces ``epochs`` and ``max_steps``.  ``clock`` (default
+    :func:`time.perf_counter`) is what time is measured with.
     """
 
     def __init__(
@@ -92,6 +101,8 @@ class Trainer:
         out_metadata: Optional[BestModel] = None,
         options: Optional[dict[str, Any]] = None,
         resume: Optional[TrainingState] = None,
+        plan: Optional[BudgetPlan] = None,
+        clock: Optional[Callable[[], float]] = None,
     ) -> None:
         self.model, self.source, self.config = model, source, config.check()
         self.callback, self.progress, self.log = callback, progress, log
@@ -107,14 +118,28 @@ class Trainer:
         self.step = self.epoch = 0
         self.epoch_loss, self.epoch_chars = 0.0, 0
         self.step_seconds, self.step_chars = 0.0, 0
-        self.start = time.perf_counter()
+        self.clock = clock or time.perf_counter
+        self.start = self.clock()
+        # A time budget: the plan (given, resumed, or made once the warm-up is timed).
+        self.budget = config.time_budget
+        if plan is not None and self.budget is None:
+            raise ValueError("a plan is followed by a time-budgeted run: give time_budget too")
+        # A plan given is final (never revised): the same steps on any machine.
+        self.plan = None if plan is None else dataclasses.replace(plan, revised=True)
+        self.guard = plan is None  # a plan given is followed to its end: the same steps anywhere
+        self.out_of_time = False  # the deadline guard stopped the run
+        self._step_times: list[float] = []  # this run's step durations, until the plan is made
         self.saved_at: Optional[int] = None  # the step of the last checkpoint this run wrote
 
     # -- the loop ----------------------------------------------------------------------
 
     def more(self) -> bool:
-        """Whether the budget (epochs, steps) and early stopping let training go on."""
+        """Whether the budget (epochs, steps; or the time budget's plan) and early stopping
+        let training go on."""
         cfg = self.config
+        if self.budget is not None:  # the time budget replaces epochs and max_steps
+            planned = self.plan is None or self.step < self.plan.total_steps
+            return planned and not self.out_of_time and not self.history.stopped_early
         return (
             (cfg.epochs is None or self.epoch < cfg.epochs)
             and (cfg.max_steps is None or self.step < cfg.max_steps)
@@ -127,15 +152,25 @@ class Trainer:
         # Early stopping is a function of the validation NLLs so far (a resumed run replays them).
         self.stopper = EarlyStopping.replay(cfg.patience, (record.val_nll for record in history))
         history.stopped_early = self.stopper.should_stop
-        logger.info("%s; %s", source.describe(), self.schedule.describe())
+        logger.info("%s; %s", source.describe(), self.plan.describe() if self.plan else self.schedule.describe())
         header = {"config": self.model.config, "options": self.options}
-        with deferred_interrupt() as self.stop, TrainingMonitor(
-            self.progress, self.log, append=self.resume is not None, epochs=cfg.epochs, header=header
-        ) as self.monitor:
+        with (
+            deferred_interrupt() as self.stop,
+            TrainingMonitor(
+                self.progress,
+                self.log,
+                append=self.resume is not None,
+                epochs=None if self.budget else cfg.epochs,
+                header=header,
+                time_left=self.time_left if self.budget else None,
+            ) as self.monitor,
+        ):
             try:
                 while self.more():
                     self.epoch += 1
-                    self.optimizer.lr = self.schedule.lr_at(self.epoch)  # a function of the epoch: the same when resumed
+                    self.optimizer.lr = self.schedule.lr_at(
+                        self.epoch
+                    )  # a function of the epoch: the same when resumed
                     state, carried = carried, None  # every epoch starts from zeros; a resumed one where it was
                     if start_batch == 0:
                         self.epoch_loss, self.epoch_chars = 0.0, 0
@@ -144,6 +179,12 @@ class Trainer:
                     if history.stopped_early:
                         break
                     whole = done == len(source)
+                    if self.budget is not None:  # evaluations come from the plan, not the epochs
+                        if whole:  # (an epoch cut by the plan's end was evaluated in it)
+                            self._budget_check(done, True)
+                        if self.stop.requested:
+                            raise self._interrupted()
+                        continue
                     # Cut short by max_steps (not whole): resuming with more steps finishes the epoch.
                     self._evaluate(done, state=None if whole else self.state, end=whole)
                     if self.stop.requested:
@@ -156,7 +197,9 @@ class Trainer:
                     )
             finally:
                 if self.best_params is not None:  # also on Ctrl-C: the best *recorded* weights
-                    logger.info("keeping the weights of epoch %d (val nll %.4f)", history.best_epoch, history.best_val_nll)
+                    logger.info(
+                        "keeping the weights of epoch %d (val nll %.4f)", history.best_epoch, history.best_val_nll
+                    )
                     for name, value in self.best_params.items():
                         np.copyto(self.model.params[name], value)
         return history
@@ -166,8 +209,7 @@ class Trainer:
         cfg, source = self.config, self.source
         self.state = state
         if (
-            cfg.eval_every and self.step % cfg.eval_every == 0 and 0 < done < len(source)
-            and (not self.history or self.history[-1].step != self.step)
+            self._due() and 0 < done < len(source) and (not self.history or self.history[-1].step != self.step)
         ):  # stopped just before this evaluation: make it now
             self._evaluate(done, state=self.state, end=False)
             if self.history.stopped_early:
@@ -175,9 +217,17 @@ class Trainer:
         for batch in self.monitor.epoch(source.batches(done), self.epoch, done, len(source)):
             self._step(batch)
             done += 1
+            if self.budget is not None:
+                if done < len(source):  # the epoch's last batch: run() checks
+                    self._budget_check(done, False)
+                if self.stop.requested:
+                    raise self._interrupted()
+                if not self.more():
+                    break
+                continue
             if cfg.max_steps is not None and self.step >= cfg.max_steps:
                 break
-            due = cfg.eval_every and self.step % cfg.eval_every == 0 and done < len(source) and not self.stop.requested
+            due = self._due() and done < len(source) and not self.stop.requested
             if due:
                 self._evaluate(done, state=self.state, end=False)
             elif self.stop.requested or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
@@ -188,9 +238,101 @@ class Trainer:
                 break
         return done, 0
 
+    def _due(self) -> bool:
+        """Whether an evaluation is due after the step just taken (``eval_every``, or the plan)."""
+        if self.budget is not None:
+            return self.plan is not None and self.plan.evaluates_after(self.step)
+        eval_every = self.config.eval_every
+        return bool(eval_every) and self.step % eval_every == 0
+
+    # -- the time budget -------------------------------------------------------------------
+
+    def elapsed(self) -> float:
+        """Seconds of this run so far (a resumed run counts the time before it)."""
+        return self.clock() - self.start
+
+    def time_left(self) -> float:
+        return max(0.0, (self.budget or 0.0) - self.elapsed())
+
+    def _budget_check(self, done: int, end: bool) -> None:
+        """After a step of a time-budgeted run (``done`` batches of the epoch done; ``end``:
+        the epoch is over): calibrate and plan, evaluate when the plan says so, stop at the
+        plan's last step or at the deadline guard; otherwise keep the checkpoint as usual."""
+        state = None if end else self.state
+        at = 0 if end else done
+        if self.plan is None:
+            if not time_to_plan(self.step, self.elapsed(), self.budget) or self.stop.requested:
+                if self.stop.requested or (
+                    self.config.checkpoint_every and self.step % self.config.checkpoint_every == 0
+                ):
+                    self._save(at, state)
+                return
+            self._make_plan(done, state, end)
+            return
+        if self.guard and not self._due() and not self.stop.requested and self.plan.over_deadline(self.elapsed()):
+            self.out_of_time = True  # the machine got slower than planned: end on time
+            logger.info("stopping at step %d of %d to end on time", self.step, self.plan.total_steps)
+        if (self._due() or self.out_of_time) and not self.stop.requested:
+            t0 = self.clock()
+            self._evaluate(done, state=state, end=end)
+            if self.guard and not self.plan.revised and not self.out_of_time and self.more():
+                self._revise_plan(done, state, end, self.clock() - t0)
+        elif self.stop.requested or (self.config.checkpoint_every and self.step % self.config.checkpoint_every == 0):
+            self._save(at, state)
+
+    def _make_plan(self, done: int, state: Any, end: bool) -> None:
+        """The calibration is over: time one (real, recorded) evaluation and plan the rest."""
+        times = self._step_times[1:] or self._step_times  # the first step pays for one-off work
+        step_seconds = sum(times) / len(times)
+        t0 = self.clock()
+        self._evaluate(done, state=state, end=end)  # also the checkpoint and the best model: part of each evaluation
+        eval_seconds = self.clock() - t0
+        self.plan = plan_budget(
+            self.budget,
+            elapsed=self.elapsed(),
+            steps_done=self.step,
+            step_seconds=step_seconds,
+            eval_seconds=eval_seconds,
+        )
+        self._step_times = [0.0]  # (the first entry is dropped when the plan is revised)
+        logger.info("%s", self.plan.describe())
+        if self.checkpoint is not None:
+            self._save(0 if end else done, state)  # now with the plan in it
+
+    def _revise_plan(self, done: int, state: Any, end: bool, eval_seconds: float) -> None:
+        """At the first planned evaluation, plan again from the speed measured since the
+        plan was made (the warm-up is often slower, or faster, than the steady run), once:
+        early, the rate hardly changes for it."""
+        times = self._step_times[1:] or self._step_times
+        if not times:
+            return
+        self.plan = plan_budget(
+            self.budget,
+            elapsed=self.elapsed(),
+            steps_done=self.step,
+            step_seconds=sum(times) / len(times),
+            eval_seconds=max(eval_seconds, self.plan.eval_seconds),
+            evaluations_done=sum(1 for r in self.history if r.plan is not None),
+            revised=True,
+        )
+        self._step_times = []
+        logger.info("revised: %s", self.plan.describe())
+        if self.checkpoint is not None:
+            self._save(0 if end else done, state)  # with the revised plan
+
+    def _lr(self, step: int) -> float:
+        """The learning rate of optimizer step ``step`` (1-based) of a time-budgeted run:
+        the plan's, or before there is one the plan's warm-up."""
+        peak = self.config.lr
+        if self.plan is not None:
+            return self.plan.lr_at(step, peak)
+        return peak * min(1.0, step / WARMUP)
+
     def _step(self, batch: Any) -> None:
         cfg = self.config
-        t0 = time.perf_counter()
+        t0 = self.clock()
+        if self.budget is not None:
+            self.optimizer.lr = self._lr(self.step + 1)
         # Each step's dropout masks get their own seed, derived from (seed, step).
         mask_seed = (cfg.seed * 0x9E3779B97F4A7C15 + self.step) % 2**64
         try:
@@ -208,7 +350,10 @@ class Trainer:
             norm = self.optimizer.step(grads, grad_scale=1.0 / n, max_norm=cfg.max_norm)
         except ValueError as e:  # a non-finite gradient norm: nothing was changed
             raise self._diverged(self.step + 1, f"{e}; the weights were not updated with it") from None
-        self.step_seconds += time.perf_counter() - t0
+        took = self.clock() - t0
+        self.step_seconds += took
+        if self.budget is not None and (self.plan is None or (self.guard and not self.plan.revised)):
+            self._step_times.append(took)
         self.step_chars += n
         self.step += 1
         self.epoch_loss += loss_sum
@@ -232,9 +377,11 @@ class Trainer:
             **split_metrics("train", self.epoch_loss / self.epoch_chars if self.epoch_chars else math.nan),
             **split_metrics("val", val),
             chars_per_sec=self.step_chars / self.step_seconds if self.step_seconds > 0 else 0.0,
-            seconds=time.perf_counter() - self.start,
+            seconds=self.elapsed(),
             lr=self.optimizer.lr,
         )
+        if self.plan is not None:
+            fields.update(plan=self.plan.to_dict(), seconds_left=self.time_left())
         record = source.record(fields, evaluation, self.epoch - 1 + done / len(source), end)
         history.append(record)
         if val is None or history.best_val_nll is None or val < history.best_val_nll:
@@ -245,7 +392,7 @@ class Trainer:
         if val is not None:
             self.stopper.update(val)
             history.stopped_early = self.stopper.should_stop
-        self._save(0 if end else done, state, partial=not end)
+        self._save(0 if end else done, state, partial=not end and self.budget is None)
         self.monitor.record(record)
         if self.callback is not None:
             self.callback(record)
@@ -291,10 +438,11 @@ class Trainer:
             partial_recorded=partial and mid and self.source.one_record_per_epoch,
             stopped_early=history.stopped_early,
             finished=not self.more(),
-            seconds=time.perf_counter() - self.start,
+            seconds=self.elapsed(),
             step_seconds=self.step_seconds,
             step_chars=self.step_chars,
             extra=self.checkpoint_info,
+            plan=None if self.plan is None else self.plan.to_dict(),
         )
         save_state(self.checkpoint, self.model, st)
         self.saved_at = self.step
@@ -313,6 +461,11 @@ class Trainer:
         self.epoch_loss, self.epoch_chars = r.epoch_loss, r.epoch_chars
         self.start -= r.seconds
         self.step_seconds, self.step_chars = r.step_seconds, r.step_chars
+        if r.plan is not None:  # the resumed run keeps its plan: the steps that were left
+            stored = BudgetPlan.from_dict(r.plan)
+            if self.plan is not None and self.plan != dataclasses.replace(stored, revised=True):
+                raise ResumeError(f"the plan given differs from the checkpoint's ({stored.describe()})")
+            self.plan = stored
         if r.partial_recorded and history and self.more():
             history.pop()  # that epoch was cut short by max_steps; it now runs to its end
         logger.info("resuming at %s", r.summary())
@@ -342,4 +495,3 @@ class Trainer:
 
     def _interrupted(self) -> TrainingInterrupted:
         return TrainingInterrupted(self.step, self.epoch, _path(self.checkpoint), self.stop.signum or signal.SIGINT)
-
