@@ -13,7 +13,7 @@ from ..data import load_lines
 from ..errors import DataError
 from ..labelled import Labelled
 from ..model import load
-from .common import model_file
+from .common import add_model_argument
 from .names_arg import add_names, names_of
 
 __all__ = ["NAME", "arguments", "run"]
@@ -28,8 +28,8 @@ DESCRIPTION = (
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "model", metavar="MODEL", type=model_file, help="a conditional model (trained with --category or --preset)"
+    add_model_argument(
+        p, "a conditional model (trained with --category or --preset), or a shipped one (charrnn models)"
     )
     add_names(p, "classify")
     p.add_argument("--prior", choices=["training", "uniform"], default="training", help="the prior P(category)")

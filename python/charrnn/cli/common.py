@@ -106,6 +106,14 @@ def model_file(spec: str) -> str:
         return spec
 
 
+MODEL_HELP = "a checkpoint written by 'charrnn train', or a shipped model such as ru-first-female (charrnn models)"
+
+
+def add_model_argument(p: argparse.ArgumentParser, help: str = MODEL_HELP) -> None:
+    """The ``MODEL`` positional argument, as every command that reads a model takes it."""
+    p.add_argument("model", metavar="MODEL", type=model_file, help=help)
+
+
 def checkpoint_mode(path: str) -> str:
     """The mode recorded in a checkpoint's config, read from its header only (``names``
     when absent or unreadable: loading the file reports a damaged one properly)."""

@@ -11,7 +11,7 @@ from ..data import load_lines
 from ..errors import DataError
 from ..model import CharRNN, load
 from ..text import load_text
-from .common import model_file
+from .common import add_model_argument
 
 __all__ = ["NAME", "arguments", "run"]
 
@@ -21,12 +21,7 @@ DESCRIPTION = "NLL per character (nats), perplexity and bits per character of MO
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "model",
-        metavar="MODEL",
-        type=model_file,
-        help="a checkpoint written by 'charrnn train', or a shipped model such as ru-first-female (charrnn models)",
-    )
+    add_model_argument(p)
     p.add_argument("file", metavar="FILE", help="one item per line, UTF-8 (a text model: the whole file)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--category", metavar="NAME", default=None, help="the category of FILE's items (conditional models)")

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..model import load
-from .common import model_file
+from .common import add_model_argument
 
 __all__ = ["NAME", "arguments", "run"]
 
@@ -19,12 +19,7 @@ DESCRIPTION = (
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "model",
-        metavar="MODEL",
-        type=model_file,
-        help="a checkpoint written by 'charrnn train', or a shipped model such as ru-first-female (charrnn models)",
-    )
+    add_model_argument(p)
     p.add_argument("--to", choices=["torch"], required=True, help="the target framework")
     p.add_argument("out", metavar="OUT", help="the state dict to write (.safetensors)")
 

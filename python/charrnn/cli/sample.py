@@ -19,7 +19,7 @@ from ..names.translit import SYSTEMS as TRANSLIT_SYSTEMS
 from ..names.translit import transliterate
 from ..sampling import SeenNames, read_seen, sample_filtered
 from .args import non_negative_int, positive_int
-from .common import HelpFormatter, checkpoint_mode, model_file, subcommand
+from .common import HelpFormatter, add_model_argument, checkpoint_mode, subcommand
 
 __all__ = ["add_parser", "run"]
 
@@ -56,12 +56,7 @@ def add_parser(sub: Any) -> None:
         run,
         formatter_class=HelpFormatter,
     )
-    p.add_argument(
-        "model",
-        metavar="MODEL",
-        type=model_file,
-        help="a checkpoint written by 'charrnn train', or a shipped model such as ru-first-female (charrnn models)",
-    )
+    add_model_argument(p)
     p.add_argument("-n", type=positive_int, metavar="N", default=None, help=f"how many names (default: {DEFAULT_N})")
     p.add_argument("--temperature", type=float, metavar="T", default=1.0, help="< 1: safer names, > 1: wilder names")
     p.add_argument(

@@ -7,7 +7,7 @@ import json
 
 from ..model import load
 from ..scoring import score
-from .common import model_file
+from .common import add_model_argument
 from .names_arg import add_names, names_of
 
 __all__ = ["NAME", "arguments", "run"]
@@ -22,12 +22,7 @@ DESCRIPTION = (
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "model",
-        metavar="MODEL",
-        type=model_file,
-        help="a checkpoint written by 'charrnn train', or a shipped model such as ru-first-female (charrnn models)",
-    )
+    add_model_argument(p)
     add_names(p, "score")
     p.add_argument("--category", metavar="NAME", default=None, help="score under this category (conditional models)")
     p.add_argument("--sort", action="store_true", help="most typical first (by mean log-probability per character)")
