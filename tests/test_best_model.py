@@ -23,6 +23,8 @@ TEXT = (
     "\n".join(["the cat sat on the mat.", "a dog ran to the cat.", "the mat sat on a dog."][i % 3] for i in range(60))
     + "\n"
 )
+VAL_TEXT = "the cat sat on a mat."
+TEXT_RUN = {"epochs": 50, "batch_size": 4, "seq_len": 8, "eval_every": 3}  # an evaluation every 3 steps
 
 
 def snapshots_of(model, into):
@@ -68,17 +70,7 @@ def test_text_training_writes_the_best_model_and_ctrl_c_leaves_it(tmp_path):
             os.kill(os.getpid(), signal.SIGINT)
 
     with pytest.raises(TrainingInterrupted):
-        train_text(
-            model,
-            TEXT,
-            "the cat sat on a mat.",
-            epochs=50,
-            batch_size=4,
-            seq_len=8,
-            eval_every=3,
-            callback=callback,
-            out=out,
-        )
+        train_text(model, TEXT, VAL_TEXT, **TEXT_RUN, callback=callback, out=out)
     best = min(range(len(seen)), key=lambda i: seen[i][0].val_nll)
     saved = charrnn.load(out)
     assert saved.mode == "text"
@@ -104,16 +96,7 @@ def test_divergence_leaves_the_best_model_and_the_checkpoint_as_they_were(tmp_pa
         model = CharRNN(text_vocab(TEXT), hidden=16, layers=1, embed=8, seed=0)
         poisoned_step = 7  # after the evaluations of steps 3 and 6
         run = lambda callback: train_text(  # noqa: E731
-            model,
-            TEXT,
-            "the cat sat on a mat.",
-            epochs=50,
-            batch_size=4,
-            seq_len=8,
-            eval_every=3,
-            callback=callback,
-            out=out,
-            checkpoint=ckpt,
+            model, TEXT, VAL_TEXT, **TEXT_RUN, callback=callback, out=out, checkpoint=ckpt
         )
     real, calls = model.forward_backward, [0]
 
