@@ -4,7 +4,10 @@ signal handlers as their work adds up, in every phase.
 
 Each test runs the call twice in a child process: once to completion (the reference),
 then again with SIGINT sent a tenth of the reference's duration after it starts. The
-interrupted call must end within a third of the reference. Both durations come from the
+interrupted call must end within a third of the reference. The child first doubles the
+call's size until the reference takes at least a second (or a size limit is reached): on a
+fast machine a small call is over before the kernels' signal check (at most every 100 ms)
+could matter. Both durations come from the
 same process on the same machine, so the test asserts no absolute duration: it holds on a
 slow or busy machine too. The child installs Python's default SIGINT handler itself, since
 a child of a process that ignores SIGINT (``nohup``, a background job) inherits SIG_IGN.
@@ -29,12 +32,19 @@ signal.signal(signal.SIGINT, signal.default_int_handler)
 _core.set_num_threads({threads})
 model = charrnn.CharRNN(charrnn.Vocab.from_items(["абвгд"]), hidden={hidden}, layers={layers}, embed=8)
 params = model.params_list()
-{setup}
-def call():
-    {call}
-start = time.perf_counter()
-call()
-print("full", time.perf_counter() - start, flush=True)
+def make(n):
+    {setup}
+    return lambda: {call}
+n = {n0}
+while True:
+    call = make(n)
+    start = time.perf_counter()
+    call()
+    full = time.perf_counter() - start
+    if full >= 1.0 or n >= {n0} * {grow}:
+        break
+    n *= 2
+print("full", full, flush=True)
 print("ready", flush=True)
 start = time.perf_counter()
 try:
@@ -46,10 +56,13 @@ except KeyboardInterrupt:
 """
 
 
-def interrupted_fraction(threads: int, hidden: int, layers: int, setup: str, call: str) -> tuple[float, float]:
-    """Runs ``call`` to completion, then again with SIGINT a tenth of the way in; returns
-    (the full call's seconds, the interrupted call's seconds), both as the child measured."""
-    script = CHILD.format(threads=threads, hidden=hidden, layers=layers, setup=setup, call=call)
+def interrupted_fraction(
+    threads: int, hidden: int, layers: int, setup: str, call: str, n0: int, grow: int
+) -> tuple[float, float]:
+    """Runs ``call`` (of size ``n``, from ``n0`` doubled up to ``grow`` times ``n0`` until it
+    takes a second) to completion, then again with SIGINT a tenth of the way in; returns (the
+    full call's seconds, the interrupted call's seconds), both as the child measured."""
+    script = CHILD.format(threads=threads, hidden=hidden, layers=layers, setup=setup, call=call, n0=n0, grow=grow)
     proc = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -77,7 +90,7 @@ def test_ctrl_c_stops_a_long_rust_sampling_call():
     # 64 sequences of a 2x512 LSTM with the end id banned: every row runs all the steps.
     for threads in (1, 2):
         full, stopped = interrupted_fraction(
-            threads, 512, 2, "", '_core.sample("lstm", params, 64, 1, 2, 200, banned=[0, 1, 2])'
+            threads, 512, 2, "pass", '_core.sample("lstm", params, 64, 1, 2, n, banned=[0, 1, 2])', 200, 64
         )
         assert stopped < full / 3, f"{threads} thread(s): stopped after {stopped:.2f} s of a {full:.2f} s call"
 
@@ -90,9 +103,10 @@ def test_ctrl_c_stops_a_long_rust_sampling_call():
 def test_ctrl_c_stops_a_long_forward_backward_call():
     # One layer, so that nothing but the polls inside each phase (the recurrence forward and
     # backward, the output layer, the gradients) can stop the pass early.
-    setup = "ids = np.ones((800, 32), np.int32); lengths = np.full(32, 800, np.int32)"
+    # Up to 6,400 steps x 32 sequences: about 3 GB of tape at the largest.
+    setup = "ids = np.ones((n, 32), np.int32); lengths = np.full(32, n, np.int32)"
     for threads in (1, 2):
         full, stopped = interrupted_fraction(
-            threads, 256, 1, setup, '_core.forward_backward("lstm", params, ids, ids, lengths)'
+            threads, 256, 1, setup, '_core.forward_backward("lstm", params, ids, ids, lengths)', 800, 8
         )
         assert stopped < full / 3, f"{threads} thread(s): stopped after {stopped:.2f} s of a {full:.2f} s call"
