@@ -42,11 +42,15 @@ def non_negative_int(text: str) -> int:
     return value
 
 
-def non_negative_float(text: str) -> float:
+def _finite_at_least_0(text: str, wanted: str) -> float:
     value = float(text)
     if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+        raise argparse.ArgumentTypeError(f"must be {wanted}, got {text}")
     return value
+
+
+def non_negative_float(text: str) -> float:
+    return _finite_at_least_0(text, "a finite number >= 0")
 
 
 def positive_float(text: str) -> float:
@@ -71,10 +75,7 @@ def decay(text: str) -> float:
 
 
 def clip(text: str) -> float:
-    value = float(text)
-    if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a number >= 0 (0: no clipping), got {text}")
-    return value
+    return _finite_at_least_0(text, "a number >= 0 (0: no clipping)")
 
 
 def category_spec(text: str) -> str:
