@@ -35,6 +35,7 @@ from .checks import positive_int, sampling_options
 from .constraints import DEFAULT_RESAMPLE, NameConstraint
 from .constraints import resample as resample_draws
 from .data import Batch, NameBatches
+from .dropout import Dropout, as_dropout
 from .errors import CheckpointError
 from .labelled import Labelled, check_category_names
 from .metrics import summarize
@@ -64,6 +65,7 @@ class Pass(NamedTuple):
     seq_loss: np.ndarray  # [B] float64, the same per sequence
     grads: Optional[list[np.ndarray]]  # gradients of loss_sum, in params_list() order
     state: tuple[np.ndarray, Optional[np.ndarray]]  # (h_n, c_n): the final state
+    masks: Optional[dict[str, Any]] = None  # the dropout masks drawn, with return_masks=True
 
 
 class CharRNN:
@@ -328,8 +330,9 @@ class CharRNN:
         batch: Batch,
         state: State = None,
         compute_grad: bool = True,
-        dropout: float = 0.0,
+        dropout: Union[float, Dropout] = 0.0,
         seed: int = 0,
+        return_masks: bool = False,
     ) -> Pass:
         """One pass of the network over ``batch`` from ``state`` (``(h0, c0)``, None:
         zeros): the only place the package calls ``_core.forward_backward``.
@@ -338,14 +341,15 @@ class CharRNN:
         the same per sequence, the gradients of the summed NLL in :meth:`params_list`
         order (None with ``compute_grad=False``) and the final state ``(h_n, c_n)``.
         No gradient flows into ``state`` (that is what truncates backpropagation through
-        time in text mode).  ``dropout`` (training only) drops the inputs of layers 1..
-        and of the output layer with masks drawn from ``seed``.
+        time in text mode).  ``dropout`` (training only; a number drops the inputs of
+        layers 1.. and of the output layer, a :class:`~charrnn.dropout.Dropout` says which
+        dropouts) draws its masks from ``seed``; ``return_masks`` puts them in
+        :attr:`Pass.masks` (the dict ``charrnn.reference.forward_backward(masks=)`` takes).
         """
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        dropout = as_dropout(dropout)
         params, category_embedding = self._core_params()
         h0, c0 = (None, None) if state is None else state
-        loss_sum, seq_loss, grads, h_n, c_n = _core.forward_backward(
+        loss_sum, seq_loss, grads, h_n, c_n, *masks = _core.forward_backward(
             self.cell,
             params,
             batch.ids,
@@ -354,15 +358,16 @@ class CharRNN:
             h0=h0,
             c0=c0,
             compute_grad=compute_grad,
-            dropout=float(dropout),
             seed=int(seed),
             categories=self._batch_categories(batch),
             category_embedding=category_embedding,
+            return_masks=return_masks,
+            **dropout.kernel_kwargs(),
         )
-        return Pass(float(loss_sum), seq_loss, grads, (h_n, c_n))
+        return Pass(float(loss_sum), seq_loss, grads, (h_n, c_n), masks[0] if masks else None)
 
     def loss_and_grads(
-        self, batch: Batch, compute_grad: bool = True, dropout: float = 0.0, seed: int = 0
+        self, batch: Batch, compute_grad: bool = True, dropout: Union[float, Dropout] = 0.0, seed: int = 0
     ) -> tuple[float, Optional[dict[str, np.ndarray]]]:
         """Summed NLL (nats) of ``batch`` and its gradient for every parameter (by name),
         from a zero state (see :meth:`forward_backward`).

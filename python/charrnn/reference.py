@@ -324,6 +324,7 @@ def forward_backward(
     categories=None,
     category_embedding=None,
     *,
+    masks=None,
     dtype=np.float64,
 ):
     """Loss and gradients of a whole model on one batch, like ``_core.forward_backward``.
@@ -331,12 +332,21 @@ def forward_backward(
     ``params`` is ``[embedding [V, E], (w_ih, w_hh, b_ih, b_hh) per layer, fc_weight [V, H],
     fc_bias [V]]``; ``ids``/``targets`` ``[T, B]``; ``lengths [B]``; ``h0``/``c0``
     ``[L, B, H]``.  Returns ``(loss_sum, seq_loss [B] float64, grads or None, h_n, c_n)``.
-    Dropout is not implemented here (its masks come from ``_core``'s ChaCha8 stream);
-    only ``dropout=0`` is accepted.
+    The reference draws no random numbers: ``dropout`` must be 0, and a training pass's
+    dropout is given as the masks ``_core.forward_backward(..., return_masks=True)`` drew
+    (``masks``: a dict with any of ``embedding [V]`` (rows of the table), ``input [B, E]``
+    (each sequence's character embedding), ``hidden`` (one per layer above the first and
+    one for the output layer's input, each ``[B, H]``, the same at every step, or
+    ``[T, B, H]``) and ``recurrent`` (one ``[G*H, H]`` per layer, multiplying ``w_hh``).
     """
     _check_cell(cell)
     if dropout != 0.0:
-        raise NotImplementedError("the reference implements dropout=0 only")
+        raise NotImplementedError("the reference draws no masks: pass dropout=0 and the masks")
+    masks = {k: v for k, v in (masks or {}).items()}
+    row_keep = _as(masks["embedding"], dtype, "masks['embedding']")[:, None] if "embedding" in masks else None
+    input_keep = _as(masks["input"], dtype, "masks['input']") if "input" in masks else None
+    hidden_keep = [_as(m, dtype, "masks['hidden']") for m in masks.get("hidden", [])]
+    recurrent_keep = [_as(m, dtype, "masks['recurrent']") for m in masks.get("recurrent", [])]
     params = [_as(p, dtype, f"params[{k}]") for k, p in enumerate(params)]
     if len(params) < 7 or (len(params) - 3) % 4:
         raise ValueError(f"params must hold 3 + 4*L arrays, got {len(params)}")
@@ -357,7 +367,11 @@ def forward_backward(
             raise ValueError(f"{name} must be in 0..{V - 1}")
 
     # Embedding: row ids[t, b] of the table (padding rows are never read by a layer).
-    x = emb[np.where(real, ids, 0)]  # [T, B, E]
+    # Dropout multiplies the table's rows, then each sequence's embeddings.
+    table = emb if row_keep is None else emb * row_keep
+    x = table[np.where(real, ids, 0)]  # [T, B, E]
+    if input_keep is not None:
+        x = x * input_keep[None]
     if category_embedding is not None:
         # A conditional model appends its category's embedding to every step's input.
         cat_emb = _as(category_embedding, dtype, "category_embedding")
@@ -371,6 +385,10 @@ def forward_backward(
     tapes, h_n, c_n = [], [], []
     inp = x
     for k, (w_ih, w_hh, b_ih, b_hh) in enumerate(layers):
+        if recurrent_keep:
+            w_hh = w_hh * recurrent_keep[k]  # DropConnect: this batch's recurrent weights
+        if k > 0 and hidden_keep:
+            inp = inp * hidden_keep[k - 1]  # [B, H] broadcasts over the steps
         out, hk, ck, tape = layer_forward(
             cell, inp, lengths, w_ih, w_hh, b_ih, b_hh, h0[k], c0[k] if cell == "lstm" else None, dtype=dtype
         )
@@ -380,6 +398,8 @@ def forward_backward(
         inp = out  # the next layer reads this layer's outputs
 
     # Output layer and cross-entropy: loss = -log softmax(logits)[target] at real positions.
+    if hidden_keep:
+        inp = inp * hidden_keep[-1]
     logits = inp @ fc_w.T + fc_b  # [T, B, V]
     logp = _log_softmax(logits)
     tt, bb = np.nonzero(real)  # coordinates of the real positions
@@ -399,18 +419,26 @@ def forward_backward(
     d_fc_w = d_logits.reshape(-1, V).T @ inp.reshape(-1, H)
     d_fc_b = d_logits.reshape(-1, V).sum(axis=0)
     d_out = d_logits @ fc_w  # [T, B, H]: gradient w.r.t. the top layer's outputs
+    if hidden_keep:
+        d_out = d_out * hidden_keep[-1]  # through the mask: the same factor
 
     layer_grads = []
-    for tape in reversed(tapes):
+    for k in reversed(range(L)):
         # No gradient w.r.t. the final state: the loss does not read it (truncated BPTT).
-        gk = layer_backward(tape, d_out)
-        layer_grads.append([gk["w_ih"], gk["w_hh"], gk["b_ih"], gk["b_hh"]])
+        gk = layer_backward(tapes[k], d_out)
+        d_w_hh = gk["w_hh"] if not recurrent_keep else gk["w_hh"] * recurrent_keep[k]
+        layer_grads.append([gk["w_ih"], d_w_hh, gk["b_ih"], gk["b_hh"]])
         d_out = gk["x"]  # gradient w.r.t. this layer's input = the layer below's output
+        if k > 0 and hidden_keep:
+            d_out = d_out * hidden_keep[k - 1]
     layer_grads.reverse()
 
     # Embedding: each real position adds its input gradient to its id's row.
+    d_x = d_out[..., :E] if input_keep is None else d_out[..., :E] * input_keep[None]
     d_emb = np.zeros_like(emb)
-    np.add.at(d_emb, ids[real], d_out[real][:, :E])
+    np.add.at(d_emb, ids[real], d_x[real])
+    if row_keep is not None:
+        d_emb *= row_keep
     grads = [d_emb] + [g for lg in layer_grads for g in lg] + [d_fc_w, d_fc_b]
     if category_embedding is not None:
         d_cat = np.zeros_like(cat_emb)

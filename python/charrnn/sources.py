@@ -36,12 +36,13 @@ import hashlib
 import itertools
 import logging
 from collections.abc import Iterator, Sequence
-from typing import Any, Optional, Protocol
+from typing import Any, Optional, Protocol, Union
 
 import numpy as np
 
 from .counted import DEFAULT_WEIGHT_POWER, tempered
 from .data import Batch, NameBatches, check_probabilities, describe_unseen, unseen_characters
+from .dropout import Dropout
 from .labelled import Labelled
 from .metrics import nll_per_char, split_metrics
 from .model import CharRNN, State
@@ -86,7 +87,7 @@ class BatchSource(Protocol):
     def batches(self, start: int) -> Iterator[Batch]: ...
 
     def train_pass(
-        self, model: CharRNN, batch: Batch, state: State, dropout: float, seed: int
+        self, model: CharRNN, batch: Batch, state: State, dropout: Union[float, Dropout], seed: int
     ) -> tuple[float, list[np.ndarray], State]: ...
 
     def evaluate(self, model: CharRNN) -> dict[str, Optional[float]]: ...
@@ -186,7 +187,7 @@ class NamesSource(_Batches):
         self._names = list(model.param_shapes())
 
     def train_pass(
-        self, model: CharRNN, batch: Batch, state: State, dropout: float, seed: int
+        self, model: CharRNN, batch: Batch, state: State, dropout: Union[float, Dropout], seed: int
     ) -> tuple[float, list[np.ndarray], State]:
         assert state is None  # carries_state is False: the trainer never hands one over
         loss_sum, grads = model.loss_and_grads(batch, dropout=dropout, seed=seed)
@@ -267,7 +268,7 @@ class TextSource(_Batches):
         model.mode = "text"
 
     def train_pass(
-        self, model: CharRNN, batch: Batch, state: State, dropout: float, seed: int
+        self, model: CharRNN, batch: Batch, state: State, dropout: Union[float, Dropout], seed: int
     ) -> tuple[float, list[np.ndarray], State]:
         loss_sum, grads, final = text_pass(model, batch, state, dropout=dropout, seed=seed)
         assert grads is not None

@@ -60,6 +60,7 @@ import numpy as np
 from . import _core
 from .checks import positive_int, sampling_options
 from .data import Batch
+from .dropout import Dropout
 from .errors import DataError, UnknownCharacterError
 from .metrics import summarize
 from .vocab import Vocab
@@ -370,7 +371,7 @@ def text_pass(
     batch: Batch,
     state: State = None,
     compute_grad: bool = True,
-    dropout: float = 0.0,
+    dropout: Union[float, Dropout] = 0.0,
     seed: int = 0,
 ) -> tuple[float, Optional[list[np.ndarray]], State]:
     """One batch from ``state`` (None: zeros): ``(summed NLL, gradients in parameter order

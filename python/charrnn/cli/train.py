@@ -80,6 +80,10 @@ CONFIG_FIELDS = {
     "lr": "lr",
     "clip": "clip",
     "dropout": "dropout",
+    "variational": "variational",
+    "input_dropout": "input_dropout",
+    "embed_dropout": "embed_dropout",
+    "weight_drop": "weight_drop",
     "seed": "seed",
     "val_fraction": "val_fraction",
     "lr_decay": "lr_decay",
@@ -193,6 +197,19 @@ def add_parser(sub: Any) -> None:
         metavar="X",
         help="dropout on the inputs of layers 1.. and of the output layer " + _both("dropout"),
     )
+    p.add_argument(
+        "--variational",
+        action="store_true",
+        default=None,
+        help="--dropout draws one mask per sequence, the same at every step, instead of one per position "
+        "(variational dropout)",
+    )
+    for field, what in (
+        ("input_dropout", "dropout on each sequence's character embeddings, one mask per sequence"),
+        ("embed_dropout", "drops whole characters: rows of the embedding table, one draw per batch"),
+        ("weight_drop", "DropConnect on the recurrent weights, one mask per batch"),
+    ):
+        p.add_argument("--" + field.replace("_", "-"), type=fraction, metavar="X", help=f"{what} {_both(field)}")
     p.add_argument(
         "--epochs",
         type=positive_int,
@@ -573,7 +590,7 @@ def _train_names(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
     epochs = args.epochs  # None: only --max-steps counts
     print(
         f"model: {model.cell} hidden {model.hidden} x {model.layers} layer(s), embed {model.embed}, "
-        f"{model.num_params:,} parameters; batch {args.batch}, lr {args.lr:g}, dropout {args.dropout:g}, "
+        f"{model.num_params:,} parameters; batch {args.batch}, lr {args.lr:g}, {_dropouts(args)}, "
         + (f"time budget {format_duration(args.time_budget)}" if args.time_budget else "")
         + (f"{epochs} epochs" if epochs else "")
         + (f"{', ' if epochs else ''}at most {args.max_steps} steps" if args.max_steps else ""),
@@ -595,7 +612,7 @@ def _train_names(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
             "val_items": len(val_items),
             "batch_size": args.batch,
             "lr": args.lr,
-            "dropout": args.dropout,
+            **_dropout_options(args),
             "seed": args.seed,
             "epochs": len(history),
             "steps": history[-1].step if history else 0,
@@ -698,7 +715,7 @@ def _train_text(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
             if args.time_budget
             else schedule.describe()
         )
-        + f", clip {args.clip:g}, dropout {args.dropout:g}"
+        + f", clip {args.clip:g}, {_dropouts(args)}"
         + (f", {args.epochs} epochs" if args.epochs else "")
         + (f", at most {args.max_steps} steps" if args.max_steps else "")
         + (f", patience {args.patience}" if args.patience else ""),
@@ -721,7 +738,7 @@ def _train_text(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
         "seq_len": args.seq_len,
         "lr": args.lr,
         "clip": args.clip or None,
-        "dropout": args.dropout,
+        **_dropout_options(args),
         "seed": args.seed,
         **_schedule_kwargs(args),
     }
@@ -849,6 +866,20 @@ def _schedule_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _dropout_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The dropout options, by their trainer names."""
+    return {k: getattr(args, k) for k in ("dropout", "variational", "input_dropout", "embed_dropout", "weight_drop")}
+
+
+def _dropouts(args: argparse.Namespace) -> str:
+    """``dropout 0.2`` and the other dropouts that are on, for the run's summary line."""
+    parts = [f"dropout {args.dropout:g}" + (" (variational)" if args.variational and args.dropout else "")]
+    for key, label in (("input_dropout", "input"), ("embed_dropout", "embedding"), ("weight_drop", "weight drop")):
+        if getattr(args, key):
+            parts.append(f"{label} {getattr(args, key):g}")
+    return ", ".join(parts)
+
+
 def _train_kwargs(args: argparse.Namespace, epochs: Optional[int]) -> dict[str, Any]:
     """The trainer's options that both modes take from the command line alike."""
     return {
@@ -856,7 +887,7 @@ def _train_kwargs(args: argparse.Namespace, epochs: Optional[int]) -> dict[str, 
         "batch_size": args.batch,
         "lr": args.lr,
         "clip": args.clip or None,
-        "dropout": args.dropout,
+        **_dropout_options(args),
         "seed": args.seed,
         "max_steps": args.max_steps,
         "checkpoint_every": args.checkpoint_every,

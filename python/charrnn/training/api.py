@@ -94,6 +94,10 @@ def train(
     weight_power: float = DEFAULT_WEIGHT_POWER,
     time_budget: Optional[str | float] = None,
     plan: Optional[BudgetPlan | dict[str, Any]] = None,
+    variational: bool = False,
+    input_dropout: float = 0.0,
+    embed_dropout: float = 0.0,
+    weight_drop: float = 0.0,
 ) -> History:
     """Train ``model`` in place on a list of items (names) and return its :class:`History`.
 
@@ -108,7 +112,10 @@ def train(
     budget still gets its record).  ``seed`` fixes the order of the data and the dropout
     masks; ``clip`` is the maximum global gradient norm (None or ``inf``: no clipping);
     ``dropout`` drops the inputs of layers 1.. and of the output layer during training
-    steps.  ``callback`` gets each epoch's record as soon as it exists; every
+    steps (with ``variational``, one mask per sequence instead of one per position);
+    ``input_dropout`` drops each sequence's character embeddings, ``embed_dropout`` whole
+    characters of the embedding table and ``weight_drop`` recurrent weights (see
+    :mod:`charrnn.dropout`).  ``callback`` gets each epoch's record as soon as it exists; every
     ``log_every`` steps a progress line goes to the logger (None: never).  On return — or
     on KeyboardInterrupt — the model holds the weights of the epoch with the best
     validation NLL (without ``val_items``: the last weights).
@@ -185,6 +192,10 @@ def train_text(
     lr: float = 2e-3,
     clip: Optional[float] = 5.0,
     dropout: float = 0.0,
+    variational: bool = False,
+    input_dropout: float = 0.0,
+    embed_dropout: float = 0.0,
+    weight_drop: float = 0.0,
     seed: int = 0,
     max_steps: Optional[int] = None,
     lr_decay: float = 1.0,
@@ -219,7 +230,9 @@ def train_text(
     The learning rate of epoch ``e`` is ``lr * lr_decay ** n`` (see
     :class:`charrnn.training.schedule.LRSchedule`); ``clip`` caps the global gradient
     norm (None or ``inf``: no clipping); ``dropout`` drops the inputs of layers 1.. and of
-    the output layer during training steps, with masks seeded by ``(seed, step)``.
+    the output layer during training steps, with masks seeded by ``(seed, step)``;
+    ``variational``, ``input_dropout``, ``embed_dropout`` and ``weight_drop`` are
+    :func:`train`'s.
     Evaluations (at each epoch end, and every ``eval_every`` steps) measure the
     validation and test texts with ``eval_batch_size`` streams (default: ``batch_size``)
     and are passed to ``callback`` and written to ``log`` (JSON lines; ``progress`` shows

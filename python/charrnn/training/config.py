@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..checks import positive_or_none
+from ..dropout import Dropout
 from .schedule import LRSchedule, check_patience
 
 __all__ = ["TrainConfig", "MODES"]
@@ -47,6 +48,10 @@ class TrainConfig:
     lr: float = 3e-3
     clip: Optional[float] = 5.0  # max global gradient norm; None (or inf): no clipping
     dropout: float = 0.2
+    variational: bool = False  # dropout's masks: one per sequence instead of one per position
+    input_dropout: float = 0.0
+    embed_dropout: float = 0.0
+    weight_drop: float = 0.0
     epochs: Optional[int] = 40
     max_steps: Optional[int] = None
     seed: int = 0
@@ -102,7 +107,13 @@ class TrainConfig:
             raise ValueError(f"clip must be a positive number (or inf) or None, got {clip}")
         if not (isinstance(self.dropout, numbers.Real) and 0.0 <= self.dropout < 1.0):
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        self.dropouts  # noqa: B018 - checks the other dropouts
         return self
+
+    @property
+    def dropouts(self) -> Dropout:
+        """Every dropout of a training step, as the model's pass takes them."""
+        return Dropout(self.dropout, self.variational, self.input_dropout, self.embed_dropout, self.weight_drop)
 
     @property
     def max_norm(self) -> Optional[float]:

@@ -336,7 +336,7 @@ class Trainer:
         # Each step's dropout masks get their own seed, derived from (seed, step).
         mask_seed = (cfg.seed * 0x9E3779B97F4A7C15 + self.step) % 2**64
         try:
-            loss_sum, grads, final = self.source.train_pass(self.model, batch, self.state, cfg.dropout, mask_seed)
+            loss_sum, grads, final = self.source.train_pass(self.model, batch, self.state, cfg.dropouts, mask_seed)
         except ValueError:
             self._ensure_finite()  # the kernels refuse non-finite weights: say why they are
             raise

@@ -1,12 +1,13 @@
 //! `forward_backward`, `sample` and the text `Generator`: the whole model, one call per
 //! batch (or per chunk of generated text).
 
+use charrnn_core::dropout::{Dropout, DropoutMasks};
 use charrnn_core::model::{self, Batch, ModelParams, ParamRef, PassOptions};
 use charrnn_core::rng::seeded_rng;
 use charrnn_core::sampler::{self, DrawRule, SampleOptions, StepState, Stepper};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyList;
+use pyo3::types::{PyDict, PyList, PyTuple};
 use rand_chacha::ChaCha8Rng;
 
 use crate::constraint::PyConstraint;
@@ -46,10 +47,31 @@ fn ids_from(values: Vec<i64>, what: &str) -> PyResult<Vec<usize>> {
     values.into_iter().map(|v| count(v, what)).collect()
 }
 
-type ForwardResult<'py> = (f64, Bound<'py, PyAny>, Option<Vec<Bound<'py, PyAny>>>, Bound<'py, PyAny>, Option<Bound<'py, PyAny>>);
+/// The masks of a pass as a dict of float32 arrays (only the dropouts that were on).
+fn masks_dict<'py>(py: Python<'py>, m: DropoutMasks, mp: &ModelParams, steps: usize, batch: usize) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let (gh, h) = (mp.kind.gates() * mp.hidden, mp.hidden);
+    if !m.embedding.is_empty() {
+        d.set_item("embedding", to_numpy(py, m.embedding, &[mp.vocab]))?;
+    }
+    if !m.input.is_empty() {
+        d.set_item("input", to_numpy(py, m.input, &[batch, mp.embed]))?;
+    }
+    if !m.hidden.is_empty() {
+        let hidden = m.hidden.into_iter().map(|x| {
+            let shape: Vec<usize> = if x.len() == batch * h { vec![batch, h] } else { vec![steps, batch, h] };
+            to_numpy(py, x, &shape)
+        });
+        d.set_item("hidden", PyList::new(py, hidden)?)?;
+    }
+    if !m.recurrent.is_empty() {
+        d.set_item("recurrent", PyList::new(py, m.recurrent.into_iter().map(|x| to_numpy(py, x, &[gh, h])))?)?;
+    }
+    Ok(d)
+}
 
 #[pyfunction]
-#[pyo3(signature = (cell, params, ids, targets, lengths, h0=None, c0=None, compute_grad=true, dropout=0.0, seed=0, categories=None, category_embedding=None))]
+#[pyo3(signature = (cell, params, ids, targets, lengths, h0=None, c0=None, compute_grad=true, dropout=0.0, seed=0, categories=None, category_embedding=None, *, locked=false, input_dropout=0.0, embed_dropout=0.0, weight_drop=0.0, return_masks=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn forward_backward<'py>(
     py: Python<'py>,
@@ -65,7 +87,12 @@ pub fn forward_backward<'py>(
     seed: i128,
     categories: Option<&Bound<'py, PyAny>>,
     category_embedding: Option<&Bound<'py, PyAny>>,
-) -> PyResult<ForwardResult<'py>> {
+    locked: bool,
+    input_dropout: f64,
+    embed_dropout: f64,
+    weight_drop: f64,
+    return_masks: bool,
+) -> PyResult<Bound<'py, PyTuple>> {
     let kind = parse_cell(cell)?;
     let args = param_args(params)?;
     let refs = param_refs(&args);
@@ -97,17 +124,22 @@ pub fn forward_backward<'py>(
     let seed = seed_arg(seed)?;
     let (h0s, c0s, cats_s) = (h0.as_ref().map(|a| a.slice()), c0.as_ref().map(|a| a.slice()), cats.as_ref().map(|c| c.slice()));
     let out = guarded(py, |cancel| {
-        let opts = PassOptions { h0: h0s, c0: c0s, compute_grad, dropout: dropout as f32, seed, categories: cats_s, cancel };
+        let dropout = Dropout { hidden: dropout as f32, locked, input: input_dropout as f32, embedding: embed_dropout as f32, weight: weight_drop as f32 };
+        let opts = PassOptions { h0: h0s, c0: c0s, compute_grad, dropout, seed, categories: cats_s, return_masks, cancel };
         model::forward_backward(&mp, &b, &opts)
     })?;
     let grads = out.grads.map(|gs| gs.into_iter().zip(mp.shapes()).map(|(g, s)| to_numpy(py, g, &s).into_any()).collect::<Vec<_>>());
-    Ok((
-        out.loss_sum,
+    let mut items: Vec<Bound<'py, PyAny>> = vec![
+        out.loss_sum.into_pyobject(py)?.into_any(),
         to_numpy(py, out.seq_loss, &[batch]).into_any(),
-        grads,
+        grads.into_pyobject(py)?.into_any(),
         to_numpy(py, out.h_n, &state_shape).into_any(),
-        out.c_n.map(|c| to_numpy(py, c, &state_shape).into_any()),
-    ))
+        out.c_n.map(|c| to_numpy(py, c, &state_shape).into_any()).into_pyobject(py)?.into_any(),
+    ];
+    if let Some(m) = out.masks {
+        items.push(masks_dict(py, m, &mp, steps, batch)?.into_any());
+    }
+    PyTuple::new(py, items)
 }
 
 #[pyfunction]

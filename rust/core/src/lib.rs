@@ -23,6 +23,7 @@
 pub mod cancel;
 pub mod cell;
 pub mod constraint;
+pub mod dropout;
 pub mod error;
 pub mod gemm;
 pub mod layer;

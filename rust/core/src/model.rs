@@ -1,9 +1,10 @@
 //! The whole network: character embedding (optionally beside a category embedding) ->
 //! stacked recurrent layers -> linear output layer -> log-softmax cross-entropy, forward
-//! and backward for one batch, with optional dropout between layers and before the output.
+//! and backward for one batch, with the dropouts of `dropout` while training.
 
 use crate::cell::CellKind;
 use crate::cancel::{Cancel, FRESH_WRITE_WORK};
+use crate::dropout::{locked_rows, scale_rows, BatchMasks, Dropout, DropoutMasks};
 use crate::error::{KernelError, Result};
 use crate::gemm::{matmul_ab, matmul_abt, matmul_atb};
 use crate::loss::softmax_nll;
@@ -258,10 +259,12 @@ pub struct PassOptions<'a> {
     pub h0: Option<&'a [f32]>,
     pub c0: Option<&'a [f32]>,
     pub compute_grad: bool,
-    /// Dropout probability on the inputs of layers 1.. and on the output layer's input.
-    pub dropout: f32,
+    /// Dropout while training (see `dropout`).
+    pub dropout: Dropout,
     /// Seed of the dropout masks.
     pub seed: u64,
+    /// Return the masks drawn (`ForwardOutput::masks`), for tests and references.
+    pub return_masks: bool,
     /// `[B]` category of each sequence (conditional models only).
     pub categories: Option<&'a [i32]>,
     /// Polled as the work adds up, in every phase (see `cancel`).
@@ -282,6 +285,8 @@ pub struct ForwardOutput {
     pub h_n: Vec<f32>,
     /// LSTM only: final memory cells `[L, B, H]`.
     pub c_n: Option<Vec<f32>>,
+    /// The dropout masks, when `PassOptions::return_masks` asked for them.
+    pub masks: Option<DropoutMasks>,
 }
 
 /// Packs the real positions of a `[steps, batch]` id array, checking every id is `< vocab`.
@@ -357,6 +362,7 @@ fn forward_backward_split(params: &ModelParams, batch: &Batch, opts: &PassOption
         grads: grads.map(|g| sum_in_order(g, opts.cancel)).transpose()?,
         h_n,
         c_n,
+        masks: opts.return_masks.then(DropoutMasks::default),
     })
 }
 
@@ -376,9 +382,7 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
     if batch.lengths.len() != bsz {
         return Err(KernelError::shape("lengths", [bsz], [batch.lengths.len()]));
     }
-    if !(0.0..1.0).contains(&opts.dropout) {
-        return Err(KernelError::Value(format!("dropout must be in [0, 1), got {}", opts.dropout)));
-    }
+    opts.dropout.check()?;
     let state_len = n_layers * bsz * hid;
     for (name, s) in [("h0", opts.h0), ("c0", opts.c0)] {
         if let Some(s) = s {
@@ -403,7 +407,7 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
     let ids = pack_ids(&layout, batch.ids, params.vocab, "ids")?;
     let targets = pack_ids(&layout, batch.targets, params.vocab, "targets")?;
     let threads = crate::parallel::num_threads();
-    if threads > 1 && opts.dropout == 0.0 && bsz >= 2 * threads {
+    if threads > 1 && !opts.dropout.active() && bsz >= 2 * threads {
         return forward_backward_split(params, batch, opts, threads);
     }
     // The category of every packed row (rank r at any step is sequence order[r]).
@@ -416,16 +420,59 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
     });
 
     let cancel = opts.cancel;
+    let dropout = opts.dropout;
+    // Per-batch masks: embedding rows and recurrent weights; the pass runs with the dropped
+    // copies (`eff`), and their gradients are multiplied by the same masks at the end.
+    let mut batch_masks = BatchMasks::draw(&dropout, opts.seed, params.vocab, gw * hid, n_layers, cancel)?;
+    let dropped_embedding = match &batch_masks.embedding {
+        Some(m) => Some(scale_rows(params.embedding, params.embed, m, cancel)?),
+        None => None,
+    };
+    let dropped_w_hh =
+        batch_masks.recurrent.iter().zip(&params.layers).map(|(m, w)| apply_mask(w.w_hh, m, cancel)).collect::<Result<Vec<_>>>()?;
+    let mut eff: ModelParams = params.clone();
+    if let Some(e) = &dropped_embedding {
+        eff.embedding = e;
+    }
+    for (w, dropped) in eff.layers.iter_mut().zip(&dropped_w_hh) {
+        w.w_hh = dropped;
+    }
+    let params = &eff;
+
     let tables = InputTables::new(params, cancel)?;
+    let e = params.embed;
+    // With input dropout layer 0 reads `x = embedding[id] * mask[sequence]` (`[rows, E]`),
+    // which no per-character table can hold: its projection is one multiply per batch.
+    let mut input_mask = Vec::new();
+    let mut input_x: Option<(Vec<f32>, Vec<f32>)> = None; // (x, the mask per row)
     let mut gates0 = Vec::with_capacity(rows * gw);
     let mut meter = cancel.meter();
-    for (r, &id) in ids.iter().enumerate() {
-        let start = gates0.len();
-        gates0.extend_from_slice(&tables.char_table[id * gw..(id + 1) * gw]);
-        if let Some(cats) = &row_cats {
-            tables.add_category(&mut gates0[start..], cats[r]);
+    if dropout.input > 0.0 {
+        input_mask = batch_masks.draw_input(dropout.input, bsz, e, cancel)?;
+        let mask_rows = locked_rows(&layout, &input_mask, e, cancel)?;
+        let mut x = Vec::with_capacity(rows * e);
+        for (&id, m) in ids.iter().zip(mask_rows.chunks_exact(e)) {
+            x.extend(params.embedding[id * e..(id + 1) * e].iter().zip(m).map(|(a, b)| a * b));
+            meter.add(FRESH_WRITE_WORK * e)?;
         }
-        meter.add(FRESH_WRITE_WORK * gw)?;
+        gates0 = repeat_row(&params.layers[0].input_bias(), rows, cancel)?;
+        if let Some(cats) = &row_cats {
+            for (row, &k) in gates0.chunks_exact_mut(gw).zip(cats) {
+                tables.add_category(row, k);
+                meter.add(gw)?;
+            }
+        }
+        matmul_abt(rows, gw, e, &x, &tables.w_char, 1.0, &mut gates0, cancel)?;
+        input_x = Some((x, mask_rows));
+    } else {
+        for (r, &id) in ids.iter().enumerate() {
+            let start = gates0.len();
+            gates0.extend_from_slice(&tables.char_table[id * gw..(id + 1) * gw]);
+            if let Some(cats) = &row_cats {
+                tables.add_category(&mut gates0[start..], cats[r]);
+            }
+            meter.add(FRESH_WRITE_WORK * gw)?;
+        }
     }
 
     // Initial states per layer, rank order.
@@ -437,10 +484,21 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         }
     };
     let has_c = params.kind.has_cell_state();
-    let training_dropout = opts.dropout > 0.0;
+    let training_dropout = dropout.hidden > 0.0;
     let mut rng = seeded_rng(opts.seed);
     // masks[l] multiplies the input of layer l (l >= 1); masks[L] the output layer's input.
+    // Locked masks are drawn per sequence (`locked[l]`, batch order) and repeated per step.
     let mut masks: Vec<Vec<f32>> = vec![Vec::new(); n_layers + 1];
+    let mut locked: Vec<Vec<f32>> = vec![Vec::new(); n_layers + 1];
+    let mut draw_hidden = |l: usize, masks: &mut Vec<Vec<f32>>| -> Result<()> {
+        if dropout.locked {
+            locked[l] = dropout_mask(bsz * hid, dropout.hidden, &mut rng, cancel)?;
+            masks[l] = locked_rows(&layout, &locked[l], hid, cancel)?;
+        } else {
+            masks[l] = dropout_mask(rows * hid, dropout.hidden, &mut rng, cancel)?;
+        }
+        Ok(())
+    };
     let mut h_init = Vec::with_capacity(n_layers);
     let mut c_init = Vec::with_capacity(n_layers);
     let mut tapes: Vec<LayerTape> = Vec::with_capacity(n_layers);
@@ -452,7 +510,7 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         let tape = if l == 0 {
             layer::forward_projected(&layout, w, std::mem::take(&mut gates0), &h_init[l], &c_init[l], cancel)?
         } else if training_dropout {
-            masks[l] = dropout_mask(rows * hid, opts.dropout, &mut rng, cancel)?;
+            draw_hidden(l, &mut masks)?;
             inputs[l] = apply_mask(&tapes[l - 1].h, &masks[l], cancel)?;
             layer::forward(&layout, w, &inputs[l], &h_init[l], &c_init[l], cancel)?
         } else {
@@ -461,7 +519,7 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         tapes.push(tape);
     }
     if training_dropout {
-        masks[n_layers] = dropout_mask(rows * hid, opts.dropout, &mut rng, cancel)?;
+        draw_hidden(n_layers, &mut masks)?;
         inputs[n_layers] = apply_mask(&tapes[n_layers - 1].h, &masks[n_layers], cancel)?;
     }
 
@@ -498,7 +556,7 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         // Zeroed only where something is accumulated or multiplied into; the layers'
         // gradients are moved in from their own buffers below.
         let shapes = params.shapes();
-        let moved_in = |i: usize| (2..1 + 4 * n_layers).contains(&i);
+        let moved_in = |i: usize| (1..1 + 4 * n_layers).contains(&i);
         let mut grads: Vec<Vec<f32>> =
             shapes.iter().enumerate().map(|(i, s)| if moved_in(i) { Vec::new() } else { vec![0.0; s.iter().product()] }).collect();
         let fc = 1 + 4 * n_layers;
@@ -536,36 +594,65 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         cancel.check()?;
         let l0 = &params.layers[0];
         let g0 = layer::backward_recurrent(&layout, l0, &h_init[0], &c_init[0], &tapes[0], &d_h, &zero_state, d_cn, cancel)?;
-        let mut d_char = vec![0.0f32; v * gw];
         let mut d_cat = vec![0.0f32; params.n_categories * gw];
-        scatter_rows(&g0.d_pre, gw, &ids, &mut d_char, cancel)?;
         if let Some(cats) = &row_cats {
             scatter_rows(&g0.d_pre, gw, cats, &mut d_cat, cancel)?;
         }
-        let (e, c) = (params.embed, params.category_dim);
-        matmul_ab(v, e, gw, &d_char, &tables.w_char, 0.0, &mut grads[0], cancel)?;
-        if let Some(cat) = params.category {
-            let mut dw_char = vec![0.0f32; gw * e];
-            let mut dw_cat = vec![0.0f32; gw * c];
+        let c = params.category_dim;
+        let mut dw_char = vec![0.0f32; gw * e];
+        if let Some((x, mask_rows)) = &input_x {
+            // x = embedding[id] * mask: dW = d_pre^T x; d embedding[id] += (d_pre W) * mask.
+            matmul_atb(gw, e, rows, &g0.d_pre, x, 0.0, &mut dw_char, cancel)?;
+            let mut d_x = vec![0.0f32; rows * e];
+            matmul_ab(rows, e, gw, &g0.d_pre, &tables.w_char, 0.0, &mut d_x, cancel)?;
+            d_x.iter_mut().zip(mask_rows).for_each(|(d, m)| *d *= m);
+            scatter_rows(&d_x, e, &ids, &mut grads[0], cancel)?;
+        } else {
+            let mut d_char = vec![0.0f32; v * gw];
+            scatter_rows(&g0.d_pre, gw, &ids, &mut d_char, cancel)?;
+            matmul_ab(v, e, gw, &d_char, &tables.w_char, 0.0, &mut grads[0], cancel)?;
             matmul_atb(gw, e, v, &d_char, params.embedding, 0.0, &mut dw_char, cancel)?;
+        }
+        if let Some(cat) = params.category {
+            let mut dw_cat = vec![0.0f32; gw * c];
             matmul_atb(gw, c, params.n_categories, &d_cat, cat, 0.0, &mut dw_cat, cancel)?;
-            let dw = &mut grads[1];
+            let mut dw = vec![0.0f32; gw * (e + c)];
             for j in 0..gw {
                 dw[j * (e + c)..j * (e + c) + e].copy_from_slice(&dw_char[j * e..(j + 1) * e]);
                 dw[j * (e + c) + e..(j + 1) * (e + c)].copy_from_slice(&dw_cat[j * c..(j + 1) * c]);
             }
+            grads[1] = dw;
             let last = grads.len() - 1;
             matmul_ab(params.n_categories, c, gw, &d_cat, &tables.w_cat, 0.0, &mut grads[last], cancel)?;
         } else {
-            matmul_atb(gw, e, v, &d_char, params.embedding, 0.0, &mut grads[1], cancel)?;
+            grads[1] = dw_char;
         }
         grads[2] = g0.w_hh;
         grads[3] = g0.b_ih;
         grads[4] = g0.b_hh;
+        // The dropped copies' gradients, through the masks, are the weights' own.
+        if let Some(m) = &batch_masks.embedding {
+            grads[0] = scale_rows(&grads[0], e, m, cancel)?;
+        }
+        for (l, m) in batch_masks.recurrent.iter().enumerate() {
+            grads[2 + 4 * l].iter_mut().zip(m).for_each(|(g, m)| *g *= m);
+        }
         Some(grads)
     } else {
         None
     };
 
-    Ok(ForwardOutput { loss_sum, seq_loss, count: rows, grads, h_n, c_n: has_c.then_some(c_n) })
+    let masks = opts.return_masks.then(|| DropoutMasks {
+        embedding: batch_masks.embedding.take().unwrap_or_default(),
+        input: input_mask,
+        hidden: if !training_dropout {
+            Vec::new()
+        } else if dropout.locked {
+            locked.split_off(1)
+        } else {
+            masks[1..].iter().map(|m| layout.unpack(m, hid, 0.0)).collect()
+        },
+        recurrent: std::mem::take(&mut batch_masks.recurrent),
+    });
+    Ok(ForwardOutput { loss_sum, seq_loss, count: rows, grads, h_n, c_n: has_c.then_some(c_n), masks })
 }

@@ -163,11 +163,15 @@ fn padded_positions_change_neither_loss_nor_gradients() {
 }
 
 /// Dropout (with a fixed seed the masks are fixed, so the loss is a smooth function of the
-/// parameters) and a category embedding: their backward passes against finite differences.
+/// parameters) and a category embedding: their backward passes against finite differences,
+/// with per-position dropout alone and with every dropout on (locked between layers, on the
+/// input embedding, on the embedding rows and on the recurrent weights).
 #[test]
 fn dropout_and_category_embedding_gradients_match_finite_differences() {
+    use charrnn_core::dropout::Dropout;
     use charrnn_core::model::{forward_backward, ModelParams, ParamRef, PassOptions};
-    for (seed, kind) in CELLS.into_iter().enumerate() {
+    let every = Dropout { hidden: 0.3, locked: true, input: 0.3, embedding: 0.3, weight: 0.4 };
+    for (seed, (kind, dropout)) in CELLS.into_iter().flat_map(|k| [(k, Dropout::hidden(0.3)), (k, every)]).enumerate() {
         let mut rng = Rng::new(500 + seed as u64);
         let (vocab, steps, batch, embed, cat_dim, hidden, n_cat) = (6, 4, 3, 3, 2, 4, 3);
         let mut p = OwnedParams::random(kind, vocab, embed, hidden, 2, &mut rng);
@@ -186,7 +190,7 @@ fn dropout_and_category_embedding_gradients_match_finite_differences() {
             let refs: Vec<ParamRef> = data[..n].iter().zip(&p.shapes).map(|(d, s)| ParamRef { data: d, shape: s }).collect();
             let cat = ParamRef { data: &data[n], shape: &p.shapes[n] };
             let mp = ModelParams::new(kind, &refs, Some(cat)).unwrap();
-            let opts = PassOptions { compute_grad: grad, dropout: 0.3, seed: 9, categories: Some(&cats), ..Default::default() };
+            let opts = PassOptions { compute_grad: grad, dropout, seed: 9, categories: Some(&cats), ..Default::default() };
             forward_backward(&mp, &b, &opts).unwrap()
         };
         let out = loss(&p.data, true);

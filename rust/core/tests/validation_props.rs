@@ -3,6 +3,7 @@
 //! `Ok` or `Err` — they never panic (a panic in a test body fails the property).
 
 use charrnn_core::cell::CellKind;
+use charrnn_core::dropout::Dropout;
 use charrnn_core::model::{forward_backward, Batch, ModelParams, ParamRef, PassOptions};
 use charrnn_core::sampler::{sample, SampleOptions};
 use charrnn_core::Cancel;
@@ -153,6 +154,9 @@ proptest! {
         c0 in prop::option::of(prop::collection::vec(odd_f32(), 0..48)),
         compute_grad in any::<bool>(),
         dropout in prop_oneof![Just(0.0f32), Just(0.5), Just(0.999), Just(1.0), Just(-0.1), Just(f32::NAN)],
+        other in prop_oneof![Just(0.0f32), Just(0.5), Just(1.0), Just(f32::NAN)],
+        which in 0usize..4,
+        locked in any::<bool>(),
         categories in prop::option::of(prop::collection::vec(-1i32..3, 0..5)),
         seed in any::<u64>(),
     ) {
@@ -164,9 +168,15 @@ proptest! {
             h0: h0.as_deref(),
             c0: c0.as_deref(),
             compute_grad,
-            dropout,
+            dropout: {
+                // One other dropout at a time gets an odd value.
+                let mut d = Dropout { hidden: dropout, locked, ..Default::default() };
+                *[&mut d.input, &mut d.embedding, &mut d.weight, &mut d.hidden][which] = other;
+                d
+            },
             seed,
             categories: categories.as_deref(),
+            return_masks: which == 0,
             cancel: Cancel::NEVER,
         };
         if let Ok(out) = forward_backward(&mp, &b, &opts) {
