@@ -55,7 +55,7 @@ def test_the_kernel_pass_with_dropout_is_the_reference_pass_with_its_masks(cell,
         seed=11,
         categories=cats,
         category_embedding=cat_emb,
-        return_masks=True,
+        details=True,
         **KINDS[kind],
     )
     loss, seq_loss, grads, h_n, _, masks = out
@@ -76,14 +76,14 @@ def test_the_kernel_pass_with_dropout_is_the_reference_pass_with_its_masks(cell,
 
 def test_the_masks_have_the_shapes_and_values_of_inverted_dropout():
     _, params, _, ids, targets, lengths, _ = case("lstm")
-    masks = _core.forward_backward("lstm", params, ids, targets, lengths, seed=5, return_masks=True, **EVERY)[5]
+    masks = _core.forward_backward("lstm", params, ids, targets, lengths, seed=5, details=True, **EVERY)[5]["masks"]
     assert masks["embedding"].shape == (params[0].shape[0],)
     assert masks["input"].shape == (4, 5)
     assert [m.shape for m in masks["hidden"]] == [(4, 7), (4, 7)]  # locked: one per sequence
     assert [m.shape for m in masks["recurrent"]] == [(28, 7), (28, 7)]
     for name, p in (("embedding", 0.3), ("input", 0.25)):
         assert set(np.unique(masks[name])) <= {0.0, np.float32(1 / (1 - p))}
-    unlocked = _core.forward_backward("lstm", params, ids, targets, lengths, seed=5, dropout=0.3, return_masks=True)[5]
+    unlocked = _core.forward_backward("lstm", params, ids, targets, lengths, seed=5, dropout=0.3, details=True)[5]["masks"]
     assert set(unlocked) == {"hidden"}
     for m in unlocked["hidden"]:
         assert m.shape == (6, 4, 7)
@@ -101,8 +101,8 @@ def test_the_masks_drop_about_p_of_the_values():
     lengths = np.full(B, T, dtype=np.int32)
     p = dict(dropout=0.3, locked=True, input_dropout=0.2, weight_drop=0.5)
     masks = _core.forward_backward(
-        "lstm", params, ids, ids, lengths, seed=2, compute_grad=False, return_masks=True, **p
-    )[5]
+        "lstm", params, ids, ids, lengths, seed=2, compute_grad=False, details=True, **p
+    )[5]["masks"]
     for values, rate in (
         (masks["input"], 0.2),
         (np.concatenate(masks["hidden"]), 0.3),
@@ -116,17 +116,17 @@ def test_the_masks_drop_about_p_of_the_values():
 def test_masks_come_from_the_seed_and_each_dropout_keeps_the_others_masks():
     _, params, _, ids, targets, lengths, _ = case("gru")
     run = lambda seed, **kw: _core.forward_backward(
-        "gru", params, ids, targets, lengths, seed=seed, return_masks=True, **kw
+        "gru", params, ids, targets, lengths, seed=seed, details=True, **kw
     )
     a, b, c = run(4, **EVERY), run(4, **EVERY), run(5, **EVERY)
     assert a[0] == b[0] and a[0] != c[0]
     for key in ("embedding", "input"):
-        np.testing.assert_array_equal(a[5][key], b[5][key])
-        assert not np.array_equal(a[5][key], c[5][key])
+        np.testing.assert_array_equal(a[5]["masks"][key], b[5]["masks"][key])
+        assert not np.array_equal(a[5]["masks"][key], c[5]["masks"][key])
     # The hidden masks come from their own stream: switching the other dropouts on or off
     # leaves them (and so the numbers of a run with --dropout alone) as they were.
-    alone = run(4, dropout=0.3, locked=True)[5]["hidden"]
-    for x, y in zip(alone, a[5]["hidden"], strict=True):
+    alone = run(4, dropout=0.3, locked=True)[5]["masks"]["hidden"]
+    for x, y in zip(alone, a[5]["masks"]["hidden"], strict=True):
         np.testing.assert_array_equal(x, y)
     per_position = run(4, dropout=0.3)
     assert per_position[0] == _core.forward_backward("gru", params, ids, targets, lengths, seed=4, dropout=0.3)[0]
@@ -161,7 +161,7 @@ def test_pytorch_computes_the_same_loss_and_gradients_with_the_same_masks(cell):
     torch = pytest.importorskip("torch")
     _, params, _, ids, targets, lengths, _ = case(cell, layers=2)
     loss, _, grads, _, _, masks = _core.forward_backward(
-        cell, params, ids, targets, lengths, seed=21, return_masks=True, **EVERY
+        cell, params, ids, targets, lengths, seed=21, details=True, **EVERY
     )
     tp = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in params]
     m = {
@@ -232,3 +232,21 @@ def test_training_with_every_dropout_resumes_bit_for_bit(tmp_path):
     plain = fresh()
     charrnn.train(plain, names[:250], names[250:], max_steps=40, **{**options, "weight_drop": 0.0})
     assert not np.array_equal(plain.params_list()[2], whole.params_list()[2])
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_the_nll_of_every_position_adds_up_to_each_sequence_and_is_its_prefix_difference(cell):
+    _, params, _, ids, targets, lengths, _ = case(cell)
+    seq_loss, extra = (lambda r: (r[1], r[5]))(_core.forward_backward(cell, params, ids, targets, lengths, compute_grad=False, details=True))
+    nll = extra["position_nll"]
+    assert nll.shape == ids.shape
+    np.testing.assert_allclose(nll.sum(axis=0), seq_loss, rtol=1e-6)
+    padding = np.arange(ids.shape[0])[:, None] >= lengths[None, :]
+    assert not nll[padding].any() and (nll[~padding] > 0).all()
+    # The NLL at step t is what the sequence cut after t+1 steps adds to the one cut after t.
+    for t in range(1, ids.shape[0]):
+        cut = np.minimum(lengths, t + 1).astype(np.int32)
+        shorter = np.minimum(lengths, t).astype(np.int32)
+        longer_loss = _core.forward_backward(cell, params, ids, targets, cut, compute_grad=False)[1]
+        shorter_loss = _core.forward_backward(cell, params, ids, targets, shorter, compute_grad=False)[1]
+        np.testing.assert_allclose(longer_loss - shorter_loss, nll[t], rtol=1e-4, atol=1e-5)

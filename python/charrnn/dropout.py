@@ -15,7 +15,7 @@ needs no rescaling), drawn by the Rust kernels from the step's seed:
   recurrence itself without touching the state, so the fast kernels stay as they are.
 
 ``charrnn.reference.forward_backward(..., masks=)`` is the same pass in numpy, given the
-masks the kernel drew (``CharRNN.forward_backward(..., return_masks=True)``).
+masks the kernel drew (``CharRNN.forward_backward(..., details=True)``).
 """
 
 from __future__ import annotations

@@ -65,7 +65,8 @@ class Pass(NamedTuple):
     seq_loss: np.ndarray  # [B] float64, the same per sequence
     grads: Optional[list[np.ndarray]]  # gradients of loss_sum, in params_list() order
     state: tuple[np.ndarray, Optional[np.ndarray]]  # (h_n, c_n): the final state
-    masks: Optional[dict[str, Any]] = None  # the dropout masks drawn, with return_masks=True
+    masks: Optional[dict[str, Any]] = None  # with details=True: the dropout masks drawn
+    position_nll: Optional[np.ndarray] = None  # with details=True: [T, B] NLL per position, 0 at padding
 
 
 class CharRNN:
@@ -332,7 +333,7 @@ class CharRNN:
         compute_grad: bool = True,
         dropout: Union[float, Dropout] = 0.0,
         seed: int = 0,
-        return_masks: bool = False,
+        details: bool = False,
     ) -> Pass:
         """One pass of the network over ``batch`` from ``state`` (``(h0, c0)``, None:
         zeros): the only place the package calls ``_core.forward_backward``.
@@ -343,13 +344,14 @@ class CharRNN:
         No gradient flows into ``state`` (that is what truncates backpropagation through
         time in text mode).  ``dropout`` (training only; a number drops the inputs of
         layers 1.. and of the output layer, a :class:`~charrnn.dropout.Dropout` says which
-        dropouts) draws its masks from ``seed``; ``return_masks`` puts them in
-        :attr:`Pass.masks` (the dict ``charrnn.reference.forward_backward(masks=)`` takes).
+        dropouts) draws its masks from ``seed``; ``details`` puts them in :attr:`Pass.masks`
+        (the dict ``charrnn.reference.forward_backward(masks=)`` takes) and the NLL of every
+        position in :attr:`Pass.position_nll`.
         """
         dropout = as_dropout(dropout)
         params, category_embedding = self._core_params()
         h0, c0 = (None, None) if state is None else state
-        loss_sum, seq_loss, grads, h_n, c_n, *masks = _core.forward_backward(
+        loss_sum, seq_loss, grads, h_n, c_n, *extra = _core.forward_backward(
             self.cell,
             params,
             batch.ids,
@@ -361,10 +363,12 @@ class CharRNN:
             seed=int(seed),
             categories=self._batch_categories(batch),
             category_embedding=category_embedding,
-            return_masks=return_masks,
+            details=details,
             **dropout.kernel_kwargs(),
         )
-        return Pass(float(loss_sum), seq_loss, grads, (h_n, c_n), masks[0] if masks else None)
+        if not extra:
+            return Pass(float(loss_sum), seq_loss, grads, (h_n, c_n))
+        return Pass(float(loss_sum), seq_loss, grads, (h_n, c_n), extra[0]["masks"], extra[0]["position_nll"])
 
     def loss_and_grads(
         self, batch: Batch, compute_grad: bool = True, dropout: Union[float, Dropout] = 0.0, seed: int = 0

@@ -333,7 +333,8 @@ def forward_backward(
     fc_bias [V]]``; ``ids``/``targets`` ``[T, B]``; ``lengths [B]``; ``h0``/``c0``
     ``[L, B, H]``.  Returns ``(loss_sum, seq_loss [B] float64, grads or None, h_n, c_n)``.
     The reference draws no random numbers: ``dropout`` must be 0, and a training pass's
-    dropout is given as the masks ``_core.forward_backward(..., return_masks=True)`` drew
+    dropout is given as the masks ``_core.forward_backward(..., details=True)`` drew
+    (its last element's ``masks``)
     (``masks``: a dict with any of ``embedding [V]`` (rows of the table), ``input [B, E]``
     (each sequence's character embedding), ``hidden`` (one per layer above the first and
     one for the output layer's input, each ``[B, H]``, the same at every step, or

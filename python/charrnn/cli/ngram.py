@@ -22,9 +22,10 @@ import sys
 import time
 from typing import Any, Optional, TextIO
 
-from .. import datasets
+from .. import datasets, mixture
 from ..data import load_lines, training_split
 from ..metrics import split_metrics
+from ..model import load
 from ..ngram import DEFAULT_ORDER, NGram
 from ..reading import DEFAULT_MAX_LINE_CHARS
 from ..text import load_text, text_vocab, training_parts
@@ -104,6 +105,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", metavar="PATH", default=None, help="also save the model (safetensors) to PATH")
     p.add_argument(
+        "--mix",
+        metavar="MODEL",
+        default=None,
+        help="names mode: also measure the mixture of MODEL (a model file or a shipped model's name) and the "
+        "n-gram on the validation part, its weight fitted on one half and measured on the other",
+    )
+    p.add_argument(
         "--samples",
         type=non_negative_int,
         metavar="N",
@@ -152,6 +160,15 @@ def _has(part: Any, mode: str) -> bool:
     return part is not None and (len(part) >= 2 if mode == "text" else len(part) > 0)
 
 
+def _mixture(args: argparse.Namespace, ngram: NGram, val: Any) -> Optional[dict[str, Any]]:
+    """With ``--mix MODEL``: the cross-fitted mixture on the validation part."""
+    if args.mix is None:
+        return None
+    if args.mode != "names":
+        raise ValueError("--mix applies to names mode only")
+    return mixture.evaluate(load(args.mix), ngram, val)
+
+
 def run(args: argparse.Namespace) -> int:
     """``charrnn ngram``: fit, measure, print (and save with ``--out``)."""
     out: TextIO = sys.stderr if args.json else sys.stdout  # the JSON line alone on stdout
@@ -177,6 +194,9 @@ def run(args: argparse.Namespace) -> int:
         record.update(split_metrics(name, None if result is None else result["nll"]))
         record[f"{name}_chars"] = 0 if result is None else result["chars"]  # the predicted characters
     record.update({"ngrams": model.ngram_counts, "fit_seconds": fit_seconds, "seconds": seconds})
+    mixed = _mixture(args, model, val)
+    if mixed is not None:
+        record.update({"mix_weight": mixed["weight"], "mix_val_nll": mixed["mixture_nll"], "network_val_nll": mixed["network_nll"]})
     if args.out:
         model.save(args.out)
         record["out"] = args.out
@@ -197,6 +217,12 @@ def run(args: argparse.Namespace) -> int:
     )
     names = ["train", "val"] + (["test"] if args.mode == "text" else [])
     print(" | ".join(shown(name) for name in names) + " (nats per character)", file=out)
+    if mixed is not None:
+        print(
+            f"mixture with {args.mix}: val nll {mixed['mixture_nll']:.4f} (network {mixed['network_nll']:.4f}, "
+            f"n-gram {mixed['ngram_nll']:.4f}), weight {mixed['weight']:.3f} on the network",
+            file=out,
+        )
     if args.samples:
         if args.mode == "text":
             print("sample:", file=out)

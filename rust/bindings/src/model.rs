@@ -71,7 +71,7 @@ fn masks_dict<'py>(py: Python<'py>, m: DropoutMasks, mp: &ModelParams, steps: us
 }
 
 #[pyfunction]
-#[pyo3(signature = (cell, params, ids, targets, lengths, h0=None, c0=None, compute_grad=true, dropout=0.0, seed=0, categories=None, category_embedding=None, *, locked=false, input_dropout=0.0, embed_dropout=0.0, weight_drop=0.0, return_masks=false))]
+#[pyo3(signature = (cell, params, ids, targets, lengths, h0=None, c0=None, compute_grad=true, dropout=0.0, seed=0, categories=None, category_embedding=None, *, locked=false, input_dropout=0.0, embed_dropout=0.0, weight_drop=0.0, details=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn forward_backward<'py>(
     py: Python<'py>,
@@ -91,7 +91,7 @@ pub fn forward_backward<'py>(
     input_dropout: f64,
     embed_dropout: f64,
     weight_drop: f64,
-    return_masks: bool,
+    details: bool,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let kind = parse_cell(cell)?;
     let args = param_args(params)?;
@@ -125,7 +125,7 @@ pub fn forward_backward<'py>(
     let (h0s, c0s, cats_s) = (h0.as_ref().map(|a| a.slice()), c0.as_ref().map(|a| a.slice()), cats.as_ref().map(|c| c.slice()));
     let out = guarded(py, |cancel| {
         let dropout = Dropout { hidden: dropout as f32, locked, input: input_dropout as f32, embedding: embed_dropout as f32, weight: weight_drop as f32 };
-        let opts = PassOptions { h0: h0s, c0: c0s, compute_grad, dropout, seed, categories: cats_s, return_masks, cancel };
+        let opts = PassOptions { h0: h0s, c0: c0s, compute_grad, dropout, seed, categories: cats_s, details, cancel };
         model::forward_backward(&mp, &b, &opts)
     })?;
     let grads = out.grads.map(|gs| gs.into_iter().zip(mp.shapes()).map(|(g, s)| to_numpy(py, g, &s).into_any()).collect::<Vec<_>>());
@@ -136,8 +136,11 @@ pub fn forward_backward<'py>(
         to_numpy(py, out.h_n, &state_shape).into_any(),
         out.c_n.map(|c| to_numpy(py, c, &state_shape).into_any()).into_pyobject(py)?.into_any(),
     ];
-    if let Some(m) = out.masks {
-        items.push(masks_dict(py, m, &mp, steps, batch)?.into_any());
+    if details {
+        let extra = PyDict::new(py);
+        extra.set_item("masks", masks_dict(py, out.masks.unwrap_or_default(), &mp, steps, batch)?)?;
+        extra.set_item("position_nll", to_numpy(py, out.position_nll.unwrap_or_default(), &[steps, batch]))?;
+        items.push(extra.into_any());
     }
     PyTuple::new(py, items)
 }

@@ -263,8 +263,9 @@ pub struct PassOptions<'a> {
     pub dropout: Dropout,
     /// Seed of the dropout masks.
     pub seed: u64,
-    /// Return the masks drawn (`ForwardOutput::masks`), for tests and references.
-    pub return_masks: bool,
+    /// Also return the dropout masks drawn and the NLL at every position
+    /// (`ForwardOutput::masks`, `position_nll`): for tests, references and mixtures.
+    pub details: bool,
     /// `[B]` category of each sequence (conditional models only).
     pub categories: Option<&'a [i32]>,
     /// Polled as the work adds up, in every phase (see `cancel`).
@@ -285,8 +286,10 @@ pub struct ForwardOutput {
     pub h_n: Vec<f32>,
     /// LSTM only: final memory cells `[L, B, H]`.
     pub c_n: Option<Vec<f32>>,
-    /// The dropout masks, when `PassOptions::return_masks` asked for them.
+    /// The dropout masks, when `PassOptions::details` asked for them.
     pub masks: Option<DropoutMasks>,
+    /// With `details`: the NLL (nats) at every position, `[T, B]`, 0 at padding.
+    pub position_nll: Option<Vec<f64>>,
 }
 
 /// Packs the real positions of a `[steps, batch]` id array, checking every id is `< vocab`.
@@ -362,7 +365,8 @@ fn forward_backward_split(params: &ModelParams, batch: &Batch, opts: &PassOption
         grads: grads.map(|g| sum_in_order(g, opts.cancel)).transpose()?,
         h_n,
         c_n,
-        masks: opts.return_masks.then(DropoutMasks::default),
+        masks: None,
+        position_nll: None,
     })
 }
 
@@ -407,7 +411,7 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
     let ids = pack_ids(&layout, batch.ids, params.vocab, "ids")?;
     let targets = pack_ids(&layout, batch.targets, params.vocab, "targets")?;
     let threads = crate::parallel::num_threads();
-    if threads > 1 && !opts.dropout.active() && bsz >= 2 * threads {
+    if threads > 1 && !opts.dropout.active() && !opts.details && bsz >= 2 * threads {
         return forward_backward_split(params, batch, opts, threads);
     }
     // The category of every packed row (rank r at any step is sequence order[r]).
@@ -537,6 +541,7 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         }
     }
     let loss_sum = nll.iter().sum();
+    let position_nll = opts.details.then(|| layout.unpack(&nll, 1, 0.0));
 
     // Final states, batch order, stacked [L, B, H].
     let mut h_n = Vec::with_capacity(state_len);
@@ -642,7 +647,7 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         None
     };
 
-    let masks = opts.return_masks.then(|| DropoutMasks {
+    let masks = opts.details.then(|| DropoutMasks {
         embedding: batch_masks.embedding.take().unwrap_or_default(),
         input: input_mask,
         hidden: if !training_dropout {
@@ -654,5 +659,5 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         },
         recurrent: std::mem::take(&mut batch_masks.recurrent),
     });
-    Ok(ForwardOutput { loss_sum, seq_loss, count: rows, grads, h_n, c_n: has_c.then_some(c_n), masks })
+    Ok(ForwardOutput { loss_sum, seq_loss, count: rows, grads, h_n, c_n: has_c.then_some(c_n), masks, position_nll })
 }

@@ -176,7 +176,7 @@ proptest! {
             },
             seed,
             categories: categories.as_deref(),
-            return_masks: which == 0,
+            details: which == 0,
             cancel: Cancel::NEVER,
         };
         if let Ok(out) = forward_backward(&mp, &b, &opts) {

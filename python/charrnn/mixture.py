@@ -1,0 +1,95 @@
+"""Mixing a network's and an n-gram model's next-character probabilities.
+
+At every position of a name the mixture predicts ``w * P_net(c | prefix) + (1 - w) *
+P_ngram(c | prefix)``: a sum of two distributions over the same characters is one, so the
+mixture is a language model in its own right, and its NLL is never worse than the worse of
+the two (the log is concave).  It pays where the two models err differently — the counts
+are sharp on frequent endings, the network generalises across them; on a large list of
+surnames the mixture beats both.
+
+``w`` is fitted on held-out names (:func:`fit_weight`: the NLL is convex in ``w``, so a
+ternary search finds the minimum); measure the mixture on other names than those it was
+fitted on (:func:`evaluate` cross-fits: ``charrnn ngram FILE --mix MODEL``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .data import NameBatches
+from .model import CharRNN
+from .ngram import NGram
+
+__all__ = ["network_position_probs", "ngram_position_probs", "mixture_nll", "fit_weight", "evaluate"]
+
+
+def network_position_probs(model: CharRNN, items: Sequence[str], batch_size: int = 256) -> np.ndarray:
+    """``P_net`` of each predicted symbol (every character, then the end marker) of every
+    item, item after item: a float64 array of ``sum(len(item) + 1)`` probabilities."""
+    if model.mode != "names" or model.conditional:
+        raise ValueError("a mixture takes a names-mode model without categories")
+    per_item: list[np.ndarray] = [np.zeros(0)] * len(items)
+    for batch in NameBatches(list(items), model.vocab, batch_size=batch_size, shuffle=False):
+        nll = model.forward_backward(batch, compute_grad=False, details=True).position_nll
+        assert nll is not None
+        for column, index in enumerate(batch.index):
+            per_item[int(index)] = nll[: int(batch.lengths[column]), column]
+    return np.exp(-np.concatenate(per_item)) if per_item else np.zeros(0)
+
+
+def ngram_position_probs(ngram: NGram, items: Sequence[str]) -> np.ndarray:
+    """``P_ngram`` of the same symbols, in the same order as :func:`network_position_probs`."""
+    if ngram.mode != "names":
+        raise ValueError("a mixture takes a names-mode n-gram model")
+    seqs = ngram._encode(list(items))
+    return ngram._position_probs(seqs)[seqs.predicted]
+
+
+def mixture_nll(p_net: np.ndarray, p_ngram: np.ndarray, weight: float) -> float:
+    """NLL per predicted symbol (nats) of the mixture with weight ``weight`` on the network."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"weight must be in [0, 1], got {weight}")
+    if p_net.shape != p_ngram.shape or p_net.size == 0:
+        raise ValueError(f"the two models must score the same positions, got {p_net.shape} and {p_ngram.shape}")
+    return float(-np.log(weight * p_net + (1.0 - weight) * p_ngram).mean())
+
+
+def fit_weight(p_net: np.ndarray, p_ngram: np.ndarray, tolerance: float = 1e-4) -> float:
+    """The weight in [0, 1] with the lowest mixture NLL on these positions (the NLL is a
+    convex function of the weight: ternary search)."""
+    lo, hi = 0.0, 1.0
+    while hi - lo > tolerance:
+        a, b = lo + (hi - lo) / 3, hi - (hi - lo) / 3
+        if mixture_nll(p_net, p_ngram, a) <= mixture_nll(p_net, p_ngram, b):
+            hi = b
+        else:
+            lo = a
+    return (lo + hi) / 2
+
+
+def evaluate(model: CharRNN, ngram: NGram, items: Sequence[str]) -> dict[str, Any]:
+    """The mixture measured on ``items`` without fitting its weight on the names it is
+    measured on (cross-fitting): the weight fitted on the even-numbered items scores the
+    odd ones and the other way round.  ``{"weight"`` (the mean of the two), ``"weights"``,
+    ``"network_nll"``, ``"ngram_nll"``, ``"mixture_nll"}`` per predicted symbol on all of
+    ``items`` (``"mixture_nll"``: each half with the weight fitted on the other)."""
+    halves = [list(items[0::2]), list(items[1::2])]
+    if not all(halves):
+        raise ValueError("a mixture needs at least 2 held-out items: one to fit its weight, one to measure it")
+    probs = [(network_position_probs(model, h), ngram_position_probs(ngram, h)) for h in halves]
+    weights = [fit_weight(*probs[1 - k]) for k in range(2)]  # half k is scored with the other's weight
+    sizes = [p[0].size for p in probs]
+
+    def pooled(weight_of: Any) -> float:
+        return sum(mixture_nll(*probs[k], weight_of(k)) * sizes[k] for k in range(2)) / sum(sizes)
+
+    return {
+        "weight": sum(weights) / 2,
+        "weights": weights,
+        "network_nll": pooled(lambda k: 1.0),
+        "ngram_nll": pooled(lambda k: 0.0),
+        "mixture_nll": pooled(lambda k: weights[k]),
+    }
