@@ -47,6 +47,8 @@ class TrainConfig:
     lr: float = 3e-3
     clip: Optional[float] = 5.0  # max global gradient norm; None (or inf): no clipping
     dropout: float = 0.2
+    weight_decay: float = 0.0  # AdamW's decoupled decay of the weight matrices (0: plain Adam)
+    ema: float = 0.0  # decay of the moving average of the weights that is evaluated and saved (0: none)
     epochs: Optional[int] = 40
     max_steps: Optional[int] = None
     seed: int = 0
@@ -102,12 +104,25 @@ class TrainConfig:
             raise ValueError(f"clip must be a positive number (or inf) or None, got {clip}")
         if not (isinstance(self.dropout, numbers.Real) and 0.0 <= self.dropout < 1.0):
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        _check_number(self.weight_decay, "weight_decay")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay}")
+        if self.lr * self.weight_decay >= 1:  # the weights would be multiplied by 1 - lr * wd <= 0
+            raise ValueError(f"weight_decay * lr must be below 1, got {self.weight_decay} * {self.lr}")
+        _check_number(self.ema, "ema")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema must be in [0, 1) (0: no moving average), got {self.ema}")
         return self
 
     @property
     def max_norm(self) -> Optional[float]:
         """The clipping norm as the optimizer takes it (None: no clipping)."""
         return None if self.clip is None or math.isinf(self.clip) else float(self.clip)
+
+
+def _check_number(value: Any, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
 
 
 _DEFAULTS = {
