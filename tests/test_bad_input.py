@@ -261,6 +261,25 @@ def test_cli_rejects_out_of_range_fractions(work, args, word):
 
 
 @fault(
+    "`--weight-decay` negative or too large for `--lr`, `--ema` outside [0, 1)",
+    "one error line naming the option ('argument --ema: must be in [0, 1), got 1')",
+)
+@pytest.mark.parametrize(
+    "args,word",
+    [
+        (["--weight-decay", "-0.1"], "argument --weight-decay: must be a finite number >= 0, got -0.1"),
+        (["--weight-decay", "nan"], "argument --weight-decay: must be a finite number >= 0, got nan"),
+        (["--weight-decay", "500", "--lr", "0.01"], "--weight-decay 500 times --lr 0.01 must be below 1"),
+        (["--ema", "1"], "argument --ema: must be in [0, 1), got 1"),
+        (["--ema", "-0.5"], "argument --ema: must be in [0, 1), got -0.5"),
+        (["--ema", "soon"], "argument --ema: invalid fraction value: 'soon'"),
+    ],
+)
+def test_cli_rejects_bad_weight_decay_and_ema(work, args, word):
+    assert word in one_error_line(cli("train", "names.txt", *args, *TINY_TRAIN, cwd=work))
+
+
+@fault(
     "the batch size is larger than the training data",
     "training goes on, each step sees all items; a warning says so ('batch_size 64 is larger than the N training items')",
 )

@@ -175,7 +175,17 @@ class Group:  # [ … ] or ( … ), with alternatives separated by " | "
 Node = Union[Word, Choice, Group]
 
 # What a placeholder stands for: the option's kind of value.
-NUMBERS = {"N": "3", "K": "3", "STEPS": "3", "X": "0.5", "T": "0.5", "P": "0.5", "COMMAND": "train"}
+NUMBERS = {
+    "N": "3",
+    "K": "3",
+    "STEPS": "3",
+    "X": "0.5",
+    "T": "0.5",
+    "P": "0.5",
+    "WD": "0.1",
+    "DECAY": "0.9",
+    "COMMAND": "train",
+}
 PLACEHOLDER = re.compile(r"^[A-Z][A-Z_]*(\.[A-Za-z0-9.]+)?$")
 
 

@@ -83,7 +83,9 @@ def test_the_masks_have_the_shapes_and_values_of_inverted_dropout():
     assert [m.shape for m in masks["recurrent"]] == [(28, 7), (28, 7)]
     for name, p in (("embedding", 0.3), ("input", 0.25)):
         assert set(np.unique(masks[name])) <= {0.0, np.float32(1 / (1 - p))}
-    unlocked = _core.forward_backward("lstm", params, ids, targets, lengths, seed=5, dropout=0.3, details=True)[5]["masks"]
+    unlocked = _core.forward_backward("lstm", params, ids, targets, lengths, seed=5, dropout=0.3, details=True)[5][
+        "masks"
+    ]
     assert set(unlocked) == {"hidden"}
     for m in unlocked["hidden"]:
         assert m.shape == (6, 4, 7)
@@ -100,9 +102,9 @@ def test_the_masks_drop_about_p_of_the_values():
     ids = rng.integers(0, params[0].shape[0], (T, B)).astype(np.int32)
     lengths = np.full(B, T, dtype=np.int32)
     p = dict(dropout=0.3, locked=True, input_dropout=0.2, weight_drop=0.5)
-    masks = _core.forward_backward(
-        "lstm", params, ids, ids, lengths, seed=2, compute_grad=False, details=True, **p
-    )[5]["masks"]
+    masks = _core.forward_backward("lstm", params, ids, ids, lengths, seed=2, compute_grad=False, details=True, **p)[5][
+        "masks"
+    ]
     for values, rate in (
         (masks["input"], 0.2),
         (np.concatenate(masks["hidden"]), 0.3),
@@ -115,9 +117,7 @@ def test_the_masks_drop_about_p_of_the_values():
 
 def test_masks_come_from_the_seed_and_each_dropout_keeps_the_others_masks():
     _, params, _, ids, targets, lengths, _ = case("gru")
-    run = lambda seed, **kw: _core.forward_backward(
-        "gru", params, ids, targets, lengths, seed=seed, details=True, **kw
-    )
+    run = lambda seed, **kw: _core.forward_backward("gru", params, ids, targets, lengths, seed=seed, details=True, **kw)
     a, b, c = run(4, **EVERY), run(4, **EVERY), run(5, **EVERY)
     assert a[0] == b[0] and a[0] != c[0]
     for key in ("embedding", "input"):
@@ -237,7 +237,9 @@ def test_training_with_every_dropout_resumes_bit_for_bit(tmp_path):
 @pytest.mark.parametrize("cell", CELLS)
 def test_the_nll_of_every_position_adds_up_to_each_sequence_and_is_its_prefix_difference(cell):
     _, params, _, ids, targets, lengths, _ = case(cell)
-    seq_loss, extra = (lambda r: (r[1], r[5]))(_core.forward_backward(cell, params, ids, targets, lengths, compute_grad=False, details=True))
+    seq_loss, extra = (lambda r: (r[1], r[5]))(
+        _core.forward_backward(cell, params, ids, targets, lengths, compute_grad=False, details=True)
+    )
     nll = extra["position_nll"]
     assert nll.shape == ids.shape
     np.testing.assert_allclose(nll.sum(axis=0), seq_loss, rtol=1e-6)

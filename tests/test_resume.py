@@ -108,6 +108,38 @@ def test_every_checkpoint_of_a_run_resumes_to_the_same_end(tmp_path, data):
         assert [r.epoch for r in history] == [1, 2, 3]
 
 
+REGULARISED = dict(weight_decay=0.05, ema=0.9)
+
+
+def all_tensors(path) -> dict[str, np.ndarray]:
+    with safe_open(str(path), framework="numpy") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}
+
+
+@pytest.mark.parametrize("every,crash", [(4, 11), (100, 20)], ids=["mid-epoch", "epoch-end"])
+def test_a_run_with_weight_decay_and_ema_resumes_bit_for_bit(tmp_path, monkeypatch, data, every, crash):
+    train_items, val_items, vocab = data
+    reference, ref_ckpt = fresh(vocab), tmp_path / "ref.ckpt.safetensors"
+    ref_history = train(reference, train_items, val_items, checkpoint=ref_ckpt, **KW, **REGULARISED)
+    plain, _ = uninterrupted(data)
+    assert not np.array_equal(reference.params["fc.weight"], plain.params["fc.weight"])  # the options act
+    path = tmp_path / "run.ckpt.safetensors"
+    model = fresh(vocab)
+    crash_at(monkeypatch, model, crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        train(model, train_items, val_items, checkpoint=path, checkpoint_every=every, **KW, **REGULARISED)
+    state = load_training_checkpoint(path)[1]
+    assert 0 < state.step < crash and state.ema is not None
+
+    resumed, history = charrnn.resume(path, train_items, val_items)
+    assert_same_weights(resumed, reference)  # the best average
+    assert [r.val_nll for r in history] == [r.val_nll for r in ref_history]
+    want, got = all_tensors(ref_ckpt), all_tensors(path)  # raw weights, moments, best, average
+    assert want.keys() == got.keys() and any(k.startswith("ema.") for k in want)
+    for name in want:
+        assert np.array_equal(want[name], got[name]), name
+
+
 def test_checkpoint_holds_moments_best_weights_position_and_data_identity(tmp_path, data):
     train_items, val_items, vocab = data
     path = tmp_path / "run.ckpt.safetensors"

@@ -106,6 +106,29 @@ def test_resumed_text_run_ends_with_bit_for_bit_the_uninterrupted_weights(tmp_pa
     assert (history.best_index, history.best_val_nll) == (ref_history.best_index, ref_history.best_val_nll)
 
 
+@pytest.mark.parametrize("every,crash", [(4, 11), (None, 33)], ids=["mid-epoch", "after-an-evaluation"])
+def test_a_text_run_with_weight_decay_and_ema_resumes_bit_for_bit(tmp_path, monkeypatch, every, crash):
+    regularised = {**KW, "weight_decay": 0.05, "ema": 0.9}
+    ref_model, ref_ckpt = fresh(), tmp_path / "ref.ckpt.safetensors"
+    ref_history = train_text(ref_model, TRAIN, VAL, TEST, checkpoint=ref_ckpt, **regularised)
+    assert not np.array_equal(ref_model.params["fc.weight"], reference()[0].params["fc.weight"])  # the options act
+    path = tmp_path / "run.ckpt.safetensors"
+    fail_training_call(monkeypatch, crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        train_text(fresh(), TRAIN, VAL, TEST, checkpoint=path, checkpoint_every=every, **regularised)
+    monkeypatch.undo()
+    _, state = load_text_checkpoint(path)
+    assert 0 < state.step < crash and state.ema is not None
+
+    resumed, history = resume_text(path, TRAIN, VAL, TEST)
+    assert_same_weights(resumed, ref_model)
+    assert records(history) == records(ref_history)
+    want, got = _read(str(ref_ckpt))[1], _read(str(path))[1]  # raw weights, moments, best, average, state
+    assert want.keys() == got.keys() and any(k.startswith("ema.") for k in want)
+    for name in want:
+        assert np.array_equal(want[name], got[name]), name
+
+
 def test_every_cut_of_a_run_resumes_to_the_same_weights(tmp_path):
     ref_model, _ = reference()
     for max_steps in (1, 6, 15, 22, 44):  # mid-epoch, at an evaluation, at an epoch end, ...

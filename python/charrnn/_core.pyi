@@ -27,6 +27,7 @@ Conventions shared by every function here:
   Long calls check for signals about every 100 ms: Ctrl-C raises KeyboardInterrupt.
 """
 
+from collections.abc import Sequence
 from typing import Any, Optional
 
 import numpy as np
@@ -250,13 +251,19 @@ def adam_step(
     eps: float = 1e-8,
     grad_scale: float = 1.0,
     max_norm: Optional[float] = None,
+    weight_decay: Optional[float | Sequence[float]] = None,
 ) -> float:
     """One Adam step in place on every parameter (``params``, ``m``, ``v`` must be
     writeable float32 arrays): gradients are scaled by ``grad_scale``, clipped to the
     global L2 norm ``max_norm`` when given, then ``m``, ``v`` and the parameters are
-    updated with bias corrections for the 1-based ``step``.  Returns the gradient norm
-    after scaling, before clipping; a non-finite norm raises ValueError and changes
-    nothing."""
+    updated with bias corrections for the 1-based ``step``.  ``weight_decay`` (one number,
+    or one per array; finite, >= 0) first multiplies each weight by ``1 - lr *
+    weight_decay`` (AdamW, as ``torch.optim.AdamW``).  Returns the gradient norm after
+    scaling, before clipping; a non-finite norm raises ValueError and changes nothing."""
+
+def ema_update(average: list[F32], params: list[F32], decay: float) -> None:
+    """``average[i] = decay * average[i] + (1 - decay) * params[i]`` in place, element-wise
+    (``average``: writeable float32 arrays of the parameters' sizes; ``0 <= decay <= 1``)."""
 
 def set_num_threads(n: int) -> None:
     """Number of worker threads of the kernels (0: one per core).  With 1 thread every

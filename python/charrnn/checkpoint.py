@@ -21,9 +21,10 @@ the safetensors metadata (a str -> str map), these entries:
 ==================  ==============================================================
 
 A training checkpoint (:mod:`charrnn.training_state`) is the same file plus the Adam
-moments and best-so-far weights as tensors named ``optimizer.m.*``, ``optimizer.v.*``
-and ``best.*`` and the training position in a ``training_state`` JSON entry, so it
-loads as a model too (its current weights).
+moments, best-so-far weights and moving average of the weights as tensors named
+``optimizer.m.*``, ``optimizer.v.*``, ``best.*`` and ``ema.*`` and the training
+position in a ``training_state`` JSON entry, so it loads as a model too (its current
+weights).
 
 Loading reads tensors and JSON only; nothing in the file is ever executed.
 
@@ -60,7 +61,7 @@ FORMAT = "charrnn"
 FORMAT_VERSION = "1"
 # Tensors of a training checkpoint that are not model weights (see charrnn.training_state
 # and charrnn.text_state).
-TRAINING_TENSOR_PREFIXES = ("optimizer.", "best.", "carried.")
+TRAINING_TENSOR_PREFIXES = ("optimizer.", "best.", "ema.", "carried.")
 # Sanity bounds on a checkpoint's config, checked before any weight is allocated.
 _MAX_CONFIG_SIZE = 1 << 20
 

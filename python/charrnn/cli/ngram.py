@@ -196,7 +196,13 @@ def run(args: argparse.Namespace) -> int:
     record.update({"ngrams": model.ngram_counts, "fit_seconds": fit_seconds, "seconds": seconds})
     mixed = _mixture(args, model, val)
     if mixed is not None:
-        record.update({"mix_weight": mixed["weight"], "mix_val_nll": mixed["mixture_nll"], "network_val_nll": mixed["network_nll"]})
+        record.update(
+            {
+                "mix_weight": mixed["weight"],
+                "mix_val_nll": mixed["mixture_nll"],
+                "network_val_nll": mixed["network_nll"],
+            }
+        )
     if args.out:
         model.save(args.out)
         record["out"] = args.out

@@ -89,6 +89,8 @@ CONFIG_FIELDS = {
     "lr_decay": "lr_decay",
     "lr_decay_every": "lr_decay_every",
     "lr_decay_start": "lr_decay_start",
+    "weight_decay": "weight_decay",
+    "ema": "ema",
 }
 TEXT_ONLY = {"seq_len": "--seq-len", "test": "--test", "test_fraction": "--test-fraction", "eval_every": "--eval-every"}
 TEXT_ONLY_DEFAULTS = {"seq_len": "seq_len", "test_fraction": "test_fraction"}
@@ -380,6 +382,26 @@ def add_parser(sub: Any) -> None:
         "--clip", type=clip, metavar="X", help="clip the global gradient norm to X (0: no clipping) " + _both("clip")
     )
 
+    g = p.add_argument_group(
+        "regularisers (both modes)",
+        "--weight-decay makes Adam AdamW: every step first multiplies the weight matrices of the recurrent and "
+        "output layers (not the biases, not the embeddings) by 1 - lr * WD. --ema keeps an exponential moving "
+        "average of the weights (with a warm-up over the first steps); the evaluations, early stopping and the "
+        "saved model use the average, training goes on from the raw weights.",
+    )
+    g.add_argument(
+        "--weight-decay",
+        type=non_negative_float,
+        metavar="WD",
+        help="decoupled weight decay of the weight matrices (0: plain Adam) " + _both("weight_decay"),
+    )
+    g.add_argument(
+        "--ema",
+        type=fraction,
+        metavar="DECAY",
+        help="evaluate and save the moving average of the weights with this decay, e.g. 0.999 (0: off) " + _both("ema"),
+    )
+
 
 # -- options: typed, resumed, defaults --------------------------------------------------------
 
@@ -476,6 +498,8 @@ def fill_defaults(args: argparse.Namespace, typed: set[str]) -> TrainConfig:
         args.epochs = config.epochs
     if args.size is not None and SIZE & typed and args.resume is None:
         raise ValueError("give --size auto or --hidden/--layers, not both")
+    if args.lr * args.weight_decay >= 1:  # each step would multiply the weights by 1 - lr * WD <= 0
+        raise ValueError(f"--weight-decay {args.weight_decay:g} times --lr {args.lr:g} must be below 1")
     return config
 
 
@@ -590,7 +614,9 @@ def _train_names(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
     epochs = args.epochs  # None: only --max-steps counts
     print(
         f"model: {model.cell} hidden {model.hidden} x {model.layers} layer(s), embed {model.embed}, "
-        f"{model.num_params:,} parameters; batch {args.batch}, lr {args.lr:g}, {_dropouts(args)}, "
+        f"{model.num_params:,} parameters; batch {args.batch}, lr {args.lr:g}, {_dropouts(args)}"
+        + _described_regularisers(args)
+        + ", "
         + (f"time budget {format_duration(args.time_budget)}" if args.time_budget else "")
         + (f"{epochs} epochs" if epochs else "")
         + (f"{', ' if epochs else ''}at most {args.max_steps} steps" if args.max_steps else ""),
@@ -613,6 +639,7 @@ def _train_names(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
             "batch_size": args.batch,
             "lr": args.lr,
             **_dropout_options(args),
+            **_regularisers(args),
             "seed": args.seed,
             "epochs": len(history),
             "steps": history[-1].step if history else 0,
@@ -716,6 +743,7 @@ def _train_text(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
             else schedule.describe()
         )
         + f", clip {args.clip:g}, {_dropouts(args)}"
+        + _described_regularisers(args)
         + (f", {args.epochs} epochs" if args.epochs else "")
         + (f", at most {args.max_steps} steps" if args.max_steps else "")
         + (f", patience {args.patience}" if args.patience else ""),
@@ -739,6 +767,7 @@ def _train_text(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
         "lr": args.lr,
         "clip": args.clip or None,
         **_dropout_options(args),
+        **_regularisers(args),
         "seed": args.seed,
         **_schedule_kwargs(args),
     }
@@ -880,6 +909,17 @@ def _dropouts(args: argparse.Namespace) -> str:
     return ", ".join(parts)
 
 
+def _regularisers(args: argparse.Namespace) -> dict[str, Any]:
+    return {"weight_decay": args.weight_decay, "ema": args.ema}
+
+
+def _described_regularisers(args: argparse.Namespace) -> str:
+    """``, weight decay WD, ema DECAY`` for the model line, each only when it is on."""
+    return (f", weight decay {args.weight_decay:g}" if args.weight_decay else "") + (
+        f", ema {args.ema:g}" if args.ema else ""
+    )
+
+
 def _train_kwargs(args: argparse.Namespace, epochs: Optional[int]) -> dict[str, Any]:
     """The trainer's options that both modes take from the command line alike."""
     return {
@@ -888,6 +928,7 @@ def _train_kwargs(args: argparse.Namespace, epochs: Optional[int]) -> dict[str, 
         "lr": args.lr,
         "clip": args.clip or None,
         **_dropout_options(args),
+        **_regularisers(args),
         "seed": args.seed,
         "max_steps": args.max_steps,
         "checkpoint_every": args.checkpoint_every,

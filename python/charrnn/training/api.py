@@ -98,6 +98,8 @@ def train(
     input_dropout: float = 0.0,
     embed_dropout: float = 0.0,
     weight_drop: float = 0.0,
+    weight_decay: float = 0.0,
+    ema: float = 0.0,
 ) -> History:
     """Train ``model`` in place on a list of items (names) and return its :class:`History`.
 
@@ -153,6 +155,14 @@ def train(
     ``plan`` (a :class:`~charrnn.budget.BudgetPlan` or its ``to_dict()``, e.g. from a
     record's ``plan``) is followed from the first step instead: the same steps on any
     machine.  A resumed run keeps the plan in its checkpoint.
+
+    Regularisers (both 0, off, by default; see :mod:`charrnn.training.optim`):
+    ``weight_decay`` makes Adam AdamW — each step first multiplies the weight matrices of
+    the recurrent and output layers (not the biases, not the embeddings) by ``1 - lr *
+    weight_decay``, as ``torch.optim.AdamW`` does.  ``ema`` (e.g. 0.999) keeps an
+    exponential moving average of the weights, with a warm-up for the first steps; the
+    evaluations, early stopping, the best model, ``out`` and the weights the model holds
+    at the end are the average's, while the steps go on from the raw weights.
     """
     if isinstance(train_items, Counted):
         train_items, weights = _unpack(train_items, weights, "weights")
@@ -216,6 +226,8 @@ def train_text(
     out_metadata: Optional[BestModel] = None,
     time_budget: Optional[str | float] = None,
     plan: Optional[BudgetPlan | dict[str, Any]] = None,
+    weight_decay: float = 0.0,
+    ema: float = 0.0,
 ) -> TextHistory:
     """Train ``model`` in place on continuous text; returns its :class:`TextHistory`.
 
@@ -243,8 +255,8 @@ def train_text(
     ``checkpoint``/``checkpoint_every`` keep a resumable checkpoint (with
     ``checkpoint_info``, a JSON-serialisable dict, as its ``training`` metadata);
     ``resume`` (from :func:`charrnn.load_text_checkpoint`) continues a run — most simply
-    through :func:`charrnn.resume_text`.  ``out``/``out_metadata``, ``time_budget`` and
-    ``plan`` are :func:`train`'s.
+    through :func:`charrnn.resume_text`.  ``out``/``out_metadata``, ``time_budget``,
+    ``plan``, ``weight_decay`` and ``ema`` are :func:`train`'s.
     """
     time_budget = _budget(time_budget, plan)
     options = run_options(locals())

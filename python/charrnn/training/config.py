@@ -52,6 +52,8 @@ class TrainConfig:
     input_dropout: float = 0.0
     embed_dropout: float = 0.0
     weight_drop: float = 0.0
+    weight_decay: float = 0.0  # AdamW's decoupled decay of the weight matrices (0: plain Adam)
+    ema: float = 0.0  # decay of the moving average of the weights that is evaluated and saved (0: none)
     epochs: Optional[int] = 40
     max_steps: Optional[int] = None
     seed: int = 0
@@ -108,6 +110,14 @@ class TrainConfig:
         if not (isinstance(self.dropout, numbers.Real) and 0.0 <= self.dropout < 1.0):
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         self.dropouts  # noqa: B018 - checks the other dropouts
+        _check_number(self.weight_decay, "weight_decay")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay}")
+        if self.lr * self.weight_decay >= 1:  # the weights would be multiplied by 1 - lr * wd <= 0
+            raise ValueError(f"weight_decay * lr must be below 1, got {self.weight_decay} * {self.lr}")
+        _check_number(self.ema, "ema")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema must be in [0, 1) (0: no moving average), got {self.ema}")
         return self
 
     @property
@@ -119,6 +129,11 @@ class TrainConfig:
     def max_norm(self) -> Optional[float]:
         """The clipping norm as the optimizer takes it (None: no clipping)."""
         return None if self.clip is None or math.isinf(self.clip) else float(self.clip)
+
+
+def _check_number(value: Any, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
 
 
 _DEFAULTS = {

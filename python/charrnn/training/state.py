@@ -8,6 +8,7 @@ JSON metadata, SHA-256, atomic write) that also holds everything the
 tensors ``optimizer.m.*``     Adam's first moments, one per weight, float32
 tensors ``optimizer.v.*``     Adam's second moments
 tensors ``best.*``            the weights of the best evaluation so far (if any)
+tensors ``ema.*``             with ``ema``: the moving average of the weights
 tensors ``carried.h``/``.c``  text mode, mid-epoch: the state carried into the next
                               batch, ``[L, B, H]`` (``c``: LSTM only)
 metadata ``training_state``   JSON (names mode; ``text_training_state`` in text mode):
@@ -78,7 +79,7 @@ STATE_KEY = "training_state"  # names mode
 TEXT_STATE_KEY = "text_training_state"  # text mode
 STATE_KEYS = {"names": STATE_KEY, "text": TEXT_STATE_KEY}
 STATE_VERSION = 1
-M_PREFIX, V_PREFIX, BEST_PREFIX = "optimizer.m.", "optimizer.v.", "best."
+M_PREFIX, V_PREFIX, BEST_PREFIX, EMA_PREFIX = "optimizer.m.", "optimizer.v.", "best.", "ema."
 CARRIED_H, CARRIED_C = "carried.h", "carried.c"
 
 # Trainer arguments a resumed run may change without changing the weights it computes:
@@ -126,7 +127,7 @@ class TrainingState:
     batch: int
     epoch_loss: float
     epoch_chars: int
-    optimizer: dict[str, Any]  # t, lr, beta1, beta2, eps
+    optimizer: dict[str, Any]  # t, lr, beta1, beta2, eps, weight_decay
     m: dict[str, np.ndarray]
     v: dict[str, np.ndarray]
     params: dict[str, np.ndarray]  # the weights after the last step
@@ -138,6 +139,7 @@ class TrainingState:
     best_epoch: Optional[int] = None
     best_val_nll: Optional[float] = None
     best_params: Optional[dict[str, np.ndarray]] = None
+    ema: Optional[dict[str, np.ndarray]] = None  # the moving average of the weights (ema > 0)
     order_state: Optional[dict[str, Any]] = None  # names mode
     carried: State = None  # text mode
     partial_recorded: bool = False
@@ -221,6 +223,7 @@ class TrainingState:
             "best_epoch": self.best_epoch,
             "best_val_nll": self.best_val_nll,
             "has_best_params": self.best_params is not None,
+            "has_ema": self.ema is not None,
             "stopped_early": self.stopped_early,
             "finished": self.finished,
             "seconds": self.seconds,
@@ -241,6 +244,8 @@ class TrainingState:
             out[V_PREFIX + name] = self.v[name]
             if self.best_params is not None:
                 out[BEST_PREFIX + name] = self.best_params[name]
+            if self.ema is not None:
+                out[EMA_PREFIX + name] = self.ema[name]
         if self.carried is not None:
             h, c = self.carried
             out[CARRIED_H] = np.ascontiguousarray(h, dtype=np.float32)
@@ -374,6 +379,7 @@ def _load(path: str, mode: str) -> tuple[CharRNN, TrainingState]:
             best_epoch=s.get("best_epoch"),
             best_val_nll=s.get("best_val_nll"),
             best_params=stored(BEST_PREFIX, "best-weights") if s.get("has_best_params") else None,
+            ema=stored(EMA_PREFIX, "moving-average") if s.get("has_ema") else None,
             order_state=_dict(s, "order_state") if mode == "names" else None,
             carried=_carried(path, model, tensors, options) if mode == "text" else None,
             partial_recorded=bool(s.get("partial_recorded", False)),

@@ -18,6 +18,14 @@ The learning rate of each epoch comes from :class:`~charrnn.training.schedule.LR
 ``patience`` evaluations in a row without a better validation NLL stop the run
 (:class:`~charrnn.training.schedule.EarlyStopping`).
 
+Regularisers of the optimizer (both off by default): ``weight_decay`` makes Adam AdamW
+on the weight matrices (:func:`~charrnn.training.optim.weight_decay_mask` says which
+and why); ``ema`` keeps an exponential moving average of the weights
+(:class:`~charrnn.training.optim.WeightAverage`), updated after every step.  With it
+every evaluation — the validation NLL, early stopping, the best weights, the model at
+``out`` and the weights the model holds at the end — is of the average, while training
+goes on from the raw weights; the checkpoint holds both.
+
 Reliability: with ``checkpoint`` (a path) the run is resumable
 (:mod:`charrnn.training.state`): the checkpoint is rewritten atomically after every
 evaluation, every ``checkpoint_every`` steps and when training is interrupted.  The
@@ -30,6 +38,7 @@ checkpoint and ``out`` are left as they were).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -50,7 +59,7 @@ from ..model import CharRNN
 from ..progress import TrainingMonitor
 from ..records import EpochRecord, History
 from .config import TrainConfig
-from .optim import Adam, weights_finite
+from .optim import Adam, WeightAverage, weight_decay_mask, weights_finite
 from .schedule import EarlyStopping
 from .state import TrainingState, save_state
 
@@ -111,8 +120,15 @@ class Trainer:
         self.options = dict(options or {})
         self.resume = resume
         self.schedule = config.schedule
-        self.optimizer = Adam(model.params_list(), lr=config.lr)
         self.names = list(model.param_shapes())
+        self.optimizer = Adam(
+            model.params_list(),
+            lr=config.lr,
+            weight_decay=config.weight_decay,
+            decay_mask=weight_decay_mask(self.names),
+        )
+        # The moving average of the weights that evaluations and the saved models use.
+        self.ema = WeightAverage(model.params_list(), config.ema) if config.ema else None
         self.history: History = source.history_type()
         self.best_params: Optional[dict[str, np.ndarray]] = None
         self.step = self.epoch = 0
@@ -202,6 +218,9 @@ class Trainer:
                     )
                     for name, value in self.best_params.items():
                         np.copyto(self.model.params[name], value)
+                elif self.ema is not None:  # without validation: the last weights, averaged
+                    for p, value in zip(self.model.params_list(), self.ema.average, strict=True):
+                        np.copyto(p, value)
         return history
 
     def _epoch(self, done: int, state: Any) -> tuple[int, int]:
@@ -350,6 +369,8 @@ class Trainer:
             norm = self.optimizer.step(grads, grad_scale=1.0 / n, max_norm=cfg.max_norm)
         except ValueError as e:  # a non-finite gradient norm: nothing was changed
             raise self._diverged(self.step + 1, f"{e}; the weights were not updated with it") from None
+        if self.ema is not None:
+            self.ema.update(self.step + 1)
         took = self.clock() - t0
         self.step_seconds += took
         if self.budget is not None and (self.plan is None or (self.guard and not self.plan.revised)):
@@ -368,6 +389,20 @@ class Trainer:
         """Evaluate, keep the best weights, save the checkpoint (``done`` batches of the
         epoch are done; ``state`` is what the next batch starts from), then report."""
         self._ensure_finite()
+        with self._evaluated_weights():
+            record = self._record_evaluation(done, end)
+        self._save(0 if end else done, state, partial=not end and self.budget is None)
+        self.monitor.record(record)
+        if self.callback is not None:
+            self.callback(record)
+
+    def _evaluated_weights(self) -> Any:
+        """A context in which the model holds the weights that are evaluated and saved as
+        the best: the moving average with ``ema``, else the weights themselves."""
+        return self.ema.swapped_in() if self.ema is not None else contextlib.nullcontext()
+
+    def _record_evaluation(self, done: int, end: bool) -> Any:
+        """Evaluate the model as it is, record it, keep and write it if it is the best."""
         history, source = self.history, self.source
         evaluation = source.evaluate(self.model)
         val = evaluation.get("val")
@@ -392,10 +427,7 @@ class Trainer:
         if val is not None:
             self.stopper.update(val)
             history.stopped_early = self.stopper.should_stop
-        self._save(0 if end else done, state, partial=not end and self.budget is None)
-        self.monitor.record(record)
-        if self.callback is not None:
-            self.callback(record)
+        return record
 
     def _write_best(self) -> None:
         """The model as it is now — the best so far — to ``out``, atomically."""
@@ -433,6 +465,7 @@ class Trainer:
             best_epoch=history.best_epoch,
             best_val_nll=history.best_val_nll,
             best_params=self.best_params,
+            ema=None if self.ema is None else dict(zip(self.names, self.ema.average, strict=True)),
             order_state=self.order if mid else self.source.position(),
             carried=state if mid else None,
             partial_recorded=partial and mid and self.source.one_record_per_epoch,
@@ -454,6 +487,10 @@ class Trainer:
         assert r is not None
         r.check_compatible(self.model, self.options, self.source.identity())
         self.best_params = r.restore(self.model, self.optimizer)
+        if self.ema is not None:
+            if r.ema is None:
+                raise ResumeError("the run keeps a moving average of the weights (ema), but the checkpoint holds none")
+            self.ema.load([r.ema[name] for name in self.names])
         self.source.set_position(r.order_state)
         history.extend(self.source.record_type(**record) for record in r.history)
         history.best_index, history.best_epoch, history.best_val_nll = r.best_index, r.best_epoch, r.best_val_nll
