@@ -31,12 +31,14 @@ import subprocess
 import time
 
 import charrnn
+from charrnn import mixture
 from charrnn.budget import auto_size, count_params, format_duration, parse_duration
 from charrnn.data import training_split
-from charrnn.ngram import baseline
+from charrnn.ngram import DEFAULT_ORDER, NGram, baseline
 from charrnn.sources import NamesSource, TextSource
 from charrnn.text import load_text, text_vocab, training_parts
 from charrnn.training import TrainConfig
+from charrnn.training.config import BUDGET_REGULARISERS
 from charrnn.training.sizing import choose_size, measure_speed
 
 TASKS = ("first", "surnames", "surnames-198k", "shakespeare")
@@ -100,8 +102,8 @@ def variant_options(spec: str) -> dict:
 def run(mode, train, val, vocab, seconds, dropout=None, plan=None, size=None, options=None):
     """One budgeted run as ``charrnn train --time-budget`` makes it; returns its summary.
     ``options``: more training keywords (a variant's)."""
-    cfg = TrainConfig.for_mode(mode)
-    options = dict(options or {})
+    cfg = TrainConfig.for_budget(mode)  # what `charrnn train --time-budget` uses
+    options = {**{k: getattr(cfg, k) for k in BUDGET_REGULARISERS[mode]}, **(options or {})}
     dropout = options.pop("dropout", cfg.dropout if dropout is None else dropout)
     t0 = time.perf_counter()
     if size is None:
@@ -130,7 +132,12 @@ def run(mode, train, val, vocab, seconds, dropout=None, plan=None, size=None, op
     else:
         history = charrnn.train(model, train, val, **kw)
     last = history[-1]
+    mix = None
+    if mode == "names":  # the network's and the counts' probabilities mixed (charrnn.mixture)
+        counts = NGram.fit(train, order=DEFAULT_ORDER)
+        mix = mixture.evaluate(model, counts, val)
     return {
+        "mix": mix,
         "hidden": size[0],
         "layers": size[1],
         "dropout": dropout,
@@ -183,7 +190,8 @@ def main() -> None:
         print(
             f"{row['task']:<13} {row['budget']:>6} {row['variant']:<28} {row['hidden']:>4}x{row['layers']} "
             f"val {row['val_nll']:.4f} (baseline {row['baseline']:.4f}) steps {row['steps']} best@{row['best_step']} "
-            f"{row['seconds']:.0f}s",
+            f"{row['seconds']:.0f}s"
+            + (f" mixture {row['mix']['mixture_nll']:.4f} (w {row['mix']['weight']:.2f})" if row.get("mix") else ""),
             flush=True,
         )
         if args.json:

@@ -468,7 +468,8 @@ def fill_defaults(args: argparse.Namespace, typed: set[str]) -> TrainConfig:
         raise ValueError(f"{', '.join(used)} only apply to continuous text: add --mode text")
     if used:
         raise ValueError(f"{', '.join(used)} {'does' if len(used) == 1 else 'do'} not apply to --mode text")
-    config = TrainConfig.for_mode(mode)
+    budgeted = args.time_budget is not None or args.plan is not None
+    config = TrainConfig.for_budget(mode) if budgeted else TrainConfig.for_mode(mode)
     for dest, field in CONFIG_FIELDS.items():
         if getattr(args, dest) is None:
             setattr(args, dest, getattr(config, field))

@@ -77,6 +77,12 @@ class TrainConfig:
         return dataclasses.replace(_DEFAULTS[mode], **changes)
 
     @classmethod
+    def for_budget(cls, mode: str, **changes: Any) -> TrainConfig:
+        """The defaults of ``charrnn train --mode MODE --time-budget ...``: the mode's, with
+        the regularisers measured to help a budgeted run on (:data:`BUDGET_REGULARISERS`)."""
+        return cls.for_mode(mode, **{**BUDGET_REGULARISERS[mode], **changes})
+
+    @classmethod
     def from_options(cls, mode: str, options: dict[str, Any]) -> TrainConfig:
         """The config of a training call's ``options`` (those that are fields; the rest,
         e.g. ``progress``, are not hyperparameters), checked."""
@@ -151,4 +157,12 @@ _DEFAULTS = {
         lr_decay=0.97,
         lr_decay_start=10,
     ),
+}
+
+
+# What a time-budgeted run of each mode turns on (docs/budget.md, "Regularisation": measured with
+# benchmarks/quality.py --variants on two-minute plans; each helped there, together most).
+BUDGET_REGULARISERS: dict[str, dict[str, Any]] = {
+    "names": {"variational": True, "weight_drop": 0.3, "input_dropout": 0.1, "embed_dropout": 0.1},
+    "text": {"dropout": 0.2, "variational": True},
 }
