@@ -130,3 +130,45 @@ def test_epochs_with_a_budget_are_said_to_be_ignored(workdir):
     )
     assert result.returncode == 0, result.stderr
     assert "--epochs is ignored: the time budget decides" in result.stderr
+
+
+def test_a_budgeted_run_turns_on_the_budget_regularisers_and_says_so(budgeted):
+    _, stderr = budgeted
+    assert "dropout 0.2 (variational), input 0.1, embedding 0.1, weight drop 0.3" in stderr
+
+
+@pytest.mark.parametrize("mode", ["names", "text"])
+def test_the_budget_regularisers_apply_only_with_a_budget_and_typed_options_win(mode):
+    from charrnn.cli import build_parser
+    from charrnn.cli.train import fill_defaults
+    from charrnn.training import TrainConfig
+    from charrnn.training.config import BUDGET_REGULARISERS
+
+    def filled(*argv):
+        args = build_parser().parse_args(["train", "f.txt", "--mode", mode, *argv])
+        typed = {k for k, v in vars(args).items() if v is not None}
+        fill_defaults(args, typed)
+        return args
+
+    plain, budget = filled(), filled("--time-budget", "1m")
+    for key, value in BUDGET_REGULARISERS[mode].items():
+        assert getattr(budget, key) == value
+        assert getattr(plain, key) == getattr(TrainConfig.for_mode(mode), key)
+    assert budget.dropout == TrainConfig.for_budget(mode).dropout
+    typed = filled("--time-budget", "1m", "--weight-drop", "0", "--dropout", "0.05")
+    assert typed.weight_drop == 0.0 and typed.dropout == 0.05
+
+
+def test_the_command_reference_states_the_budget_regularisers():
+    from pathlib import Path
+
+    from charrnn.training.config import BUDGET_REGULARISERS
+
+    row = next(
+        line
+        for line in (Path(__file__).parent.parent / "docs" / "cli.md").read_text().splitlines()
+        if line.startswith("| `--time-budget")
+    )
+    for mode, options in BUDGET_REGULARISERS.items():
+        flags = " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v:g}") for k, v in options.items())
+        assert f"{mode}: `{flags}`" in row, (mode, flags)

@@ -67,7 +67,8 @@ def fit_weight(p_net: np.ndarray, p_ngram: np.ndarray, tolerance: float = 1e-4) 
             hi = b
         else:
             lo = a
-    return (lo + hi) / 2
+    # The minimum may sit on an end (one model no help at all): the search only nears it.
+    return min((0.0, (lo + hi) / 2, 1.0), key=lambda w: mixture_nll(p_net, p_ngram, w))
 
 
 def evaluate(model: CharRNN, ngram: NGram, items: Sequence[str]) -> dict[str, Any]:
