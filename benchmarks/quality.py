@@ -99,12 +99,19 @@ def variant_options(spec: str) -> dict:
     return out
 
 
+PLAIN = False  # --plain: the mode's plain defaults, without the budget's regularisers
+
+
 def run(mode, train, val, vocab, seconds, dropout=None, plan=None, size=None, options=None):
     """One budgeted run as ``charrnn train --time-budget`` makes it; returns its summary.
-    ``options``: more training keywords (a variant's)."""
-    cfg = TrainConfig.for_budget(mode)  # what `charrnn train --time-budget` uses
-    options = {**{k: getattr(cfg, k) for k in BUDGET_REGULARISERS[mode]}, **(options or {})}
-    dropout = options.pop("dropout", cfg.dropout if dropout is None else dropout)
+    Precedence: the budget's defaults (the mode's with ``--plain``), then ``dropout``, then
+    ``options`` (a variant's training keywords)."""
+    cfg = TrainConfig.for_mode(mode) if PLAIN else TrainConfig.for_budget(mode)
+    defaults = {} if PLAIN else {k: getattr(cfg, k) for k in BUDGET_REGULARISERS[mode]}
+    if dropout is not None:
+        defaults["dropout"] = dropout
+    options = {**defaults, **(options or {})}
+    dropout = options.pop("dropout", cfg.dropout)
     t0 = time.perf_counter()
     if size is None:
         size = choose_size(
@@ -176,10 +183,13 @@ def main() -> None:
         help="also replay each run's plan (the same size and steps) with these training options, "
         "e.g. variational=true weight_drop=0.3 'weight_drop=0.3,input_dropout=0.1'",
     )
+    p.add_argument("--plain", action="store_true", help="the modes' plain defaults, without the budget's regularisers")
     p.add_argument("--sizes", action="store_true", help="only print what --size auto picks for each budget")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", metavar="FILE", help="append one JSON line per run")
     args = p.parse_args()
+    global PLAIN
+    PLAIN = args.plain
     if args.threads:
         charrnn.set_num_threads(args.threads)
     print(f"# {cpu()}; charrnn {charrnn.__version__}; {charrnn.get_num_threads()} kernel threads")

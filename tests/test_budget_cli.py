@@ -172,3 +172,18 @@ def test_the_command_reference_states_the_budget_regularisers():
     for mode, options in BUDGET_REGULARISERS.items():
         flags = " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v:g}") for k, v in options.items())
         assert f"{mode}: `{flags}`" in row, (mode, flags)
+
+
+def test_resuming_a_checkpoint_from_before_the_regularisers_keeps_them_off():
+    from charrnn.cli import build_parser
+    from charrnn.cli.train import apply_resumed, fill_defaults
+    from charrnn.training.state import LEGACY_OPTIONS
+
+    args = build_parser().parse_args(["train", "f.txt", "--resume", "old.ckpt.safetensors"])
+    typed = {k for k, v in vars(args).items() if v is not None}
+    # The record an older version wrote of a budgeted run: no key of the later options.
+    apply_resumed(args, typed, {"cli": {"mode": "names", "time_budget": 60.0, "dropout": 0.2}}, "old.ckpt.safetensors")
+    fill_defaults(args, typed)
+    for key, value in LEGACY_OPTIONS.items():
+        assert getattr(args, key) == value, key
+    assert args.time_budget == 60.0 and args.dropout == 0.2

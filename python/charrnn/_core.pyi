@@ -83,11 +83,21 @@ def forward_backward(
     seed: int = 0,
     categories: Optional[I32] = None,
     category_embedding: Optional[F32] = None,
-) -> tuple[float, F64, Optional[list[F32]], F32, Optional[F32]]:
+    *,
+    locked: bool = False,
+    input_dropout: float = 0.0,
+    embed_dropout: float = 0.0,
+    weight_drop: float = 0.0,
+    details: bool = False,
+) -> tuple[Any, ...]:
     """Embedding -> L recurrent layers -> linear -> log-softmax cross-entropy.
 
     ``dropout`` (in [0, 1)) drops inputs of layers 1.. and of the output layer with
-    inverted scaling; the masks come from ChaCha8 seeded with ``seed``.  A conditional
+    inverted scaling (``locked``: one mask per sequence, the same at every step); the masks
+    come from ChaCha8 seeded with ``seed``.  ``input_dropout`` drops each sequence's
+    character embeddings (one mask per sequence), ``embed_dropout`` whole rows of the
+    embedding table, ``weight_drop`` entries of every layer's ``w_hh`` (one mask per
+    batch); see :mod:`charrnn.dropout`.  A conditional
     model passes ``category_embedding`` ``[K, C]`` (layer 0's ``w_ih`` is then
     ``[G*H, E + C]``: its input is the character embedding followed by the category
     embedding) and ``categories`` ``[B]`` int32; the category embedding's gradient is
@@ -103,6 +113,11 @@ def forward_backward(
       order, or None when ``compute_grad`` is False;
     * ``h_n``/``c_n``: final states ``[L, B, H]`` (``c_n`` None unless LSTM).
       Gradients never flow into ``h0``/``c0`` (truncated BPTT at the call boundary).
+
+    With ``details`` a sixth element, a dict: ``masks`` (the dropout masks drawn: any of
+    ``embedding [V]``, ``input [B, E]``, ``hidden`` (a list, ``[B, H]`` each when locked,
+    else ``[T, B, H]``), ``recurrent`` (a list of ``[G*H, H]``)) and ``position_nll``
+    (``[T, B]`` float64, the NLL of every position, 0 at padding).
     """
 
 class Constraint:

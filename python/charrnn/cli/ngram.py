@@ -160,18 +160,12 @@ def _has(part: Any, mode: str) -> bool:
     return part is not None and (len(part) >= 2 if mode == "text" else len(part) > 0)
 
 
-def _mixture(args: argparse.Namespace, ngram: NGram, val: Any) -> Optional[dict[str, Any]]:
-    """With ``--mix MODEL``: the cross-fitted mixture on the validation part."""
-    if args.mix is None:
-        return None
-    if args.mode != "names":
-        raise ValueError("--mix applies to names mode only")
-    return mixture.evaluate(load(args.mix), ngram, val)
-
-
 def run(args: argparse.Namespace) -> int:
     """``charrnn ngram``: fit, measure, print (and save with ``--out``)."""
     out: TextIO = sys.stderr if args.json else sys.stdout  # the JSON line alone on stdout
+    if args.mix is not None and args.mode != "names":
+        raise ValueError("--mix applies to names mode only")
+    network = None if args.mix is None else load(args.mix)  # a bad MODEL fails before the counting
     train, val, test, source, vocab = _split(args, out)
     started = time.perf_counter()
     model = NGram.fit(train, order=args.order, mode=args.mode, vocab=vocab)
@@ -194,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
         record.update(split_metrics(name, None if result is None else result["nll"]))
         record[f"{name}_chars"] = 0 if result is None else result["chars"]  # the predicted characters
     record.update({"ngrams": model.ngram_counts, "fit_seconds": fit_seconds, "seconds": seconds})
-    mixed = _mixture(args, model, val)
+    mixed = None if network is None else mixture.evaluate(network, model, val)
     if mixed is not None:
         record.update(
             {

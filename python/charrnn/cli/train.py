@@ -28,6 +28,7 @@ from .. import checkpoint as _ckpt
 from ..budget import BudgetPlan, format_duration
 from ..counted import DEFAULT_WEIGHT_POWER, Counted, has_count_header, load_counts
 from ..data import load_lines, training_split
+from ..dropout import Dropout
 from ..errors import DataError, ResumeError, TrainingInterrupted
 from ..labelled import Labelled
 from ..model import CELLS, DEFAULT_CATEGORY_DIM, CharRNN
@@ -39,7 +40,7 @@ from ..sources import NamesSource, TextSource
 from ..text import load_text, text_vocab, training_parts
 from ..training import TrainConfig, train, train_text
 from ..training.sizing import choose_size
-from ..training.state import STATE_KEYS, default_checkpoint_path, load_state
+from ..training.state import LEGACY_OPTIONS, STATE_KEYS, default_checkpoint_path, load_state
 from ..vocab import Vocab
 from .args import (
     category_spec,
@@ -201,10 +202,10 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--variational",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,
         help="--dropout draws one mask per sequence, the same at every step, instead of one per position "
-        "(variational dropout)",
+        "(variational dropout; default: off, with --time-budget on; --no-variational: off)",
     )
     for field, what in (
         ("input_dropout", "dropout on each sequence's character embeddings, one mask per sequence"),
@@ -439,6 +440,8 @@ def apply_resumed(args: argparse.Namespace, typed: set[str], extra: Optional[dic
             f"record); resume it from Python with charrnn.resume()"
         )
     new_budget = bool(BUDGET & typed)
+    # An option the checkpoint's version did not have ran at its value of then.
+    stored = {**{k: v for k, v in LEGACY_OPTIONS.items() if hasattr(args, k)}, **stored}
     for key, value in stored.items():
         if (key in BUDGET and new_budget) or not hasattr(args, key):
             continue  # a new budget as a whole; or an option this version does not have
@@ -540,7 +543,7 @@ def auto_size(args: argparse.Namespace, vocab: Vocab, make_source: Any, chars: i
 
     t0 = perf_counter()
     args.hidden, args.layers = choose_size(
-        args.mode, vocab, make_source, chars, args.time_budget, cell=args.cell, embed=args.embed, dropout=args.dropout
+        args.mode, vocab, make_source, chars, args.time_budget, cell=args.cell, embed=args.embed, dropout=_dropout(args)
     )
     took = perf_counter() - t0
     args.time_budget = max(1.0, args.time_budget - took)
@@ -899,6 +902,11 @@ def _schedule_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 def _dropout_options(args: argparse.Namespace) -> dict[str, Any]:
     """The dropout options, by their trainer names."""
     return {k: getattr(args, k) for k in ("dropout", "variational", "input_dropout", "embed_dropout", "weight_drop")}
+
+
+def _dropout(args: argparse.Namespace) -> Dropout:
+    """The run's dropouts as one value (what the speed measurement of ``--size auto`` runs with)."""
+    return Dropout(args.dropout, bool(args.variational), args.input_dropout, args.embed_dropout, args.weight_drop)
 
 
 def _dropouts(args: argparse.Namespace) -> str:

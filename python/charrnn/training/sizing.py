@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Union
 
 from ..budget import auto_size, count_params, layers_for, linear_speed
+from ..dropout import Dropout
 from ..model import CharRNN
 from ..vocab import Vocab
 from .optim import Adam
@@ -27,7 +28,11 @@ PROBES = (128, 512)
 
 
 def seconds_per_char(
-    model: CharRNN, source: Any, steps: int = 5, dropout: float = 0.0, clock: Callable[[], float] = time.perf_counter
+    model: CharRNN,
+    source: Any,
+    steps: int = 5,
+    dropout: Union[float, Dropout] = 0.0,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> float:
     """Training seconds per predicted character of ``model`` on ``source``'s batches: the
     fastest of ``steps`` timed steps after one untimed one (which pays for one-off work) —
@@ -57,7 +62,7 @@ def measure_speed(
     *,
     cell: str = "lstm",
     embed: int = 32,
-    dropout: float = 0.0,
+    dropout: Union[float, Dropout] = 0.0,
 ) -> Callable[[int], float]:
     """Seconds per training character as a function of the weights, on this machine: two
     sizes (:data:`PROBES`) measured on ``make_source(model)``'s batches, a line through them."""
@@ -86,7 +91,7 @@ def choose_size(
     *,
     cell: str = "lstm",
     embed: int = 32,
-    dropout: float = 0.0,
+    dropout: Union[float, Dropout] = 0.0,
 ) -> tuple[int, int]:
     """``(hidden, layers)`` for a budget of ``seconds`` on ``data_chars`` characters, the
     speed measured with models of ``vocab`` on ``make_source(model)``'s batches."""

@@ -98,6 +98,16 @@ RESUME_OVERRIDABLE = frozenset(
         "resume",
     }
 )
+# Options added after checkpoints were first written, with the value every run before them
+# had: a checkpoint without one ran with that value, and a resumed run keeps it.
+LEGACY_OPTIONS: dict[str, Any] = {
+    "variational": False,
+    "input_dropout": 0.0,
+    "embed_dropout": 0.0,
+    "weight_drop": 0.0,
+    "weight_decay": 0.0,
+    "ema": 0.0,
+}
 # What each mode's resume function is called (for messages).
 _RESUME_FUNCTION = {"names": "charrnn.resume()", "text": "charrnn.resume_text()"}
 
@@ -166,11 +176,12 @@ class TrainingState:
                 f"the model's weights are not the checkpoint's (pass the model {_RESUME_FUNCTION[self.mode]} loads)"
             )
         for key, value in options.items():
-            if key in RESUME_OVERRIDABLE or key not in self.options:
+            if key in RESUME_OVERRIDABLE or (key not in self.options and key not in LEGACY_OPTIONS):
                 continue
-            if not _same(self.options[key], value):
+            stored = self.options.get(key, LEGACY_OPTIONS.get(key))
+            if not _same(stored, value):
                 raise ResumeError(
-                    f"{key}={value!r} differs from the checkpoint's {key}={self.options[key]!r}; a resumed run "
+                    f"{key}={value!r} differs from the checkpoint's {key}={stored!r}; a resumed run "
                     f"keeps the options it started with ({_RESUME_FUNCTION[self.mode]} takes them from the checkpoint)"
                 )
         for part, got in data.items():

@@ -48,7 +48,7 @@ fn ids_from(values: Vec<i64>, what: &str) -> PyResult<Vec<usize>> {
 }
 
 /// The masks of a pass as a dict of float32 arrays (only the dropouts that were on).
-fn masks_dict<'py>(py: Python<'py>, m: DropoutMasks, mp: &ModelParams, steps: usize, batch: usize) -> PyResult<Bound<'py, PyDict>> {
+fn masks_dict<'py>(py: Python<'py>, m: DropoutMasks, mp: &ModelParams, steps: usize, batch: usize, locked: bool) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     let (gh, h) = (mp.kind.gates() * mp.hidden, mp.hidden);
     if !m.embedding.is_empty() {
@@ -59,7 +59,7 @@ fn masks_dict<'py>(py: Python<'py>, m: DropoutMasks, mp: &ModelParams, steps: us
     }
     if !m.hidden.is_empty() {
         let hidden = m.hidden.into_iter().map(|x| {
-            let shape: Vec<usize> = if x.len() == batch * h { vec![batch, h] } else { vec![steps, batch, h] };
+            let shape: Vec<usize> = if locked { vec![batch, h] } else { vec![steps, batch, h] };
             to_numpy(py, x, &shape)
         });
         d.set_item("hidden", PyList::new(py, hidden)?)?;
@@ -138,7 +138,7 @@ pub fn forward_backward<'py>(
     ];
     if details {
         let extra = PyDict::new(py);
-        extra.set_item("masks", masks_dict(py, out.masks.unwrap_or_default(), &mp, steps, batch)?)?;
+        extra.set_item("masks", masks_dict(py, out.masks.unwrap_or_default(), &mp, steps, batch, locked)?)?;
         extra.set_item("position_nll", to_numpy(py, out.position_nll.unwrap_or_default(), &[steps, batch]))?;
         items.push(extra.into_any());
     }
