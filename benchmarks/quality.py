@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -99,15 +100,12 @@ def variant_options(spec: str) -> dict:
     return out
 
 
-PLAIN = False  # --plain: the mode's plain defaults, without the budget's regularisers
-
-
-def run(mode, train, val, vocab, seconds, dropout=None, plan=None, size=None, options=None):
+def run(mode, train, val, vocab, seconds, dropout=None, plan=None, size=None, options=None, plain=False):
     """One budgeted run as ``charrnn train --time-budget`` makes it; returns its summary.
-    Precedence: the budget's defaults (the mode's with ``--plain``), then ``dropout``, then
+    Precedence: the budget's defaults (the mode's with ``plain``), then ``dropout``, then
     ``options`` (a variant's training keywords)."""
-    cfg = TrainConfig.for_mode(mode) if PLAIN else TrainConfig.for_budget(mode)
-    defaults = {} if PLAIN else {k: getattr(cfg, k) for k in BUDGET_REGULARISERS[mode]}
+    cfg = TrainConfig.for_mode(mode) if plain else TrainConfig.for_budget(mode)
+    defaults = {} if plain else {k: getattr(cfg, k) for k in BUDGET_REGULARISERS[mode]}
     if dropout is not None:
         defaults["dropout"] = dropout
     options = {**defaults, **(options or {})}
@@ -188,8 +186,6 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", metavar="FILE", help="append one JSON line per run")
     args = p.parse_args()
-    global PLAIN
-    PLAIN = args.plain
     if args.threads:
         charrnn.set_num_threads(args.threads)
     print(f"# {cpu()}; charrnn {charrnn.__version__}; {charrnn.get_num_threads()} kernel threads")
@@ -217,24 +213,28 @@ def main() -> None:
         base = {"task": task, "baseline": b["val_nll"], "baseline_order": b["order"], "cpu": cpu()}
         for budget in args.budgets:
             seconds = parse_duration(budget)
-            first = run(mode, train, val, vocab, seconds)
+            first = run(mode, train, val, vocab, seconds, plain=args.plain)
             report({**base, "budget": format_duration(seconds), "variant": "default", **first})
             size = (first["hidden"], first["layers"])
             plan = charrnn.budget.BudgetPlan.from_dict(first["plan"]) if first["plan"] else None
+
+            # The same task, budget and size, with other options.
+            again = functools.partial(run, mode, train, val, vocab, seconds, size=size, plain=args.plain)
+
             if args.schedules and plan is not None:
                 for name, change in (
                     ("linear", {"shape": "linear"}),
                     ("floor 0", {"floor": 0.0}),
                     ("floor 0.2", {"floor": 0.2}),
                 ):
-                    r = run(mode, train, val, vocab, seconds, plan=dataclasses.replace(plan, **change), size=size)
+                    r = again(plan=dataclasses.replace(plan, **change))
                     report({**base, "budget": format_duration(seconds), "variant": name, **r})
             for spec in args.variants:
-                r = run(mode, train, val, vocab, seconds, plan=plan, size=size, options=variant_options(spec))
+                r = again(plan=plan, options=variant_options(spec))
                 label = "default (replayed)" if spec == "default" else spec
                 report({**base, "budget": format_duration(seconds), "variant": label, **r})
             for d in args.dropouts:
-                r = run(mode, train, val, vocab, seconds, dropout=d, size=size)
+                r = again(dropout=d)
                 report({**base, "budget": format_duration(seconds), "variant": f"dropout {d:g}", **r})
 
 

@@ -44,8 +44,7 @@ def ngram_position_probs(ngram: NGram, items: Sequence[str]) -> np.ndarray:
     """``P_ngram`` of the same symbols, in the same order as :func:`network_position_probs`."""
     if ngram.mode != "names":
         raise ValueError("a mixture takes a names-mode n-gram model")
-    seqs = ngram._encode(list(items))
-    return ngram._position_probs(seqs)[seqs.predicted]
+    return ngram.predicted_probs(list(items))
 
 
 def mixture_nll(p_net: np.ndarray, p_ngram: np.ndarray, weight: float) -> float:

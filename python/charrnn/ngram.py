@@ -441,6 +441,13 @@ class NGram:
         texts = _check_items(data, allow_empty=True) if self.mode == "names" else [_check_text(data)]
         return _sequences(*_encode_all(texts, self.vocab), self.mode)
 
+    def predicted_probs(self, data: Union[Sequence[str], str]) -> np.ndarray:
+        """``P(symbol | what comes before it)`` of every predicted symbol of a list of names
+        (each name's characters, then its end marker, name after name) or of a text, as
+        :meth:`evaluate` counts them: a float64 array."""
+        seqs = self._encode(data)
+        return self._position_probs(seqs)[seqs.predicted]
+
     def log_probs(self, items: Sequence[str]) -> np.ndarray:
         """Natural log-probability of each name, its end marker included (names mode), or
         of each text's characters after the first (text mode).  Float64 array."""
@@ -460,14 +467,12 @@ class NGram:
     def evaluate(self, data: Union[Sequence[str], str]) -> dict[str, float]:
         """``{"nll", "ppl", "bpc", "chars"}`` on a list of names (names mode) or a text
         (text mode), per predicted character, counted as ``charrnn train`` counts them."""
-        seqs = self._encode(data)
-        chars = int(np.count_nonzero(seqs.predicted))
-        if chars == 0:
+        probs = self.predicted_probs(data)
+        if probs.size == 0:
             raise DataError(
                 "nothing to evaluate on: no items" if self.mode == "names" else "a text needs at least 2 characters"
             )
-        logp = np.log(self._position_probs(seqs)[seqs.predicted])
-        return summarize(-float(logp.sum()), chars)
+        return summarize(-float(np.log(probs).sum()), probs.size)
 
     def nll(self, data: Union[Sequence[str], str]) -> float:
         """Negative log-likelihood in nats per predicted character (see :meth:`evaluate`)."""

@@ -618,9 +618,7 @@ def _train_names(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
     epochs = args.epochs  # None: only --max-steps counts
     print(
         f"model: {model.cell} hidden {model.hidden} x {model.layers} layer(s), embed {model.embed}, "
-        f"{model.num_params:,} parameters; batch {args.batch}, lr {args.lr:g}, {_dropouts(args)}"
-        + _described_regularisers(args)
-        + ", "
+        f"{model.num_params:,} parameters; batch {args.batch}, lr {args.lr:g}, {_described_regularisers(args)}, "
         + (f"time budget {format_duration(args.time_budget)}" if args.time_budget else "")
         + (f"{epochs} epochs" if epochs else "")
         + (f"{', ' if epochs else ''}at most {args.max_steps} steps" if args.max_steps else ""),
@@ -642,8 +640,7 @@ def _train_names(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
             "val_items": len(val_items),
             "batch_size": args.batch,
             "lr": args.lr,
-            **_dropout_options(args),
-            **_regularisers(args),
+            **_regulariser_options(args),
             "seed": args.seed,
             "epochs": len(history),
             "steps": history[-1].step if history else 0,
@@ -746,8 +743,7 @@ def _train_text(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
             if args.time_budget
             else schedule.describe()
         )
-        + f", clip {args.clip:g}, {_dropouts(args)}"
-        + _described_regularisers(args)
+        + f", clip {args.clip:g}, {_described_regularisers(args)}"
         + (f", {args.epochs} epochs" if args.epochs else "")
         + (f", at most {args.max_steps} steps" if args.max_steps else "")
         + (f", patience {args.patience}" if args.patience else ""),
@@ -770,8 +766,7 @@ def _train_text(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
         "seq_len": args.seq_len,
         "lr": args.lr,
         "clip": args.clip or None,
-        **_dropout_options(args),
-        **_regularisers(args),
+        **_regulariser_options(args),
         "seed": args.seed,
         **_schedule_kwargs(args),
     }
@@ -899,9 +894,12 @@ def _schedule_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _dropout_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The dropout options, by their trainer names."""
-    return {k: getattr(args, k) for k in ("dropout", "variational", "input_dropout", "embed_dropout", "weight_drop")}
+REGULARISERS = ("dropout", "variational", "input_dropout", "embed_dropout", "weight_drop", "weight_decay", "ema")
+
+
+def _regulariser_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The dropouts, weight decay and EMA, by their trainer names."""
+    return {k: getattr(args, k) for k in REGULARISERS}
 
 
 def _dropout(args: argparse.Namespace) -> Dropout:
@@ -909,24 +907,19 @@ def _dropout(args: argparse.Namespace) -> Dropout:
     return Dropout(args.dropout, bool(args.variational), args.input_dropout, args.embed_dropout, args.weight_drop)
 
 
-def _dropouts(args: argparse.Namespace) -> str:
-    """``dropout 0.2`` and the other dropouts that are on, for the run's summary line."""
+def _described_regularisers(args: argparse.Namespace) -> str:
+    """``dropout 0.2`` and the other regularisers that are on, for the run's summary line."""
     parts = [f"dropout {args.dropout:g}" + (" (variational)" if args.variational and args.dropout else "")]
-    for key, label in (("input_dropout", "input"), ("embed_dropout", "embedding"), ("weight_drop", "weight drop")):
+    for key, label in (
+        ("input_dropout", "input"),
+        ("embed_dropout", "embedding"),
+        ("weight_drop", "weight drop"),
+        ("weight_decay", "weight decay"),
+        ("ema", "ema"),
+    ):
         if getattr(args, key):
             parts.append(f"{label} {getattr(args, key):g}")
     return ", ".join(parts)
-
-
-def _regularisers(args: argparse.Namespace) -> dict[str, Any]:
-    return {"weight_decay": args.weight_decay, "ema": args.ema}
-
-
-def _described_regularisers(args: argparse.Namespace) -> str:
-    """``, weight decay WD, ema DECAY`` for the model line, each only when it is on."""
-    return (f", weight decay {args.weight_decay:g}" if args.weight_decay else "") + (
-        f", ema {args.ema:g}" if args.ema else ""
-    )
 
 
 def _train_kwargs(args: argparse.Namespace, epochs: Optional[int]) -> dict[str, Any]:
@@ -936,8 +929,7 @@ def _train_kwargs(args: argparse.Namespace, epochs: Optional[int]) -> dict[str, 
         "batch_size": args.batch,
         "lr": args.lr,
         "clip": args.clip or None,
-        **_dropout_options(args),
-        **_regularisers(args),
+        **_regulariser_options(args),
         "seed": args.seed,
         "max_steps": args.max_steps,
         "checkpoint_every": args.checkpoint_every,
