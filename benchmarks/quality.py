@@ -39,20 +39,21 @@ from charrnn.ngram import DEFAULT_ORDER, NGram, baseline
 from charrnn.sources import NamesSource, TextSource
 from charrnn.text import load_text, text_vocab, training_parts
 from charrnn.training import TrainConfig
-from charrnn.training.config import BUDGET_REGULARISERS
+from charrnn.training.config import budget_regularisers
 from charrnn.training.sizing import choose_size, measure_speed
 
-TASKS = ("first", "surnames", "surnames-198k", "shakespeare")
+TASKS = ("first", "patronymics", "surnames", "surnames-198k", "shakespeare")
 DEFAULT_SHAKESPEARE = "/work/shared/data/tinyshakespeare.txt"
 
 
 def task_data(task: str, shakespeare: str):
     """``(mode, train, val, vocab)`` split as ``charrnn train`` splits them by default."""
-    if task in ("first", "surnames", "surnames-198k"):
+    if task in ("first", "patronymics", "surnames", "surnames-198k"):
         if task == "surnames-198k":  # the issue's list: the bundled russian-names surnames
             items = charrnn.datasets.russian_names("surnames")
         else:
-            items = charrnn.datasets.russiannames("first" if task == "first" else "surname").items
+            kind = {"first": "first", "patronymics": "patronymic", "surnames": "surname"}[task]
+            items = charrnn.datasets.russiannames(kind).items
         train, val, _ = training_split(items, None, TrainConfig.for_mode("names").val_fraction, 0)
         return "names", train, val, charrnn.Vocab.from_items(train)
     text = load_text(shakespeare)
@@ -104,15 +105,11 @@ def run(mode, train, val, vocab, seconds, dropout=None, plan=None, size=None, op
     """One budgeted run as ``charrnn train --time-budget`` makes it; returns its summary.
     Precedence: the budget's defaults (the mode's with ``plain``), then ``dropout``, then
     ``options`` (a variant's training keywords)."""
-    cfg = TrainConfig.for_mode(mode) if plain else TrainConfig.for_budget(mode)
-    defaults = {} if plain else {k: getattr(cfg, k) for k in BUDGET_REGULARISERS[mode]}
-    if dropout is not None:
-        defaults["dropout"] = dropout
-    options = {**defaults, **(options or {})}
-    dropout = options.pop("dropout", cfg.dropout)
+    cfg = TrainConfig.for_mode(mode)
     t0 = time.perf_counter()
+    passes = None  # how many times the budget goes over the data: the names' regularisers depend on it
     if size is None:
-        size = choose_size(
+        hidden, layers, passes = choose_size(
             mode,
             vocab,
             make_source(mode, train),
@@ -120,8 +117,17 @@ def run(mode, train, val, vocab, seconds, dropout=None, plan=None, size=None, op
             seconds,
             cell=cfg.cell,
             embed=cfg.embed,
-            dropout=dropout,
+            dropout=cfg.dropout if dropout is None else dropout,
         )
+        size = (hidden, layers)
+    if plan is not None and mode == "names":
+        total = plan["total_steps"] if isinstance(plan, dict) else plan.total_steps
+        passes = total * cfg.batch_size / len(train)
+    defaults = {} if plain else budget_regularisers(mode, passes)
+    if dropout is not None:
+        defaults["dropout"] = dropout
+    options = {**defaults, **(options or {})}
+    dropout = options.pop("dropout", cfg.dropout)
     left = seconds - (time.perf_counter() - t0)
     model = charrnn.CharRNN(
         vocab, cell=cfg.cell, hidden=size[0], layers=size[1], embed=cfg.embed, seed=cfg.seed, mode=mode
@@ -145,6 +151,7 @@ def run(mode, train, val, vocab, seconds, dropout=None, plan=None, size=None, op
         "mix": mix,
         "hidden": size[0],
         "layers": size[1],
+        "passes": passes,
         "dropout": dropout,
         "options": options,
         "val_nll": history.best_val_nll,
@@ -197,6 +204,7 @@ def main() -> None:
             f"{row['task']:<13} {row['budget']:>6} {row['variant']:<28} {row['hidden']:>4}x{row['layers']} "
             f"val {row['val_nll']:.4f} (baseline {row['baseline']:.4f}) steps {row['steps']} best@{row['best_step']} "
             f"{row['seconds']:.0f}s"
+            + (f" passes {row['passes']:.1f}" if row.get("passes") is not None else "")
             + (f" mixture {row['mix']['mixture_nll']:.4f} (w {row['mix']['weight']:.2f})" if row.get("mix") else ""),
             flush=True,
         )

@@ -137,26 +137,91 @@ def test_a_budgeted_run_turns_on_the_budget_regularisers_and_says_so(budgeted):
     assert "dropout 0.2 (variational), input 0.1, embedding 0.1, weight drop 0.3" in stderr
 
 
-@pytest.mark.parametrize("mode", ["names", "text"])
-def test_the_budget_regularisers_apply_only_with_a_budget_and_typed_options_win(mode):
+def _filled(mode, *argv, passes=None):
+    """The options of ``charrnn train f.txt --mode MODE ARGV`` once the defaults and, for a
+    budget going ``passes`` times over the data, the budget's regularisers are in."""
     from charrnn.cli import build_parser
-    from charrnn.cli.train import fill_defaults
+    from charrnn.cli.train import budget_defaults, fill_defaults
+
+    args = build_parser().parse_args(["train", "f.txt", "--mode", mode, *argv])
+    typed = {k for k, v in vars(args).items() if v is not None}
+    fill_defaults(args, typed)
+    budget_defaults(args, typed, passes)
+    return args
+
+
+@pytest.mark.parametrize("passes", [None, 50.0])
+@pytest.mark.parametrize("mode", ["names", "text"])
+def test_the_budget_regularisers_apply_only_with_a_budget_and_typed_options_win(mode, passes):
     from charrnn.training import TrainConfig
     from charrnn.training.config import BUDGET_REGULARISERS
 
-    def filled(*argv):
-        args = build_parser().parse_args(["train", "f.txt", "--mode", mode, *argv])
-        typed = {k for k, v in vars(args).items() if v is not None}
-        fill_defaults(args, typed)
-        return args
-
-    plain, budget = filled(), filled("--time-budget", "1m")
+    plain, budget = _filled(mode, passes=passes), _filled(mode, "--time-budget", "1m", passes=passes)
     for key, value in BUDGET_REGULARISERS[mode].items():
         assert getattr(budget, key) == value
         assert getattr(plain, key) == getattr(TrainConfig.for_mode(mode), key)
-    assert budget.dropout == TrainConfig.for_budget(mode).dropout
-    typed = filled("--time-budget", "1m", "--weight-drop", "0", "--dropout", "0.05")
+    assert budget.dropout == TrainConfig.for_budget(mode, passes).dropout
+    typed = _filled(mode, "--time-budget", "1m", "--weight-drop", "0", "--dropout", "0.05", passes=passes)
     assert typed.weight_drop == 0.0 and typed.dropout == 0.05
+
+
+def test_a_budget_that_sees_the_names_few_times_regularises_less():
+    from charrnn.training import TrainConfig
+    from charrnn.training.config import (
+        BUDGET_REGULARISERS,
+        NAMES_DROPOUT_FROM_PASSES,
+        NAMES_REGULARISED_FROM_PASSES,
+    )
+
+    plain = TrainConfig.for_mode("names")
+    assert plain.dropout > 0 and NAMES_DROPOUT_FROM_PASSES < NAMES_REGULARISED_FROM_PASSES  # the test can fail
+    few = NAMES_DROPOUT_FROM_PASSES - 0.5
+    args = _filled("names", "--time-budget", "15m", passes=few)
+    assert args.dropout == 0.0
+    for key in BUDGET_REGULARISERS["names"]:
+        assert getattr(args, key) == getattr(plain, key), key
+    some = _filled("names", "--time-budget", "15m", passes=NAMES_DROPOUT_FROM_PASSES)
+    assert some.dropout == plain.dropout and some.weight_drop == plain.weight_drop and not some.variational
+    enough = _filled("names", "--time-budget", "15m", passes=NAMES_REGULARISED_FROM_PASSES)
+    assert enough.weight_drop == BUDGET_REGULARISERS["names"]["weight_drop"]
+    assert _filled("names", "--time-budget", "15m", "--dropout", "0.3", passes=few).dropout == 0.3
+    assert _filled("names", passes=few).dropout == TrainConfig.for_mode("names").dropout  # no budget
+    # Text keeps its regularisers however few the passes (measured to help on tinyshakespeare).
+    text = _filled("text", "--time-budget", "15m", passes=1.0)
+    assert text.dropout == BUDGET_REGULARISERS["text"]["dropout"] and text.variational
+
+
+def test_a_resumed_budgeted_run_keeps_the_checkpoint_regularisers():
+    from charrnn.cli import build_parser
+    from charrnn.cli.train import apply_resumed, budget_defaults, fill_defaults
+
+    args = build_parser().parse_args(["train", "f.txt", "--resume", "run.ckpt.safetensors"])
+    typed = {k for k, v in vars(args).items() if v is not None}
+    stored = {"mode": "names", "time_budget": 60.0, "dropout": 0.2, "variational": False, "weight_drop": 0.0}
+    apply_resumed(args, typed, {"cli": stored}, "run.ckpt.safetensors")
+    fill_defaults(args, typed)
+    budget_defaults(args, typed, 100.0)  # a new run would turn the regularisers on
+    assert args.dropout == 0.2 and args.variational is False and args.weight_drop == 0.0
+
+
+def test_a_plan_decides_the_passes_from_its_steps(tmp_path):
+    import io
+
+    from charrnn.cli import build_parser
+    from charrnn.cli.train import fill_defaults, size_for_budget
+
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"seconds": 60.0, "total_steps": 1000, "warmup": 50, "eval_every": 100}))
+    args = build_parser().parse_args(["train", "f.txt", "--plan", str(plan), "--hidden", "16", "--batch", "8"])
+    fill_defaults(args, {k for k, v in vars(args).items() if v is not None})
+    assert size_for_budget(args, None, None, 5_000, 400, io.StringIO()) == 1000 * 8 / 400
+
+
+def test_budget_regularisers_refuse_an_unknown_mode():
+    from charrnn.training.config import budget_regularisers
+
+    with pytest.raises(ValueError, match="mode must be one of"):
+        budget_regularisers("poems", 10)
 
 
 def test_the_command_reference_states_the_budget_regularisers():

@@ -221,3 +221,27 @@ def test_the_progress_bar_shows_the_time_left(capsys, monkeypatch):
         for _ in monitor.epoch(range(3), 1, 0, 3):
             monitor.step(10.0, 5)
     assert "2m05s left" in capsys.readouterr().err
+
+
+def test_passes_in_counts_the_budget_over_the_data():
+    from charrnn.budget import STEP_SHARE, passes_in
+
+    # 1 us per character: 100 s of budget, 85 of them steps, see 85M characters = 85 passes over 1M.
+    assert passes_in(100.0, lambda params: 1e-6, 12345, 1_000_000) == pytest.approx(STEP_SHARE * 100)
+    # A bigger model is slower, so the same budget goes over the data fewer times.
+    slower = lambda params: 1e-12 * params
+    assert passes_in(60, slower, 2_000_000, 10_000) < passes_in(60, slower, 100_000, 10_000)
+
+
+def test_choose_size_returns_the_size_and_the_passes_it_measured():
+    from charrnn.training.sizing import choose_size
+
+    names = ["Анна", "Ольга", "Мария", "Иван", "Пётр", "Сергей"] * 20
+    vocab = charrnn.Vocab.from_items(names)
+    chars = sum(len(n) + 1 for n in names)
+    source = lambda m: NamesSource(m, names, batch_size=8, seed=0)
+    hidden, layers, passes = choose_size("names", vocab, source, chars, 30.0, embed=8)
+    assert count_params(hidden, layers, embed=8, vocab=len(vocab)) <= 3 * chars or hidden == 64
+    assert passes > 1  # 30 s over 800 characters
+    given = choose_size("names", vocab, source, chars, 30.0, embed=8, size=(512, 1))
+    assert given[:2] == (512, 1) and given[2] < passes  # the largest model, the fewest passes

@@ -263,11 +263,17 @@ def auto_size(
     for hidden in SIZES:
         layers = layers_for(mode, hidden)
         params = count_params(hidden, layers, embed=embed, vocab=vocab, cell=cell)
-        seen = STEP_SHARE * seconds / seconds_per_char(params)
+        seen = passes_in(seconds, seconds_per_char, params, data_chars) * data_chars
         if params > DATA_RATIO * data_chars or seen < min(CHARS_PER_WEIGHT * params, EPOCHS * data_chars):
             break
         chosen = (hidden, layers)
     return chosen
+
+
+def passes_in(seconds: float, seconds_per_char: Any, params: int, data_chars: int) -> float:
+    """How many times a budget of ``seconds`` goes over ``data_chars`` training characters
+    with a model of ``params`` weights (``STEP_SHARE`` of the budget goes to steps)."""
+    return STEP_SHARE * seconds / seconds_per_char(params) / max(1, data_chars)
 
 
 def linear_speed(p1: int, t1: float, p2: int, t2: float) -> Any:

@@ -25,7 +25,7 @@ from typing import Any, Optional, TextIO
 
 from .. import _core, datasets
 from .. import checkpoint as _ckpt
-from ..budget import BudgetPlan, format_duration
+from ..budget import BudgetPlan, format_duration, passes_in
 from ..counted import DEFAULT_WEIGHT_POWER, Counted, has_count_header, load_counts
 from ..data import load_lines, training_split
 from ..dropout import Dropout
@@ -39,7 +39,8 @@ from ..sampling import SEEN_KEY, SeenNames
 from ..sources import NamesSource, TextSource
 from ..text import load_text, text_vocab, training_parts
 from ..training import TrainConfig, train, train_text
-from ..training.sizing import choose_size
+from ..training.config import budget_regularisers
+from ..training.sizing import choose_size, seconds_per_char
 from ..training.state import LEGACY_OPTIONS, STATE_KEYS, default_checkpoint_path, load_state
 from ..vocab import Vocab
 from .args import (
@@ -471,8 +472,7 @@ def fill_defaults(args: argparse.Namespace, typed: set[str]) -> TrainConfig:
         raise ValueError(f"{', '.join(used)} only apply to continuous text: add --mode text")
     if used:
         raise ValueError(f"{', '.join(used)} {'does' if len(used) == 1 else 'do'} not apply to --mode text")
-    budgeted = args.time_budget is not None or args.plan is not None
-    config = TrainConfig.for_budget(mode) if budgeted else TrainConfig.for_mode(mode)
+    config = TrainConfig.for_mode(mode)  # a budget adds its regularisers once the data is known (budget_defaults)
     for dest, field in CONFIG_FIELDS.items():
         if getattr(args, dest) is None:
             setattr(args, dest, getattr(config, field))
@@ -507,6 +507,22 @@ def fill_defaults(args: argparse.Namespace, typed: set[str]) -> TrainConfig:
     return config
 
 
+def budget_defaults(
+    args: argparse.Namespace, typed: set[str], passes: Optional[float], out: Optional[TextIO] = None
+) -> None:
+    """A time-budgeted run's regularisers, which depend on how many times the budget goes
+    over the training data (``passes``; :func:`charrnn.training.config.budget_regularisers`);
+    options typed win, and a resumed run keeps the checkpoint's. Says on ``out`` what the
+    passes decided."""
+    if args.time_budget is None or args.resume is not None:
+        return
+    for key, value in budget_regularisers(args.mode, passes).items():
+        if key not in typed:
+            setattr(args, key, value)
+    if out is not None and passes is not None and args.mode == "names":
+        print(f"budget: about {passes:.1f} passes over the data: {_described_regularisers(args)}", file=out)
+
+
 def load_plan(path: str) -> BudgetPlan:
     """The plan in ``path``: a model or training checkpoint of a budgeted run, a ``--json``
     record (a JSON-lines file: its last record with a plan), or a JSON object of the plan."""
@@ -536,23 +552,46 @@ def load_plan(path: str) -> BudgetPlan:
     )
 
 
-def auto_size(args: argparse.Namespace, vocab: Vocab, make_source: Any, chars: int, out: TextIO) -> None:
-    """``--size auto``: measure, choose ``args.hidden``/``args.layers``; the time it took is
-    taken from the budget."""
+def size_for_budget(
+    args: argparse.Namespace, vocab: Vocab, make_source: Any, chars: int, items: Optional[int], out: TextIO
+) -> Optional[float]:
+    """A budgeted run's size and how many times the budget goes over its ``chars`` training
+    characters (None: no budget, or not needed). ``--size auto`` measures this machine's
+    speed, chooses ``args.hidden``/``args.layers`` from it and takes the time it took from
+    the budget; a size given is timed for a few steps. With ``--plan`` (and ``items`` per
+    pass) the plan's steps tell instead, so that the plan alone decides."""
     from time import perf_counter
 
-    t0 = perf_counter()
-    args.hidden, args.layers = choose_size(
-        args.mode, vocab, make_source, chars, args.time_budget, cell=args.cell, embed=args.embed, dropout=_dropout(args)
-    )
-    took = perf_counter() - t0
-    args.time_budget = max(1.0, args.time_budget - took)
-    print(
-        f"size auto: hidden {args.hidden} x {args.layers} layer(s) for {chars:,} characters "
-        f"in {format_duration(args.time_budget + took)} (measuring took {took:.1f}s of it)",
-        file=out,
-        flush=True,
-    )
+    if args.time_budget is None:
+        return None
+    passes = None
+    if args.size == "auto":
+        t0 = perf_counter()
+        args.hidden, args.layers, passes = choose_size(
+            args.mode,
+            vocab,
+            make_source,
+            chars,
+            args.time_budget,
+            cell=args.cell,
+            embed=args.embed,
+            dropout=_dropout(args),
+        )
+        took = perf_counter() - t0
+        args.time_budget = max(1.0, args.time_budget - took)
+        print(
+            f"size auto: hidden {args.hidden} x {args.layers} layer(s) for {chars:,} characters "
+            f"in {format_duration(args.time_budget + took)} (measuring took {took:.1f}s of it)",
+            file=out,
+            flush=True,
+        )
+    elif items is not None and args.plan is None:
+        model = CharRNN(vocab, cell=args.cell, hidden=args.hidden, layers=args.layers, embed=args.embed, seed=0)
+        per_char = seconds_per_char(model, make_source(model), dropout=_dropout(args))
+        passes = passes_in(args.time_budget, lambda _: per_char, model.num_params, chars)
+    if items is not None and args.plan is not None:
+        passes = load_plan(args.plan).total_steps * args.batch / max(1, items)
+    return passes
 
 
 # -- the command ---------------------------------------------------------------------------------
@@ -570,7 +609,7 @@ def run(args: argparse.Namespace) -> int:
         raise DataError("--weight-power needs counts: give --weights COUNTS (or a FILE with a 'count' column)")
     # Human-readable text goes to stdout, or to stderr when stdout carries JSON lines.
     out: TextIO = sys.stderr if args.json else sys.stdout
-    return (_train_text if args.mode == "text" else _train_names)(args, out, resumed)
+    return (_train_text if args.mode == "text" else _train_names)(args, typed, out, resumed)
 
 
 def _saved_best(args: argparse.Namespace, best: dict[str, Any]) -> None:
@@ -578,7 +617,7 @@ def _saved_best(args: argparse.Namespace, best: dict[str, Any]) -> None:
         print(f"charrnn: {args.out} holds the best weights so far ({best['what']})", file=sys.stderr)
 
 
-def _train_names(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
+def _train_names(args: argparse.Namespace, typed: set[str], out: TextIO, resumed: Any) -> int:
     max_chars = args.max_line_length or None
     labelled = _labelled_data(args, max_chars)  # --preset / --category: a conditional model
     counts = _counts(args, labelled is not None)  # --weights, or a FILE with a count column
@@ -604,9 +643,13 @@ def _train_names(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
     if args.val is None and len(items) == 1:
         print("warning: only 1 item: nothing to hold out, training without validation", file=sys.stderr)
     vocab = Vocab.from_items(train_items)  # the alphabet is the training data's
-    if args.size == "auto" and resumed is None and not isinstance(train_items, Labelled):
-        chars = sum(len(item) + 1 for item in train_items)  # + the end of each item
-        auto_size(args, vocab, lambda m: NamesSource(m, train_items, batch_size=args.batch, seed=args.seed), chars, out)
+    if resumed is None:
+        passes = None  # a conditional model keeps its size, and the regularisers
+        if not isinstance(train_items, Labelled):
+            chars = sum(len(item) + 1 for item in train_items)  # + the end of each item
+            batches = lambda m: NamesSource(m, train_items, batch_size=args.batch, seed=args.seed)  # noqa: E731
+            passes = size_for_budget(args, vocab, batches, chars, len(train_items), out)
+        budget_defaults(args, typed, passes, out)
     model = _model(args, vocab, resumed, source, train_items)
     checkpoint = args.checkpoint or default_checkpoint_path(args.out)
     print(f"data: {len(train_items):,} train / {len(val_items):,} val items from {source}", file=out)
@@ -692,7 +735,7 @@ def _print_baseline(network_nll: float, train_data: Any, val_data: Any, mode: st
     )
 
 
-def _train_text(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
+def _train_text(args: argparse.Namespace, typed: set[str], out: TextIO, resumed: Any) -> int:
     if args.file is None:
         raise ValueError("--mode text needs a FILE of text to train on")
     text = load_text(args.file)
@@ -700,14 +743,9 @@ def _train_text(args: argparse.Namespace, out: TextIO, resumed: Any) -> int:
     test_fraction = 0.0 if args.test is not None else args.test_fraction
     train_part, val_part, test_part = training_parts(text, val_fraction, test_fraction, args.val, args.test)
     vocab = text_vocab(text)  # every character of FILE (its held-out parts were cut from it)
-    if args.size == "auto" and resumed is None:
-        auto_size(
-            args,
-            vocab,
-            lambda m: TextSource(m, train_part, batch_size=args.batch, seq_len=args.seq_len),
-            len(train_part),
-            out,
-        )
+    if resumed is None:
+        batches = lambda m: TextSource(m, train_part, batch_size=args.batch, seq_len=args.seq_len)  # noqa: E731
+        budget_defaults(args, typed, size_for_budget(args, vocab, batches, len(train_part), None, out))
     model = _model(args, vocab, resumed, args.file, None)
     checkpoint = args.checkpoint or default_checkpoint_path(args.out)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any, Optional, Union
 
-from ..budget import auto_size, count_params, layers_for, linear_speed
+from ..budget import auto_size, count_params, layers_for, linear_speed, passes_in
 from ..dropout import Dropout
 from ..model import CharRNN
 from ..vocab import Vocab
@@ -92,10 +92,15 @@ def choose_size(
     cell: str = "lstm",
     embed: int = 32,
     dropout: Union[float, Dropout] = 0.0,
-) -> tuple[int, int]:
-    """``(hidden, layers)`` for a budget of ``seconds`` on ``data_chars`` characters, the
-    speed measured with models of ``vocab`` on ``make_source(model)``'s batches."""
+    size: Optional[tuple[int, int]] = None,
+) -> tuple[int, int, float]:
+    """``(hidden, layers, passes)`` for a budget of ``seconds`` on ``data_chars`` characters:
+    the size :func:`charrnn.budget.auto_size` picks (or ``size``, given), and how many times the
+    budget goes over the data at that size (:func:`charrnn.budget.passes_in`), the speed
+    measured with models of ``vocab`` on ``make_source(model)``'s batches."""
     speed = measure_speed(mode, vocab, make_source, cell=cell, embed=embed, dropout=dropout)
-    hidden, layers = auto_size(mode, data_chars, seconds, speed, embed=embed, vocab=len(vocab), cell=cell)
-    logger.info("size auto: %d x %d for %d characters in %.0f s", hidden, layers, data_chars, seconds)
-    return hidden, layers
+    if size is None:
+        size = auto_size(mode, data_chars, seconds, speed, embed=embed, vocab=len(vocab), cell=cell)
+        logger.info("size auto: %d x %d for %d characters in %.0f s", *size, data_chars, seconds)
+    params = count_params(*size, embed=embed, vocab=len(vocab), cell=cell)
+    return size[0], size[1], passes_in(seconds, speed, params, data_chars)
