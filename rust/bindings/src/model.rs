@@ -125,7 +125,7 @@ pub fn forward_backward<'py>(
     let (h0s, c0s, cats_s) = (h0.as_ref().map(|a| a.slice()), c0.as_ref().map(|a| a.slice()), cats.as_ref().map(|c| c.slice()));
     let out = guarded(py, |cancel| {
         let dropout = Dropout { hidden: dropout as f32, locked, input: input_dropout as f32, embedding: embed_dropout as f32, weight: weight_drop as f32 };
-        let opts = PassOptions { h0: h0s, c0: c0s, compute_grad, dropout, seed, categories: cats_s, details, cancel };
+        let opts = PassOptions { h0: h0s, c0: c0s, compute_grad, dropout, seed, given: None, categories: cats_s, details, cancel };
         model::forward_backward(&mp, &b, &opts)
     })?;
     let grads = out.grads.map(|gs| gs.into_iter().zip(mp.shapes()).map(|(g, s)| to_numpy(py, g, &s).into_any()).collect::<Vec<_>>());

@@ -14,7 +14,9 @@
 //!
 //! The `hidden` masks come from the pass's generator (stream 0) in the order they always
 //! did, so a pass with only `hidden` dropout gives the same numbers as before the others
-//! existed; the others come from stream 1 of the same seed.
+//! existed; the others come from stream 1 of the same seed. `PassMasks::draw` draws them
+//! all, in that order; a pass can also be handed masks already drawn (`PassMasks::given`),
+//! which is how the groups of a split batch share one batch's masks.
 
 use rand_chacha::ChaCha8Rng;
 
@@ -23,6 +25,17 @@ use crate::error::{KernelError, Result};
 use crate::layout::SeqLayout;
 use crate::ops::dropout_mask;
 use crate::rng::seeded_rng;
+
+/// The sizes a model's masks have.
+#[derive(Debug, Clone, Copy)]
+pub struct MaskSizes {
+    pub vocab: usize,
+    pub embed: usize,
+    pub hidden: usize,
+    /// Values of one layer's `w_hh`, `G*H*H`.
+    pub w_hh: usize,
+    pub layers: usize,
+}
 
 /// Dropout probabilities of one training pass (all 0: no dropout).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -61,7 +74,8 @@ impl Dropout {
     }
 }
 
-/// The masks a pass drew, in the caller's order, for tests and reference implementations.
+/// The masks a pass drew, in the caller's order, for tests and reference implementations;
+/// also the form in which a pass takes masks already drawn (`PassOptions::given`).
 #[derive(Debug, Clone, Default)]
 pub struct DropoutMasks {
     /// `[V]`, one factor per embedding row (empty: no embedding dropout).
@@ -104,6 +118,79 @@ impl BatchMasks {
     /// per-batch masks, from the same stream).
     pub fn draw_input(&mut self, p: f32, batch: usize, width: usize, cancel: Cancel) -> Result<Vec<f32>> {
         dropout_mask(batch * width, p, &mut self.rng, cancel)
+    }
+}
+
+/// The masks of one pass in the form the pass uses them: as `DropoutMasks`, except that
+/// per-position `hidden` masks are packed, `[rows, H]` in the pass's `SeqLayout`.
+#[derive(Debug, Clone, Default)]
+pub struct PassMasks {
+    /// `[V]` (empty: none).
+    pub embedding: Vec<f32>,
+    /// `[B, E]`, batch order (empty: none).
+    pub input: Vec<f32>,
+    /// Layers 1.. and the output layer (`L` in all), each `[B, H]` when `locked`, else
+    /// `[rows, H]`; empty: no hidden dropout.
+    pub hidden: Vec<Vec<f32>>,
+    pub locked: bool,
+    /// `[G*H, H]` per layer (empty: none).
+    pub recurrent: Vec<Vec<f32>>,
+}
+
+impl PassMasks {
+    /// Every mask `d` asks for, over a batch laid out as `layout`. Stream 1 gives the
+    /// embedding rows, one recurrent mask per layer, then the input mask `[B, E]`; stream 0
+    /// the hidden masks of layers 1.. and then of the output layer, `[B, H]` each when
+    /// locked, else `[rows, H]` in packed row order.
+    pub fn draw(d: &Dropout, seed: u64, layout: &SeqLayout, sizes: MaskSizes, cancel: Cancel) -> Result<Self> {
+        let mut batch = BatchMasks::draw(d, seed, sizes.vocab, sizes.w_hh, sizes.layers, cancel)?;
+        let input = if d.input > 0.0 { batch.draw_input(d.input, layout.batch, sizes.embed, cancel)? } else { Vec::new() };
+        let mut hidden = Vec::new();
+        if d.hidden > 0.0 {
+            let mut rng = seeded_rng(seed);
+            let len = if d.locked { layout.batch } else { layout.rows() } * sizes.hidden;
+            for _ in 0..sizes.layers {
+                hidden.push(dropout_mask(len, d.hidden, &mut rng, cancel)?);
+            }
+        }
+        Ok(PassMasks { embedding: batch.embedding.unwrap_or_default(), input, hidden, locked: d.locked, recurrent: batch.recurrent })
+    }
+
+    /// Masks drawn elsewhere (`DropoutMasks` form, `hidden` shaped as `locked` says), their
+    /// shapes checked against the batch and the model. An empty mask is no dropout.
+    pub fn given(m: &DropoutMasks, locked: bool, layout: &SeqLayout, sizes: MaskSizes) -> Result<Self> {
+        let check = |what: String, mask: &[f32], len: usize| {
+            if mask.is_empty() || mask.len() == len {
+                Ok(())
+            } else {
+                Err(KernelError::Value(format!("the given {what} mask has {} values, expected {len} (or none)", mask.len())))
+            }
+        };
+        let per_layer = |what: &str, masks: &[Vec<f32>], len: usize| {
+            if !masks.is_empty() && masks.len() != sizes.layers {
+                return Err(KernelError::Value(format!("{} given {what} masks, expected {} (or none)", masks.len(), sizes.layers)));
+            }
+            masks.iter().enumerate().try_for_each(|(l, m)| check(format!("{what}[{l}]"), m, len))
+        };
+        check("embedding".into(), &m.embedding, sizes.vocab)?;
+        check("input".into(), &m.input, layout.batch * sizes.embed)?;
+        per_layer("recurrent", &m.recurrent, sizes.w_hh)?;
+        let steps = if locked { 1 } else { layout.steps };
+        per_layer("hidden", &m.hidden, steps * layout.batch * sizes.hidden)?;
+        let hidden = if locked { m.hidden.clone() } else { m.hidden.iter().map(|h| layout.pack(h, sizes.hidden)).collect() };
+        Ok(PassMasks { embedding: m.embedding.clone(), input: m.input.clone(), hidden, locked, recurrent: m.recurrent.clone() })
+    }
+
+    /// The `DropoutMasks` form: per-position hidden masks unpacked to `[T, B, H]` (0 at
+    /// padding).
+    pub fn into_masks(self, layout: &SeqLayout, hidden: usize) -> DropoutMasks {
+        let per_position = |m: Vec<f32>| if self.locked { m } else { layout.unpack(&m, hidden, 0.0) };
+        DropoutMasks {
+            embedding: self.embedding,
+            input: self.input,
+            hidden: self.hidden.into_iter().map(per_position).collect(),
+            recurrent: self.recurrent,
+        }
     }
 }
 
@@ -167,6 +254,25 @@ mod tests {
         for m in a.recurrent.iter().chain(a.embedding.iter()) {
             assert!(m.iter().all(|&v| v == 0.0 || v == 2.0));
         }
+    }
+
+    #[test]
+    fn given_masks_are_checked_and_per_position_ones_packed() {
+        let layout = SeqLayout::new(3, &[1, 3, 2]).unwrap();
+        let sizes = MaskSizes { vocab: 4, embed: 2, hidden: 2, w_hh: 8, layers: 1 };
+        let padded: Vec<f32> = (0..18).map(|v| v as f32).collect(); // [T=3, B=3, H=2]
+        let m = DropoutMasks { hidden: vec![padded.clone()], ..Default::default() };
+        let given = PassMasks::given(&m, false, &layout, sizes).unwrap();
+        assert_eq!(given.hidden[0], layout.pack(&padded, 2));
+        let back = given.into_masks(&layout, 2).hidden.remove(0);
+        assert_eq!(back, layout.unpack(&layout.pack(&padded, 2), 2, 0.0));
+        let locked = DropoutMasks { hidden: vec![padded[..6].to_vec()], ..Default::default() };
+        assert_eq!(PassMasks::given(&locked, true, &layout, sizes).unwrap().hidden, locked.hidden);
+        assert!(PassMasks::given(&m, true, &layout, sizes).unwrap_err().to_string().contains("hidden[0]"));
+        let bad_input = DropoutMasks { input: vec![1.0; 5], ..Default::default() };
+        assert!(PassMasks::given(&bad_input, false, &layout, sizes).unwrap_err().to_string().contains("input"));
+        let two_layers = DropoutMasks { recurrent: vec![vec![1.0; 8]; 2], ..Default::default() };
+        assert!(PassMasks::given(&two_layers, false, &layout, sizes).is_err());
     }
 
     #[test]

@@ -4,13 +4,14 @@
 
 use crate::cell::CellKind;
 use crate::cancel::{Cancel, FRESH_WRITE_WORK};
-use crate::dropout::{locked_rows, scale_rows, BatchMasks, Dropout, DropoutMasks};
+use std::borrow::Cow;
+
+use crate::dropout::{locked_rows, scale_rows, Dropout, DropoutMasks, MaskSizes, PassMasks};
 use crate::error::{KernelError, Result};
 use crate::gemm::{matmul_ab, matmul_abt, matmul_atb};
 use crate::loss::softmax_nll;
 use crate::memory::check_memory;
-use crate::ops::{add_into, all_finite, apply_mask, column_sums, dropout_mask, repeat_row};
-use crate::rng::seeded_rng;
+use crate::ops::{add_into, all_finite, apply_mask, column_sums, repeat_row};
 use crate::split::{sum_in_order, Groups};
 use crate::layer::{self, LayerTape, LayerWeights};
 use crate::layout::SeqLayout;
@@ -145,6 +146,12 @@ impl<'a> ModelParams<'a> {
         out
     }
 
+    /// The sizes of the model's dropout masks.
+    pub fn mask_sizes(&self) -> MaskSizes {
+        let w_hh = self.kind.gates() * self.hidden * self.hidden;
+        MaskSizes { vocab: self.vocab, embed: self.embed, hidden: self.hidden, w_hh, layers: self.n_layers() }
+    }
+
     /// Checks a category id list against the model.
     pub fn check_categories(&self, categories: Option<&[i32]>, rows: usize) -> Result<Option<Vec<usize>>> {
         check_categories(self.n_categories, categories, rows)
@@ -263,6 +270,11 @@ pub struct PassOptions<'a> {
     pub dropout: Dropout,
     /// Seed of the dropout masks.
     pub seed: u64,
+    /// Masks already drawn (`DropoutMasks` form, `hidden` shaped as `dropout.locked` says):
+    /// the pass draws none and applies exactly these (an empty one: no such dropout),
+    /// whatever `dropout`'s probabilities. The groups of a split batch get their share of
+    /// the batch's masks this way; a pass given masks is never split itself.
+    pub given: Option<&'a DropoutMasks>,
     /// Also return the dropout masks drawn and the NLL at every position
     /// (`ForwardOutput::masks`, `position_nll`): for tests, references and mixtures.
     pub details: bool,
@@ -332,37 +344,98 @@ fn scatter_rows(src: &[f32], width: usize, ids: &[usize], out: &mut [f32], cance
 
 
 
-/// The pass of `forward_backward` over a batch already validated, with the sequences cut
-/// into `threads` contiguous groups of about equal total length: one fork and join per
-/// batch instead of one per product and per layer (which, on small batches, spent as much
-/// time waking threads as computing). Gradients are summed in group order, so results
-/// are reproducible for a given thread count and differ from one thread's by rounding.
-fn forward_backward_split(params: &ModelParams, batch: &Batch, opts: &PassOptions, threads: usize) -> Result<ForwardOutput> {
-    let (steps, hid, n_layers) = (batch.steps, params.hidden, params.n_layers());
+/// The copies of the embedding table and of the recurrent weights with the per-batch masks
+/// applied: a pass runs with these in place of the weights (`params`).
+struct DroppedWeights {
+    embedding: Option<Vec<f32>>,
+    w_hh: Vec<Vec<f32>>,
+}
+
+impl DroppedWeights {
+    /// `embedding` (`[V]`) and `recurrent` (per layer) as in `DropoutMasks` (empty: none).
+    fn new(params: &ModelParams, embedding: &[f32], recurrent: &[Vec<f32>], cancel: Cancel) -> Result<Self> {
+        let embedding = match embedding {
+            [] => None,
+            m => Some(scale_rows(params.embedding, params.embed, m, cancel)?),
+        };
+        let w_hh = recurrent.iter().zip(&params.layers).map(|(m, w)| apply_mask(w.w_hh, m, cancel)).collect::<Result<_>>()?;
+        Ok(DroppedWeights { embedding, w_hh })
+    }
+
+    fn params<'b>(&'b self, params: &ModelParams<'b>) -> ModelParams<'b> {
+        let mut eff = params.clone();
+        if let Some(e) = &self.embedding {
+            eff.embedding = e;
+        }
+        for (w, dropped) in eff.layers.iter_mut().zip(&self.w_hh) {
+            w.w_hh = dropped;
+        }
+        eff
+    }
+}
+
+/// Turns the gradients of the dropped copies (`DroppedWeights`) into the weights' own:
+/// through the same per-batch masks.
+fn mask_batch_grads(grads: &mut [Vec<f32>], embed: usize, embedding: &[f32], recurrent: &[Vec<f32>], cancel: Cancel) -> Result<()> {
+    if !embedding.is_empty() {
+        grads[0] = scale_rows(&grads[0], embed, embedding, cancel)?;
+    }
+    for (l, m) in recurrent.iter().enumerate() {
+        grads[2 + 4 * l].iter_mut().zip(m).for_each(|(g, m)| *g *= m);
+    }
+    Ok(())
+}
+
+/// The pass of `forward_backward` over a batch already validated (laid out as `layout`),
+/// with the sequences cut into `threads` contiguous groups of about equal total length:
+/// one fork and join per batch instead of one per product and per layer (which, on small
+/// batches, spent as much time waking threads as computing). Gradients are summed in group
+/// order, so results are reproducible for a given thread count and differ from one
+/// thread's by rounding.
+///
+/// The dropout masks are drawn once for the whole batch, as a one-thread pass draws them,
+/// and each group is given its share (`Groups::masks`); the groups share one dropped copy
+/// of the embedding table and recurrent weights, and the summed gradients go through the
+/// per-batch masks once. So a split pass uses the masks of a one-thread pass.
+fn forward_backward_split(params: &ModelParams, batch: &Batch, opts: &PassOptions, layout: &SeqLayout, threads: usize) -> Result<ForwardOutput> {
+    let (steps, hid, n_layers, cancel) = (batch.steps, params.hidden, params.n_layers(), opts.cancel);
     let groups = Groups::balanced(batch.lengths, threads);
+    let sizes = params.mask_sizes();
+    let masks = PassMasks::draw(&opts.dropout, opts.seed, layout, sizes, cancel)?.into_masks(layout, hid);
+    let dropped = DroppedWeights::new(params, &masks.embedding, &masks.recurrent, cancel)?;
+    let eff = dropped.params(params);
     let mut results: Vec<Option<Result<ForwardOutput>>> = groups.ranges.iter().map(|_| None).collect();
     crate::parallel::for_each(results.iter_mut().zip(groups.ranges.iter().cloned()).collect(), |(slot, g)| {
-        let (ids, targets) = (groups.columns(batch.ids, steps, &g), groups.columns(batch.targets, steps, &g));
+        let (ids, targets) = (groups.columns(batch.ids, steps, 1, &g), groups.columns(batch.targets, steps, 1, &g));
         let state = |s: Option<&[f32]>| s.map(|s| groups.state_rows(s, n_layers, hid, &g));
         let (h0, c0) = (state(opts.h0), state(opts.c0));
+        let given = opts.dropout.active().then(|| groups.masks(&masks, steps, sizes, opts.dropout.locked, &g));
         let sub = Batch { steps, batch: g.len(), ids: &ids, targets: &targets, lengths: &batch.lengths[g.clone()] };
         let sub_opts = PassOptions {
             h0: h0.as_deref(),
             c0: c0.as_deref(),
             categories: opts.categories.map(|c| &c[g.clone()]),
+            given: given.as_ref(),
             ..*opts
         };
-        *slot = Some(crate::parallel::serial(|| forward_backward(params, &sub, &sub_opts)));
+        *slot = Some(crate::parallel::serial(|| forward_backward(&eff, &sub, &sub_opts)));
     });
     let mut parts = results.into_iter().map(|r| r.expect("every group ran")).collect::<Result<Vec<_>>>()?;
     let h_n = groups.merge_states(&parts.iter().map(|p| &p.h_n[..]).collect::<Vec<_>>(), n_layers, hid);
     let c_n = parts.iter().map(|p| p.c_n.as_deref()).collect::<Option<Vec<_>>>().map(|c| groups.merge_states(&c, n_layers, hid));
-    let grads = parts.iter_mut().map(|p| p.grads.take()).collect::<Option<Vec<_>>>();
+    let grads = match parts.iter_mut().map(|p| p.grads.take()).collect::<Option<Vec<_>>>() {
+        Some(g) => {
+            let mut total = sum_in_order(g, cancel)?;
+            mask_batch_grads(&mut total, params.embed, &masks.embedding, &masks.recurrent, cancel)?;
+            Some(total)
+        }
+        None => None,
+    };
     Ok(ForwardOutput {
         loss_sum: parts.iter().map(|p| p.loss_sum).sum(),
         seq_loss: parts.iter().flat_map(|p| p.seq_loss.iter().copied()).collect(),
         count: parts.iter().map(|p| p.count).sum(),
-        grads: grads.map(|g| sum_in_order(g, opts.cancel)).transpose()?,
+        grads,
         h_n,
         c_n,
         masks: None,
@@ -375,9 +448,9 @@ fn forward_backward_split(params: &ModelParams, batch: &Batch, opts: &PassOption
 /// Forward (and optionally backward) pass of the model over one batch.
 ///
 /// Gradients do not flow into the initial state: a caller carrying state between batches
-/// gets truncated backpropagation through time. With several threads (and no dropout) the
-/// sequences are split into one group per thread, each group's pass runs whole on its
-/// thread, and the results are merged (`forward_backward_split`).
+/// gets truncated backpropagation through time. With several threads (and neither
+/// `details` nor `given`) the sequences are split into one group per thread, each group's
+/// pass runs whole on its thread, and the results are merged (`forward_backward_split`).
 pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions) -> Result<ForwardOutput> {
     let (steps, bsz, hid, n_layers) = (batch.steps, batch.batch, params.hidden, params.n_layers());
     if batch.ids.len() != steps * bsz || batch.targets.len() != steps * bsz {
@@ -411,8 +484,8 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
     let ids = pack_ids(&layout, batch.ids, params.vocab, "ids")?;
     let targets = pack_ids(&layout, batch.targets, params.vocab, "targets")?;
     let threads = crate::parallel::num_threads();
-    if threads > 1 && !opts.dropout.active() && !opts.details && bsz >= 2 * threads {
-        return forward_backward_split(params, batch, opts, threads);
+    if threads > 1 && !opts.details && opts.given.is_none() && bsz >= 2 * threads {
+        return forward_backward_split(params, batch, opts, &layout, threads);
     }
     // The category of every packed row (rank r at any step is sequence order[r]).
     let row_cats: Option<Vec<usize>> = categories.as_ref().map(|cats| {
@@ -424,36 +497,25 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
     });
 
     let cancel = opts.cancel;
-    let dropout = opts.dropout;
+    let pass_masks = match opts.given {
+        Some(m) => PassMasks::given(m, opts.dropout.locked, &layout, params.mask_sizes())?,
+        None => PassMasks::draw(&opts.dropout, opts.seed, &layout, params.mask_sizes(), cancel)?,
+    };
     // Per-batch masks: embedding rows and recurrent weights; the pass runs with the dropped
     // copies (`eff`), and their gradients are multiplied by the same masks at the end.
-    let mut batch_masks = BatchMasks::draw(&dropout, opts.seed, params.vocab, gw * hid, n_layers, cancel)?;
-    let dropped_embedding = match &batch_masks.embedding {
-        Some(m) => Some(scale_rows(params.embedding, params.embed, m, cancel)?),
-        None => None,
-    };
-    let dropped_w_hh =
-        batch_masks.recurrent.iter().zip(&params.layers).map(|(m, w)| apply_mask(w.w_hh, m, cancel)).collect::<Result<Vec<_>>>()?;
-    let mut eff: ModelParams = params.clone();
-    if let Some(e) = &dropped_embedding {
-        eff.embedding = e;
-    }
-    for (w, dropped) in eff.layers.iter_mut().zip(&dropped_w_hh) {
-        w.w_hh = dropped;
-    }
+    let dropped = DroppedWeights::new(params, &pass_masks.embedding, &pass_masks.recurrent, cancel)?;
+    let eff = dropped.params(params);
     let params = &eff;
 
     let tables = InputTables::new(params, cancel)?;
     let e = params.embed;
     // With input dropout layer 0 reads `x = embedding[id] * mask[sequence]` (`[rows, E]`),
     // which no per-character table can hold: its projection is one multiply per batch.
-    let mut input_mask = Vec::new();
     let mut input_x: Option<(Vec<f32>, Vec<f32>)> = None; // (x, the mask per row)
     let mut gates0 = Vec::with_capacity(rows * gw);
     let mut meter = cancel.meter();
-    if dropout.input > 0.0 {
-        input_mask = batch_masks.draw_input(dropout.input, bsz, e, cancel)?;
-        let mask_rows = locked_rows(&layout, &input_mask, e, cancel)?;
+    if !pass_masks.input.is_empty() {
+        let mask_rows = locked_rows(&layout, &pass_masks.input, e, cancel)?;
         let mut x = Vec::with_capacity(rows * e);
         for (&id, m) in ids.iter().zip(mask_rows.chunks_exact(e)) {
             x.extend(params.embedding[id * e..(id + 1) * e].iter().zip(m).map(|(a, b)| a * b));
@@ -488,20 +550,13 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         }
     };
     let has_c = params.kind.has_cell_state();
-    let training_dropout = dropout.hidden > 0.0;
-    let mut rng = seeded_rng(opts.seed);
-    // masks[l] multiplies the input of layer l (l >= 1); masks[L] the output layer's input.
-    // Locked masks are drawn per sequence (`locked[l]`, batch order) and repeated per step.
-    let mut masks: Vec<Vec<f32>> = vec![Vec::new(); n_layers + 1];
-    let mut locked: Vec<Vec<f32>> = vec![Vec::new(); n_layers + 1];
-    let mut draw_hidden = |l: usize, masks: &mut Vec<Vec<f32>>| -> Result<()> {
-        if dropout.locked {
-            locked[l] = dropout_mask(bsz * hid, dropout.hidden, &mut rng, cancel)?;
-            masks[l] = locked_rows(&layout, &locked[l], hid, cancel)?;
-        } else {
-            masks[l] = dropout_mask(rows * hid, dropout.hidden, &mut rng, cancel)?;
-        }
-        Ok(())
+    let training_dropout = !pass_masks.hidden.is_empty();
+    // masks[l - 1] multiplies the input of layer l (l >= 1); masks[L - 1] the output layer's
+    // input, per packed row. Locked masks (per sequence) are repeated at every step.
+    let masks: Vec<Cow<[f32]>> = if pass_masks.locked {
+        pass_masks.hidden.iter().map(|m| locked_rows(&layout, m, hid, cancel).map(Cow::Owned)).collect::<Result<_>>()?
+    } else {
+        pass_masks.hidden.iter().map(|m| Cow::Borrowed(&m[..])).collect()
     };
     let mut h_init = Vec::with_capacity(n_layers);
     let mut c_init = Vec::with_capacity(n_layers);
@@ -514,8 +569,7 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         let tape = if l == 0 {
             layer::forward_projected(&layout, w, std::mem::take(&mut gates0), &h_init[l], &c_init[l], cancel)?
         } else if training_dropout {
-            draw_hidden(l, &mut masks)?;
-            inputs[l] = apply_mask(&tapes[l - 1].h, &masks[l], cancel)?;
+            inputs[l] = apply_mask(&tapes[l - 1].h, &masks[l - 1], cancel)?;
             layer::forward(&layout, w, &inputs[l], &h_init[l], &c_init[l], cancel)?
         } else {
             layer::forward(&layout, w, &tapes[l - 1].h, &h_init[l], &c_init[l], cancel)?
@@ -523,8 +577,7 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         tapes.push(tape);
     }
     if training_dropout {
-        draw_hidden(n_layers, &mut masks)?;
-        inputs[n_layers] = apply_mask(&tapes[n_layers - 1].h, &masks[n_layers], cancel)?;
+        inputs[n_layers] = apply_mask(&tapes[n_layers - 1].h, &masks[n_layers - 1], cancel)?;
     }
 
     // Output layer and loss.
@@ -572,7 +625,7 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         matmul_ab(rows, hid, v, &logits, params.fc_w, 0.0, &mut d_h, cancel)?;
         drop(logits);
         if training_dropout {
-            d_h.iter_mut().zip(&masks[n_layers]).for_each(|(d, m)| *d *= m);
+            d_h.iter_mut().zip(masks[n_layers - 1].iter()).for_each(|(d, m)| *d *= m);
         }
 
         let zero_state = vec![0.0f32; bsz * hid];
@@ -591,7 +644,7 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
             grads[base + 3] = g.recurrent.b_hh;
             d_h = g.x;
             if training_dropout {
-                d_h.iter_mut().zip(&masks[l]).for_each(|(d, m)| *d *= m);
+                d_h.iter_mut().zip(masks[l - 1].iter()).for_each(|(d, m)| *d *= m);
             }
         }
         // Layer 0: sum the pre-activation gradients per character (and per category); the
@@ -635,29 +688,13 @@ pub fn forward_backward(params: &ModelParams, batch: &Batch, opts: &PassOptions)
         grads[2] = g0.w_hh;
         grads[3] = g0.b_ih;
         grads[4] = g0.b_hh;
-        // The dropped copies' gradients, through the masks, are the weights' own.
-        if let Some(m) = &batch_masks.embedding {
-            grads[0] = scale_rows(&grads[0], e, m, cancel)?;
-        }
-        for (l, m) in batch_masks.recurrent.iter().enumerate() {
-            grads[2 + 4 * l].iter_mut().zip(m).for_each(|(g, m)| *g *= m);
-        }
+        mask_batch_grads(&mut grads, e, &pass_masks.embedding, &pass_masks.recurrent, cancel)?;
         Some(grads)
     } else {
         None
     };
 
-    let masks = opts.details.then(|| DropoutMasks {
-        embedding: batch_masks.embedding.take().unwrap_or_default(),
-        input: input_mask,
-        hidden: if !training_dropout {
-            Vec::new()
-        } else if dropout.locked {
-            locked.split_off(1)
-        } else {
-            masks[1..].iter().map(|m| layout.unpack(m, hid, 0.0)).collect()
-        },
-        recurrent: std::mem::take(&mut batch_masks.recurrent),
-    });
+    drop(masks);
+    let masks = opts.details.then(|| pass_masks.into_masks(&layout, hid));
     Ok(ForwardOutput { loss_sum, seq_loss, count: rows, grads, h_n, c_n: has_c.then_some(c_n), masks, position_nll })
 }

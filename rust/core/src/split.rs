@@ -6,6 +6,7 @@
 use std::ops::Range;
 
 use crate::cancel::Cancel;
+use crate::dropout::{DropoutMasks, MaskSizes};
 use crate::error::Result;
 use crate::ops::add_into;
 
@@ -23,16 +24,26 @@ impl Groups {
         Groups { batch: lengths.len(), ranges: crate::parallel::balanced_ranges(&lengths, parts) }
     }
 
-    /// Group `g`'s columns of a time-major `[steps, batch]` array.
-    pub fn columns(&self, src: &[i32], steps: usize, g: &Range<usize>) -> Vec<i32> {
+    /// Group `g`'s columns of a time-major `[steps, batch, width]` array.
+    pub fn columns<T: Copy>(&self, src: &[T], steps: usize, width: usize, g: &Range<usize>) -> Vec<T> {
         let b = self.batch;
-        (0..steps).flat_map(|t| src[t * b + g.start..t * b + g.end].iter().copied()).collect()
+        (0..steps).flat_map(|t| src[(t * b + g.start) * width..(t * b + g.end) * width].iter().copied()).collect()
     }
 
     /// Group `g`'s rows of a `[layers, batch, width]` state.
     pub fn state_rows(&self, src: &[f32], layers: usize, width: usize, g: &Range<usize>) -> Vec<f32> {
         let b = self.batch;
         (0..layers).flat_map(|l| src[(l * b + g.start) * width..(l * b + g.end) * width].iter().copied()).collect()
+    }
+
+    /// Group `g`'s share of a batch's masks (`DropoutMasks` form): its rows of the
+    /// per-sequence masks (input, and hidden when `locked`), its columns of the per-position
+    /// ones (`[steps, batch, hidden]`). The per-batch masks (embedding rows, recurrent
+    /// weights) are left out: the groups run with the dropped copies made once.
+    pub fn masks(&self, m: &DropoutMasks, steps: usize, sizes: MaskSizes, locked: bool, g: &Range<usize>) -> DropoutMasks {
+        let rows = |src: &[f32], width: usize| if src.is_empty() { Vec::new() } else { self.state_rows(src, 1, width, g) };
+        let hidden = |h: &Vec<f32>| if locked { rows(h, sizes.hidden) } else { self.columns(h, steps, sizes.hidden, g) };
+        DropoutMasks { input: rows(&m.input, sizes.embed), hidden: m.hidden.iter().map(hidden).collect(), ..Default::default() }
     }
 
     /// The `[layers, batch, width]` state whose rows are the groups' `[layers, group, width]`

@@ -3,7 +3,7 @@
 //! `Ok` or `Err` — they never panic (a panic in a test body fails the property).
 
 use charrnn_core::cell::CellKind;
-use charrnn_core::dropout::Dropout;
+use charrnn_core::dropout::{Dropout, DropoutMasks};
 use charrnn_core::model::{forward_backward, Batch, ModelParams, ParamRef, PassOptions};
 use charrnn_core::sampler::{sample, SampleOptions};
 use charrnn_core::Cancel;
@@ -159,8 +159,20 @@ proptest! {
         locked in any::<bool>(),
         categories in prop::option::of(prop::collection::vec(-1i32..3, 0..5)),
         seed in any::<u64>(),
+        given in prop::option::of((0usize..3, 0usize..3, 0usize..4, 0usize..4)),
     ) {
         let owned = valid(kind, v, e, h, l);
+        // Masks "already drawn", right or wrong: per mask none, its size (hidden: locked or
+        // per position) or one value off; `layers` hidden masks (the model has `l`).
+        let given = given.map(|(embedding, input, hidden, layers)| {
+            let size = |k: usize, sizes: &[usize]| sizes.get(k).copied().unwrap_or(sizes[1] + 1);
+            DropoutMasks {
+                embedding: vec![2.0; size(embedding, &[0, v])],
+                input: vec![2.0; size(input, &[0, batch * e])],
+                hidden: vec![vec![2.0; size(hidden, &[0, batch * h, steps * batch * h])]; layers],
+                recurrent: Vec::new(),
+            }
+        });
         let r = refs(&owned);
         let mp = ModelParams::new(kind, &r, None).expect("a valid model");
         let b = Batch { steps, batch, ids: &ids, targets: &targets, lengths: &lengths };
@@ -175,6 +187,7 @@ proptest! {
                 d
             },
             seed,
+            given: given.as_ref(),
             categories: categories.as_deref(),
             details: which == 0,
             cancel: Cancel::NEVER,
