@@ -23,7 +23,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::cancel::{Cancel, FRESH_WRITE_WORK};
 use crate::error::{KernelError, Result};
 use crate::layout::SeqLayout;
-use crate::ops::dropout_mask;
+use crate::ops::{dropout_mask, dropout_mask16};
 use crate::rng::seeded_rng;
 
 /// The sizes a model's masks have.
@@ -104,11 +104,11 @@ impl BatchMasks {
     pub fn draw(d: &Dropout, seed: u64, vocab: usize, w_hh_len: usize, layers: usize, cancel: Cancel) -> Result<Self> {
         let mut rng = seeded_rng(seed);
         rng.set_stream(1);
-        let embedding = if d.embedding > 0.0 { Some(dropout_mask(vocab, d.embedding, &mut rng, cancel)?) } else { None };
+        let embedding = if d.embedding > 0.0 { Some(dropout_mask16(vocab, d.embedding, &mut rng, cancel)?) } else { None };
         let mut recurrent = Vec::new();
         if d.weight > 0.0 {
             for _ in 0..layers {
-                recurrent.push(dropout_mask(w_hh_len, d.weight, &mut rng, cancel)?);
+                recurrent.push(dropout_mask16(w_hh_len, d.weight, &mut rng, cancel)?);
             }
         }
         Ok(BatchMasks { rng, embedding, recurrent })
@@ -117,7 +117,7 @@ impl BatchMasks {
     /// The per-sequence input mask, `[batch, width]` in batch order (drawn after the
     /// per-batch masks, from the same stream).
     pub fn draw_input(&mut self, p: f32, batch: usize, width: usize, cancel: Cancel) -> Result<Vec<f32>> {
-        dropout_mask(batch * width, p, &mut self.rng, cancel)
+        dropout_mask16(batch * width, p, &mut self.rng, cancel)
     }
 }
 
