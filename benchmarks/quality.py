@@ -107,8 +107,9 @@ def run(mode, train, val, vocab, seconds, dropout=None, plan=None, size=None, op
     ``options`` (a variant's training keywords)."""
     cfg = TrainConfig.for_mode(mode)
     t0 = time.perf_counter()
+    sized = size is None  # --size auto: its measuring comes out of the budget (a size given is timed for free)
     passes = None  # how many times the budget goes over the data: the names' regularisers depend on it
-    if size is None:
+    if plan is None:  # as charrnn train: measured (and sized, without a size given)
         hidden, layers, passes = choose_size(
             mode,
             vocab,
@@ -118,6 +119,7 @@ def run(mode, train, val, vocab, seconds, dropout=None, plan=None, size=None, op
             cell=cfg.cell,
             embed=cfg.embed,
             dropout=cfg.dropout if dropout is None else dropout,
+            size=size,
         )
         size = (hidden, layers)
     if plan is not None and mode == "names":
@@ -128,7 +130,7 @@ def run(mode, train, val, vocab, seconds, dropout=None, plan=None, size=None, op
         defaults["dropout"] = dropout
     options = {**defaults, **(options or {})}
     dropout = options.pop("dropout", cfg.dropout)
-    left = seconds - (time.perf_counter() - t0)
+    left = seconds - (time.perf_counter() - t0) if sized else seconds
     model = charrnn.CharRNN(
         vocab, cell=cfg.cell, hidden=size[0], layers=size[1], embed=cfg.embed, seed=cfg.seed, mode=mode
     )
@@ -162,6 +164,16 @@ def run(mode, train, val, vocab, seconds, dropout=None, plan=None, size=None, op
     }
 
 
+def replayed(path: str, task: str, budget: str) -> dict:
+    """The last ``default`` row of ``task`` at ``budget`` in a ``--json`` file."""
+    with open(path, encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    found = [r for r in rows if r["task"] == task and r["budget"] == budget and r["variant"] == "default"]
+    if not found:
+        raise SystemExit(f"--replay {path}: no default run of {task} at {budget}")
+    return found[-1]
+
+
 def cpu() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
@@ -192,6 +204,13 @@ def main() -> None:
     p.add_argument("--sizes", action="store_true", help="only print what --size auto picks for each budget")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", metavar="FILE", help="append one JSON line per run")
+    p.add_argument("--size", metavar="HxL", help="the first run's size (e.g. 384x1) instead of --size auto")
+    p.add_argument(
+        "--replay",
+        metavar="FILE",
+        help="take each task and budget's first run from this --json file (its last 'default' row) "
+        "instead of running it again: the variants replay its plan",
+    )
     args = p.parse_args()
     if args.threads:
         charrnn.set_num_threads(args.threads)
@@ -221,8 +240,12 @@ def main() -> None:
         base = {"task": task, "baseline": b["val_nll"], "baseline_order": b["order"], "cpu": cpu()}
         for budget in args.budgets:
             seconds = parse_duration(budget)
-            first = run(mode, train, val, vocab, seconds, plain=args.plain)
-            report({**base, "budget": format_duration(seconds), "variant": "default", **first})
+            if args.replay:
+                first = replayed(args.replay, task, format_duration(seconds))
+            else:
+                given = tuple(int(v) for v in args.size.split("x")) if args.size else None
+                first = run(mode, train, val, vocab, seconds, plain=args.plain, size=given)
+                report({**base, "budget": format_duration(seconds), "variant": "default", **first})
             size = (first["hidden"], first["layers"])
             plan = charrnn.budget.BudgetPlan.from_dict(first["plan"]) if first["plan"] else None
 

@@ -25,7 +25,7 @@ from typing import Any, Optional, TextIO
 
 from .. import _core, datasets
 from .. import checkpoint as _ckpt
-from ..budget import BudgetPlan, format_duration, passes_in
+from ..budget import BudgetPlan, format_duration
 from ..counted import DEFAULT_WEIGHT_POWER, Counted, has_count_header, load_counts
 from ..data import load_lines, training_split
 from ..dropout import Dropout
@@ -40,7 +40,7 @@ from ..sources import NamesSource, TextSource
 from ..text import load_text, text_vocab, training_parts
 from ..training import TrainConfig, train, train_text
 from ..training.config import budget_regularisers
-from ..training.sizing import choose_size, seconds_per_char
+from ..training.sizing import choose_size
 from ..training.state import LEGACY_OPTIONS, STATE_KEYS, default_checkpoint_path, load_state
 from ..vocab import Vocab
 from .args import (
@@ -564,10 +564,12 @@ def size_for_budget(
 
     if args.time_budget is None:
         return None
-    passes = None
-    if args.size == "auto":
+    auto = args.size == "auto"
+    if not auto and (items is None or args.plan is not None):
+        passes = None  # text needs no passes; a plan's steps tell them
+    else:  # a size given is timed for a few steps, not taken from the budget
         t0 = perf_counter()
-        args.hidden, args.layers, passes = choose_size(
+        hidden, layers, passes = choose_size(
             args.mode,
             vocab,
             make_source,
@@ -576,8 +578,11 @@ def size_for_budget(
             cell=args.cell,
             embed=args.embed,
             dropout=_dropout(args),
+            size=None if auto else (args.hidden, args.layers),
         )
+    if auto:
         took = perf_counter() - t0
+        args.hidden, args.layers = hidden, layers
         args.time_budget = max(1.0, args.time_budget - took)
         print(
             f"size auto: hidden {args.hidden} x {args.layers} layer(s) for {chars:,} characters "
@@ -585,10 +590,6 @@ def size_for_budget(
             file=out,
             flush=True,
         )
-    elif items is not None and args.plan is None:
-        model = CharRNN(vocab, cell=args.cell, hidden=args.hidden, layers=args.layers, embed=args.embed, seed=0)
-        per_char = seconds_per_char(model, make_source(model), dropout=_dropout(args))
-        passes = passes_in(args.time_budget, lambda _: per_char, model.num_params, chars)
     if items is not None and args.plan is not None:
         passes = load_plan(args.plan).total_steps * args.batch / max(1, items)
     return passes

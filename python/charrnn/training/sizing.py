@@ -98,9 +98,13 @@ def choose_size(
     the size :func:`charrnn.budget.auto_size` picks (or ``size``, given), and how many times the
     budget goes over the data at that size (:func:`charrnn.budget.passes_in`), the speed
     measured with models of ``vocab`` on ``make_source(model)``'s batches."""
-    speed = measure_speed(mode, vocab, make_source, cell=cell, embed=embed, dropout=dropout)
     if size is None:
+        speed = measure_speed(mode, vocab, make_source, cell=cell, embed=embed, dropout=dropout)
         size = auto_size(mode, data_chars, seconds, speed, embed=embed, vocab=len(vocab), cell=cell)
         logger.info("size auto: %d x %d for %d characters in %.0f s", *size, data_chars, seconds)
+    else:  # only the size given is timed
+        model = CharRNN(vocab, cell=cell, hidden=size[0], layers=size[1], embed=embed, seed=0, mode=mode)
+        per_char = seconds_per_char(model, make_source(model), dropout=dropout)
+        speed = lambda params: per_char  # noqa: E731
     params = count_params(*size, embed=embed, vocab=len(vocab), cell=cell)
     return size[0], size[1], passes_in(seconds, speed, params, data_chars)
