@@ -101,7 +101,7 @@ def variant_options(spec: str) -> dict:
     return out
 
 
-def run(mode, train, val, vocab, seconds, dropout=None, plan=None, size=None, options=None, plain=False):
+def run(mode, train, val, vocab, seconds, dropout=None, plan=None, size=None, options=None, plain=False, save=None):
     """One budgeted run as ``charrnn train --time-budget`` makes it; returns its summary.
     Precedence: the budget's defaults (the mode's with ``plain``), then ``dropout``, then
     ``options`` (a variant's training keywords)."""
@@ -145,6 +145,8 @@ def run(mode, train, val, vocab, seconds, dropout=None, plan=None, size=None, op
     else:
         history = charrnn.train(model, train, val, **kw)
     last = history[-1]
+    if save:  # the model with the best validation NLL (train() keeps it)
+        model.save(save)
     mix = None
     if mode == "names":  # the network's and the counts' probabilities mixed (charrnn.mixture)
         counts = NGram.fit(train, order=DEFAULT_ORDER)
@@ -204,6 +206,9 @@ def main() -> None:
     p.add_argument("--sizes", action="store_true", help="only print what --size auto picks for each budget")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", metavar="FILE", help="append one JSON line per run")
+    p.add_argument(
+        "--save", metavar="DIR", help="save each task and budget's first model in DIR (TASK-BUDGET.safetensors)"
+    )
     p.add_argument("--size", metavar="HxL", help="the first run's size (e.g. 384x1) instead of --size auto")
     p.add_argument(
         "--replay",
@@ -212,6 +217,8 @@ def main() -> None:
         "instead of running it again: the variants replay its plan",
     )
     args = p.parse_args()
+    if args.replay and args.size:
+        p.error("--size is the size of a new first run: a --replay run keeps its own")
     if args.threads:
         charrnn.set_num_threads(args.threads)
     print(f"# {cpu()}; charrnn {charrnn.__version__}; {charrnn.get_num_threads()} kernel threads")
@@ -244,7 +251,8 @@ def main() -> None:
                 first = replayed(args.replay, task, format_duration(seconds))
             else:
                 given = tuple(int(v) for v in args.size.split("x")) if args.size else None
-                first = run(mode, train, val, vocab, seconds, plain=args.plain, size=given)
+                saved = os.path.join(args.save, f"{task}-{budget}.safetensors") if args.save else None
+                first = run(mode, train, val, vocab, seconds, plain=args.plain, size=given, save=saved)
                 report({**base, "budget": format_duration(seconds), "variant": "default", **first})
             size = (first["hidden"], first["layers"])
             plan = charrnn.budget.BudgetPlan.from_dict(first["plan"]) if first["plan"] else None

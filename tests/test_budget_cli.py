@@ -150,17 +150,20 @@ def _filled(mode, *argv, passes=None):
     return args
 
 
-@pytest.mark.parametrize("passes", [None, 50.0])
+@pytest.mark.parametrize("passes", [None, 50.0, 15.0])
 @pytest.mark.parametrize("mode", ["names", "text"])
 def test_the_budget_regularisers_apply_only_with_a_budget_and_typed_options_win(mode, passes):
     from charrnn.training import TrainConfig
     from charrnn.training.config import BUDGET_REGULARISERS
 
     plain, budget = _filled(mode, passes=passes), _filled(mode, "--time-budget", "1m", passes=passes)
-    for key, value in BUDGET_REGULARISERS[mode].items():
-        assert getattr(budget, key) == value
+    expected = TrainConfig.for_budget(mode, passes)
+    for key in BUDGET_REGULARISERS[mode]:
+        assert getattr(budget, key) == getattr(expected, key)
         assert getattr(plain, key) == getattr(TrainConfig.for_mode(mode), key)
-    assert budget.dropout == TrainConfig.for_budget(mode, passes).dropout
+    assert budget.dropout == expected.dropout
+    if mode == "text" or passes != 15.0:
+        assert all(getattr(budget, k) == v for k, v in BUDGET_REGULARISERS[mode].items())
     typed = _filled(mode, "--time-budget", "1m", "--weight-drop", "0", "--dropout", "0.05", passes=passes)
     assert typed.weight_drop == 0.0 and typed.dropout == 0.05
 
@@ -185,6 +188,8 @@ def test_a_budget_that_sees_the_names_few_times_regularises_less():
     enough = _filled("names", "--time-budget", "15m", passes=NAMES_REGULARISED_FROM_PASSES)
     assert enough.weight_drop == BUDGET_REGULARISERS["names"]["weight_drop"]
     assert _filled("names", "--time-budget", "15m", "--dropout", "0.3", passes=few).dropout == 0.3
+    locked = _filled("names", "--time-budget", "15m", "--variational", passes=few)
+    assert locked.variational and locked.dropout == plain.dropout  # a typed --variational keeps its dropout
     assert _filled("names", passes=few).dropout == TrainConfig.for_mode("names").dropout  # no budget
     # Text keeps its regularisers however few the passes (measured to help on tinyshakespeare).
     text = _filled("text", "--time-budget", "15m", passes=1.0)
@@ -202,6 +207,27 @@ def test_a_resumed_budgeted_run_keeps_the_checkpoint_regularisers():
     fill_defaults(args, typed)
     budget_defaults(args, typed, 100.0)  # a new run would turn the regularisers on
     assert args.dropout == 0.2 and args.variational is False and args.weight_drop == 0.0
+
+
+def test_a_plan_from_a_model_file_takes_the_regularisers_of_its_run(budgeted, workdir, tmp_path):
+    from charrnn.cli.train import plan_regularisers
+    from charrnn.training.config import BUDGET_REGULARISERS
+
+    recorded = plan_regularisers(str(workdir / "b.safetensors"))
+    assert recorded is not None and recorded["weight_drop"] == BUDGET_REGULARISERS["names"]["weight_drop"]
+    assert plan_regularisers(str(workdir / "b.ckpt.safetensors")) == recorded
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"seconds": 60.0, "total_steps": 10, "warmup": 5, "eval_every": 5}))
+    assert plan_regularisers(str(plan)) is None  # a bare plan: its steps decide
+    # A replay of that plan on a long list, where a new run would train without dropout, keeps them.
+    from charrnn.cli import build_parser
+    from charrnn.cli.train import budget_defaults, fill_defaults
+
+    args = build_parser().parse_args(["train", "f.txt", "--plan", str(workdir / "b.safetensors"), "--hidden", "16"])
+    typed = {k for k, v in vars(args).items() if v is not None}
+    fill_defaults(args, typed)
+    budget_defaults(args, typed, 1.0)
+    assert {k: getattr(args, k) for k in recorded} == recorded
 
 
 def test_a_plan_decides_the_passes_from_its_steps(tmp_path):
@@ -237,6 +263,13 @@ def test_the_command_reference_states_the_budget_regularisers():
     for mode, options in BUDGET_REGULARISERS.items():
         flags = " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v:g}") for k, v in options.items())
         assert f"{mode}: `{flags}`" in row, (mode, flags)
+    from charrnn.training.config import NAMES_DROPOUT_FROM_PASSES, NAMES_REGULARISED_FROM_PASSES
+
+    assert f"{NAMES_REGULARISED_FROM_PASSES:g} times or more" in row and f"from {NAMES_DROPOUT_FROM_PASSES:g}" in row
+    table = (Path(__file__).parent.parent / "docs" / "budget.md").read_text()
+    assert f"| names | fewer than {NAMES_DROPOUT_FROM_PASSES:g} |" in table
+    assert f"| names | {NAMES_DROPOUT_FROM_PASSES:g} to {NAMES_REGULARISED_FROM_PASSES:g} |" in table
+    assert f"| names | {NAMES_REGULARISED_FROM_PASSES:g} or more |" in table
 
 
 def test_resuming_a_checkpoint_from_before_the_regularisers_keeps_them_off():

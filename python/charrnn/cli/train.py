@@ -39,7 +39,7 @@ from ..sampling import SEEN_KEY, SeenNames
 from ..sources import NamesSource, TextSource
 from ..text import load_text, text_vocab, training_parts
 from ..training import TrainConfig, train, train_text
-from ..training.config import budget_regularisers
+from ..training.config import NAMES_DROPOUT_FROM_PASSES, NAMES_REGULARISED_FROM_PASSES, budget_regularisers
 from ..training.sizing import choose_size
 from ..training.state import LEGACY_OPTIONS, STATE_KEYS, default_checkpoint_path, load_state
 from ..vocab import Vocab
@@ -206,7 +206,8 @@ def add_parser(sub: Any) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="--dropout draws one mask per sequence, the same at every step, instead of one per position "
-        "(variational dropout; default: off, with --time-budget on; --no-variational: off)",
+        "(variational dropout; default: off; with --time-budget on for text, and for names the budget "
+        "goes over 20 times or more; --no-variational: off)",
     )
     for field, what in (
         ("input_dropout", "dropout on each sequence's character embeddings, one mask per sequence"),
@@ -507,20 +508,58 @@ def fill_defaults(args: argparse.Namespace, typed: set[str]) -> TrainConfig:
     return config
 
 
+REGULARISERS = ("dropout", "variational", "input_dropout", "embed_dropout", "weight_drop")
+
+
 def budget_defaults(
     args: argparse.Namespace, typed: set[str], passes: Optional[float], out: Optional[TextIO] = None
 ) -> None:
     """A time-budgeted run's regularisers, which depend on how many times the budget goes
-    over the training data (``passes``; :func:`charrnn.training.config.budget_regularisers`);
-    options typed win, and a resumed run keeps the checkpoint's. Says on ``out`` what the
-    passes decided."""
+    over the training data (``passes``; :func:`charrnn.training.config.budget_regularisers`).
+    Options typed win (a typed ``--variational`` keeps the dropout it locks), a resumed run
+    keeps the checkpoint's, and ``--plan`` of a model or checkpoint takes the regularisers its
+    run had.  Says on ``out`` what decided them."""
     if args.time_budget is None or args.resume is not None:
         return
-    for key, value in budget_regularisers(args.mode, passes).items():
-        if key not in typed:
+    recorded = plan_regularisers(args.plan) if args.plan is not None else None
+    chosen = recorded if recorded is not None else budget_regularisers(args.mode, passes)
+    keep = set(typed) | ({"dropout"} if "variational" in typed else set())
+    for key, value in chosen.items():
+        if key not in keep:
             setattr(args, key, value)
-    if out is not None and passes is not None and args.mode == "names":
-        print(f"budget: about {passes:.1f} passes over the data: {_described_regularisers(args)}", file=out)
+    if out is None or args.mode != "names":
+        return
+    if recorded is not None:
+        why = f"of the run that made the plan ({args.plan})"
+    elif passes is None:
+        why = "for a conditional model (its passes are not measured)"
+    else:
+        bucket = (
+            f"fewer than {NAMES_DROPOUT_FROM_PASSES:g}"
+            if passes < NAMES_DROPOUT_FROM_PASSES
+            else f"fewer than {NAMES_REGULARISED_FROM_PASSES:g}"
+            if passes < NAMES_REGULARISED_FROM_PASSES
+            else f"{NAMES_REGULARISED_FROM_PASSES:g} or more"
+        )
+        why = f"for about {passes:.1f} passes over the data ({bucket})"
+    print(f"budget: regularisers {why}: {_described_regularisers(args)} (options typed win)", file=out)
+
+
+def plan_regularisers(path: str) -> Optional[dict[str, Any]]:
+    """The regularisers of the run that made the plan in ``path`` (a model or checkpoint:
+    they are recorded there), or None (a JSON plan, or a file from before they existed)."""
+    if not path.endswith(".safetensors"):
+        return None
+    try:
+        metadata, _ = _ckpt._read(path)
+        entries = [json.loads(metadata[key]) for key in ("training", *STATE_KEYS.values()) if key in metadata]
+    except (OSError, ValueError):
+        return None  # load_plan says what is wrong with the file
+    for entry in entries:
+        for record in (entry, entry.get("cli") if isinstance(entry, dict) else None):
+            if isinstance(record, dict) and all(key in record for key in REGULARISERS):
+                return {key: record[key] for key in REGULARISERS}
+    return None
 
 
 def load_plan(path: str) -> BudgetPlan:
@@ -746,7 +785,8 @@ def _train_text(args: argparse.Namespace, typed: set[str], out: TextIO, resumed:
     vocab = text_vocab(text)  # every character of FILE (its held-out parts were cut from it)
     if resumed is None:
         batches = lambda m: TextSource(m, train_part, batch_size=args.batch, seq_len=args.seq_len)  # noqa: E731
-        budget_defaults(args, typed, size_for_budget(args, vocab, batches, len(train_part), None, out))
+        budget_defaults(args, typed, None, out)  # text's do not depend on the passes: size with them on
+        size_for_budget(args, vocab, batches, len(train_part), None, out)
     model = _model(args, vocab, resumed, args.file, None)
     checkpoint = args.checkpoint or default_checkpoint_path(args.out)
 

@@ -245,8 +245,11 @@ mod tests {
         let d = Dropout { embedding: 0.5, weight: 0.5, ..Default::default() };
         let a = BatchMasks::draw(&d, 7, 64, 100, 2, Cancel::NEVER).unwrap();
         let mut plain = seeded_rng(7);
-        let stream0 = dropout_mask(64, 0.5, &mut plain, Cancel::NEVER).unwrap();
+        let stream0 = dropout_mask16(64, 0.5, &mut plain, Cancel::NEVER).unwrap();
         assert_ne!(a.embedding.as_ref().unwrap(), &stream0);
+        let mut one = seeded_rng(7);
+        one.set_stream(1);
+        assert_eq!(a.embedding.as_ref().unwrap(), &dropout_mask16(64, 0.5, &mut one, Cancel::NEVER).unwrap());
         let b = BatchMasks::draw(&d, 7, 64, 100, 2, Cancel::NEVER).unwrap();
         assert_eq!(a.embedding, b.embedding);
         assert_eq!(a.recurrent, b.recurrent);
