@@ -231,7 +231,12 @@ def main() -> None:
             f"val {row['val_nll']:.4f} (baseline {row['baseline']:.4f}) steps {row['steps']} best@{row['best_step']} "
             f"{row['seconds']:.0f}s"
             + (f" passes {row['passes']:.1f}" if row.get("passes") is not None else "")
-            + (f" mixture {row['mix']['mixture_nll']:.4f} (w {row['mix']['weight']:.2f})" if row.get("mix") else ""),
+            + (
+                f" mixture {row['mix']['mixture_nll']:.4f} (w {row['mix']['weight']:.2f})"
+                f" per position {row['mix']['position_mixture_nll']:.4f}"
+                if row.get("mix")
+                else ""
+            ),
             flush=True,
         )
         if args.json:

@@ -55,6 +55,29 @@ def test_evaluate_cross_fits_and_is_never_worse_than_the_weighted_mean(models):
     assert r["network_nll"] == pytest.approx(net.evaluate(val)["nll"], rel=1e-5)
 
 
+def test_position_weights_are_each_positions_best_and_evaluate_cross_fits_them(models):
+    net, counts, val = models
+    p_net, p_ngram = mixture.network_position_probs(net, val), mixture.ngram_position_probs(counts, val)
+    where = mixture.positions(val)
+    assert where.shape == p_net.shape and where[0] == 0 and where[len(val[0])] == len(val[0])  # the end marker
+    weights = mixture.fit_position_weights(p_net, p_ngram, where, buckets=4)
+    assert weights.shape == (4,)
+    for b, w in enumerate(weights):  # each the best weight of its own positions
+        at = np.minimum(where, 3) == b
+        assert w == mixture.fit_weight(p_net[at], p_ngram[at])
+    # Fitted on these positions, one weight each is at least as good as one for all.
+    one = mixture.fit_weight(p_net, p_ngram)
+    assert mixture.position_mixture_nll(p_net, p_ngram, where, weights) <= mixture.mixture_nll(p_net, p_ngram, one)
+    assert mixture.position_mixture_nll(p_net, p_ngram, where, np.full(4, one)) == pytest.approx(
+        mixture.mixture_nll(p_net, p_ngram, one)
+    )
+    # A position no item reaches gets the weight of all positions.
+    assert mixture.fit_position_weights(p_net, p_ngram, where, buckets=60)[-1] == one
+    r = mixture.evaluate(net, counts, val)
+    assert len(r["position_weights"]) == mixture.POSITIONS
+    assert r["position_mixture_nll"] < max(r["network_nll"], r["ngram_nll"])
+
+
 def test_bad_mixtures_are_value_errors(models):
     net, counts, val = models
     with pytest.raises(ValueError, match="weight"):
@@ -80,6 +103,8 @@ def test_cli_mix_reports_the_mixture_in_its_json(tmp_path, models):
     record = json.loads(r.stdout)
     assert 0 < record["mix_weight"] < 1
     assert record["mix_val_nll"] < max(record["val_nll"], record["network_val_nll"])
+    assert len(record["mix_position_weights"]) == mixture.POSITIONS
+    assert record["mix_position_val_nll"] < max(record["val_nll"], record["network_val_nll"])
     bad = run("ngram", "names.txt", "--mode", "text", "--mix", "m.safetensors")
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     missing = run("ngram", "names.txt", "--mix", "nope.safetensors")

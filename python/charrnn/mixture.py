@@ -10,6 +10,11 @@ surnames the mixture beats both.
 ``w`` is fitted on held-out names (:func:`fit_weight`: the NLL is convex in ``w``, so a
 ternary search finds the minimum); measure the mixture on other names than those it was
 fitted on (:func:`evaluate` cross-fits: ``charrnn ngram FILE --mix MODEL``).
+
+One weight per position in the name does better (:func:`fit_position_weights`): the counts
+know how names begin, where the network has seen nothing yet, and the network knows the
+whole prefix, where the n-gram sees only its last few characters.  The position is known
+before the character is, so the per-position mixture is a language model too.
 """
 
 from __future__ import annotations
@@ -23,7 +28,19 @@ from .data import NameBatches
 from .model import CharRNN
 from .ngram import NGram
 
-__all__ = ["network_position_probs", "ngram_position_probs", "mixture_nll", "fit_weight", "evaluate"]
+__all__ = [
+    "network_position_probs",
+    "ngram_position_probs",
+    "positions",
+    "mixture_nll",
+    "fit_weight",
+    "fit_position_weights",
+    "position_mixture_nll",
+    "evaluate",
+]
+
+# Positions 0 .. POSITIONS - 2 get a weight each, the later ones share the last.
+POSITIONS = 10
 
 
 def network_position_probs(model: CharRNN, items: Sequence[str], batch_size: int = 256) -> np.ndarray:
@@ -70,26 +87,62 @@ def fit_weight(p_net: np.ndarray, p_ngram: np.ndarray, tolerance: float = 1e-4) 
     return min((0.0, (lo + hi) / 2, 1.0), key=lambda w: mixture_nll(p_net, p_ngram, w))
 
 
+def positions(items: Sequence[str]) -> np.ndarray:
+    """The position in its item of each predicted symbol, in the order of
+    :func:`network_position_probs` (0: the first character; ``len(item)``: the end marker)."""
+    return np.concatenate([np.arange(len(item) + 1) for item in items]) if len(items) else np.zeros(0, np.int64)
+
+
+def fit_position_weights(
+    p_net: np.ndarray, p_ngram: np.ndarray, position: np.ndarray, buckets: int = POSITIONS
+) -> np.ndarray:
+    """One :func:`fit_weight` per position (positions from ``buckets - 1`` on share one);
+    a position no item reaches gets the weight of all positions."""
+    bucket = np.minimum(position, buckets - 1)
+    overall = fit_weight(p_net, p_ngram)
+    return np.array(
+        [
+            fit_weight(p_net[bucket == b], p_ngram[bucket == b]) if (bucket == b).any() else overall
+            for b in range(buckets)
+        ]
+    )
+
+
+def position_mixture_nll(p_net: np.ndarray, p_ngram: np.ndarray, position: np.ndarray, weights: np.ndarray) -> float:
+    """NLL per predicted symbol of the mixture with ``weights[position]`` on the network."""
+    if p_net.shape != p_ngram.shape or p_net.shape != position.shape or p_net.size == 0:
+        raise ValueError(f"the two models must score the same positions, got {p_net.shape} and {p_ngram.shape}")
+    w = np.asarray(weights)[np.minimum(position, len(weights) - 1)]
+    return float(-np.log(w * p_net + (1.0 - w) * p_ngram).mean())
+
+
 def evaluate(model: CharRNN, ngram: NGram, items: Sequence[str]) -> dict[str, Any]:
     """The mixture measured on ``items`` without fitting its weight on the names it is
     measured on (cross-fitting): the weight fitted on the even-numbered items scores the
     odd ones and the other way round.  ``{"weight"`` (the mean of the two), ``"weights"``,
     ``"network_nll"``, ``"ngram_nll"``, ``"mixture_nll"}`` per predicted symbol on all of
-    ``items`` (``"mixture_nll"``: each half with the weight fitted on the other)."""
+    ``items`` (``"mixture_nll"``: each half with the weight fitted on the other), and the same
+    with one weight per position: ``"position_weights"`` (the mean of the two halves') and
+    ``"position_mixture_nll"``."""
     halves = [list(items[0::2]), list(items[1::2])]
     if not all(halves):
         raise ValueError("a mixture needs at least 2 held-out items: one to fit its weight, one to measure it")
     probs = [(network_position_probs(model, h), ngram_position_probs(ngram, h)) for h in halves]
     weights = [fit_weight(*probs[1 - k]) for k in range(2)]  # half k is scored with the other's weight
+    where = [positions(h) for h in halves]
+    by_position = [fit_position_weights(*probs[1 - k], where[1 - k]) for k in range(2)]
     sizes = [p[0].size for p in probs]
 
     def pooled(weight_of: Any) -> float:
         return sum(mixture_nll(*probs[k], weight_of(k)) * sizes[k] for k in range(2)) / sum(sizes)
 
+    position_nll = sum(position_mixture_nll(*probs[k], where[k], by_position[k]) * sizes[k] for k in range(2))
     return {
         "weight": sum(weights) / 2,
         "weights": weights,
         "network_nll": pooled(lambda k: 1.0),
         "ngram_nll": pooled(lambda k: 0.0),
         "mixture_nll": pooled(lambda k: weights[k]),
+        "position_weights": [float(w) for w in (by_position[0] + by_position[1]) / 2],
+        "position_mixture_nll": position_nll / sum(sizes),
     }

@@ -195,6 +195,8 @@ def run(args: argparse.Namespace) -> int:
                 "mix_weight": mixed["weight"],
                 "mix_val_nll": mixed["mixture_nll"],
                 "network_val_nll": mixed["network_nll"],
+                "mix_position_weights": mixed["position_weights"],
+                "mix_position_val_nll": mixed["position_mixture_nll"],
             }
         )
     if args.out:
@@ -221,6 +223,12 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"mixture with {args.mix}: val nll {mixed['mixture_nll']:.4f} (network {mixed['network_nll']:.4f}, "
             f"n-gram {mixed['ngram_nll']:.4f}), weight {mixed['weight']:.3f} on the network",
+            file=out,
+        )
+        print(
+            f"mixture with a weight per position: val nll {mixed['position_mixture_nll']:.4f}, weights "
+            + " ".join(f"{w:.2f}" for w in mixed["position_weights"])
+            + f" (positions 0..{mixture.POSITIONS - 2}, then the rest)",
             file=out,
         )
     if args.samples:
