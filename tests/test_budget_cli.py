@@ -62,8 +62,11 @@ def test_a_plan_from_the_model_file_or_a_json_record_repeats_the_same_steps(budg
     plan = records[-1]["plan"]
     (workdir / "records.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
     replays = []
-    for source in ("b.safetensors", "records.jsonl"):
-        out = f"replay-{source.split('.')[1]}.safetensors"
+    # From a model file the size comes with the plan too; a JSON record has only the plan.
+    for k, (source, size) in enumerate(
+        [("b.safetensors", []), ("b.safetensors", ["--hidden", "16"]), ("records.jsonl", ["--hidden", "16"])]
+    ):
+        out = f"replay-{k}.safetensors"
         result = run(
             "--threads",
             "1",
@@ -71,8 +74,7 @@ def test_a_plan_from_the_model_file_or_a_json_record_repeats_the_same_steps(budg
             "names.txt",
             "--plan",
             source,
-            "--hidden",
-            "16",
+            *size,
             "--embed",
             "8",
             "--json",
@@ -89,8 +91,12 @@ def test_a_plan_from_the_model_file_or_a_json_record_repeats_the_same_steps(budg
             s for s in range(1, plan["total_steps"] + 1) if s % plan["eval_every"] == 0 or s == plan["total_steps"]
         ]
         replays.append(load(workdir / out))
-    for name in replays[0].params:
-        assert np.array_equal(replays[0].params[name], replays[1].params[name]), name
+        if not size:
+            assert "as the run that made the plan" in result.stderr
+    assert replays[0].hidden == 16
+    for other in replays[1:]:
+        for name in replays[0].params:
+            assert np.array_equal(replays[0].params[name], other.params[name]), name
 
 
 @pytest.mark.parametrize(

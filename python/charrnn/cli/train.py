@@ -545,6 +545,17 @@ def budget_defaults(
     print(f"budget: regularisers {why}: {_described_regularisers(args)} (options typed win)", file=out)
 
 
+def plan_size(path: str) -> Optional[tuple[int, int]]:
+    """``(hidden, layers)`` of the model in ``path`` (a model or checkpoint), or None (a JSON plan)."""
+    if not path.endswith(".safetensors"):
+        return None
+    try:
+        config = json.loads(_ckpt._read(path)[0]["config"])
+        return int(config["hidden"]), int(config["layers"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # load_plan says what is wrong with the file
+
+
 def plan_regularisers(path: str) -> Optional[dict[str, Any]]:
     """The regularisers of the run that made the plan in ``path`` (a model or checkpoint:
     they are recorded there), or None (a JSON plan, or a file from before they existed)."""
@@ -603,6 +614,11 @@ def size_for_budget(
 
     if args.time_budget is None:
         return None
+    planned = plan_size(args.plan) if args.plan is not None and args.size == "auto" else None
+    if planned is not None:  # the size of the run that made the plan, not this machine's choice
+        args.hidden, args.layers = planned
+        args.size = None
+        print(f"size: hidden {args.hidden} x {args.layers} layer(s), as the run that made the plan", file=out)
     auto = args.size == "auto"
     if not auto and (items is None or args.plan is not None):
         passes = None  # text needs no passes; a plan's steps tell them
