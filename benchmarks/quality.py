@@ -123,8 +123,9 @@ def run(mode, train, val, vocab, seconds, dropout=None, plan=None, size=None, op
         )
         size = (hidden, layers)
     if plan is not None and mode == "names":
-        total = plan["total_steps"] if isinstance(plan, dict) else plan.total_steps
-        passes = total * cfg.batch_size / len(train)
+        passes = (charrnn.budget.BudgetPlan.from_dict(plan) if isinstance(plan, dict) else plan).passes(
+            cfg.batch_size, len(train)
+        )
     defaults = {} if plain else budget_regularisers(mode, passes)
     if dropout is not None:
         defaults["dropout"] = dropout

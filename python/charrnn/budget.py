@@ -132,6 +132,10 @@ class BudgetPlan:
             f"{self.floor:g}x, evaluation every {self.eval_every} steps (~{self.eval_seconds:.2f} s each)"
         )
 
+    def passes(self, batch_size: int, items: int) -> float:
+        """How many times the plan's steps of ``batch_size`` go over ``items`` names."""
+        return self.total_steps * batch_size / max(1, items)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -68,6 +68,11 @@ def mixture_nll(p_net: np.ndarray, p_ngram: np.ndarray, weight: float) -> float:
     """NLL per predicted symbol (nats) of the mixture with weight ``weight`` on the network."""
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"weight must be in [0, 1], got {weight}")
+    return _nll(p_net, p_ngram, weight)
+
+
+def _nll(p_net: np.ndarray, p_ngram: np.ndarray, weight: Any) -> float:
+    """The mixture's NLL per symbol with ``weight`` (one, or one per symbol) on the network."""
     if p_net.shape != p_ngram.shape or p_net.size == 0:
         raise ValueError(f"the two models must score the same positions, got {p_net.shape} and {p_ngram.shape}")
     return float(-np.log(weight * p_net + (1.0 - weight) * p_ngram).mean())
@@ -99,21 +104,16 @@ def fit_position_weights(
     """One :func:`fit_weight` per position (positions from ``buckets - 1`` on share one);
     a position no item reaches gets the weight of all positions."""
     bucket = np.minimum(position, buckets - 1)
-    overall = fit_weight(p_net, p_ngram)
-    return np.array(
-        [
-            fit_weight(p_net[bucket == b], p_ngram[bucket == b]) if (bucket == b).any() else overall
-            for b in range(buckets)
-        ]
-    )
+    at = [bucket == b for b in range(buckets)]
+    overall = fit_weight(p_net, p_ngram) if not all(a.any() for a in at) else None
+    return np.array([fit_weight(p_net[a], p_ngram[a]) if a.any() else overall for a in at])
 
 
 def position_mixture_nll(p_net: np.ndarray, p_ngram: np.ndarray, position: np.ndarray, weights: np.ndarray) -> float:
     """NLL per predicted symbol of the mixture with ``weights[position]`` on the network."""
-    if p_net.shape != p_ngram.shape or p_net.shape != position.shape or p_net.size == 0:
-        raise ValueError(f"the two models must score the same positions, got {p_net.shape} and {p_ngram.shape}")
-    w = np.asarray(weights)[np.minimum(position, len(weights) - 1)]
-    return float(-np.log(w * p_net + (1.0 - w) * p_ngram).mean())
+    if p_net.shape != position.shape:
+        raise ValueError(f"the two models must score the same positions, got {p_net.shape} and {position.shape}")
+    return _nll(p_net, p_ngram, np.asarray(weights)[np.minimum(position, len(weights) - 1)])
 
 
 def evaluate(model: CharRNN, ngram: NGram, items: Sequence[str]) -> dict[str, Any]:
@@ -133,16 +133,15 @@ def evaluate(model: CharRNN, ngram: NGram, items: Sequence[str]) -> dict[str, An
     by_position = [fit_position_weights(*probs[1 - k], where[1 - k]) for k in range(2)]
     sizes = [p[0].size for p in probs]
 
-    def pooled(weight_of: Any) -> float:
-        return sum(mixture_nll(*probs[k], weight_of(k)) * sizes[k] for k in range(2)) / sum(sizes)
+    def pooled(nll_of: Any) -> float:  # the two halves' NLLs, weighted by their symbols
+        return sum(nll_of(k) * sizes[k] for k in range(2)) / sum(sizes)
 
-    position_nll = sum(position_mixture_nll(*probs[k], where[k], by_position[k]) * sizes[k] for k in range(2))
     return {
         "weight": sum(weights) / 2,
         "weights": weights,
-        "network_nll": pooled(lambda k: 1.0),
-        "ngram_nll": pooled(lambda k: 0.0),
-        "mixture_nll": pooled(lambda k: weights[k]),
+        "network_nll": pooled(lambda k: mixture_nll(*probs[k], 1.0)),
+        "ngram_nll": pooled(lambda k: mixture_nll(*probs[k], 0.0)),
+        "mixture_nll": pooled(lambda k: mixture_nll(*probs[k], weights[k])),
         "position_weights": [float(w) for w in (by_position[0] + by_position[1]) / 2],
-        "position_mixture_nll": position_nll / sum(sizes),
+        "position_mixture_nll": pooled(lambda k: position_mixture_nll(*probs[k], where[k], by_position[k])),
     }

@@ -17,6 +17,7 @@ leaves it there and saves the resumable state next to it.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -39,7 +40,7 @@ from ..sampling import SEEN_KEY, SeenNames
 from ..sources import NamesSource, TextSource
 from ..text import load_text, text_vocab, training_parts
 from ..training import TrainConfig, train, train_text
-from ..training.config import NAMES_DROPOUT_FROM_PASSES, NAMES_REGULARISED_FROM_PASSES, budget_regularisers
+from ..training.config import budget_regularisers, passes_bucket
 from ..training.sizing import choose_size
 from ..training.state import LEGACY_OPTIONS, STATE_KEYS, default_checkpoint_path, load_state
 from ..vocab import Vocab
@@ -508,9 +509,6 @@ def fill_defaults(args: argparse.Namespace, typed: set[str]) -> TrainConfig:
     return config
 
 
-REGULARISERS = ("dropout", "variational", "input_dropout", "embed_dropout", "weight_drop")
-
-
 def budget_defaults(
     args: argparse.Namespace, typed: set[str], passes: Optional[float], out: Optional[TextIO] = None
 ) -> None:
@@ -534,39 +532,42 @@ def budget_defaults(
     elif passes is None:
         why = "for a conditional model (its passes are not measured)"
     else:
-        bucket = (
-            f"fewer than {NAMES_DROPOUT_FROM_PASSES:g}"
-            if passes < NAMES_DROPOUT_FROM_PASSES
-            else f"fewer than {NAMES_REGULARISED_FROM_PASSES:g}"
-            if passes < NAMES_REGULARISED_FROM_PASSES
-            else f"{NAMES_REGULARISED_FROM_PASSES:g} or more"
-        )
-        why = f"for about {passes:.1f} passes over the data ({bucket})"
+        why = f"for about {passes:.1f} passes over the data ({passes_bucket(passes)})"
     print(f"budget: regularisers {why}: {_described_regularisers(args)} (options typed win)", file=out)
+
+
+def _run_records(path: str) -> dict[str, Any]:
+    """What a model or checkpoint file records of its run, by metadata key: ``config`` (the
+    model's shape), ``training`` and the training state (raises OSError/ValueError)."""
+    metadata, _ = _ckpt._read(path)
+    return {key: json.loads(metadata[key]) for key in ("config", "training", *STATE_KEYS.values()) if key in metadata}
+
+
+def _recorded(path: str) -> Optional[dict[str, Any]]:
+    """:func:`_run_records` of a ``--plan`` that is a model or checkpoint, else None (a JSON
+    plan, or a file that cannot be read: :func:`load_plan` says what is wrong with it)."""
+    if not path.endswith(".safetensors"):
+        return None
+    try:
+        return _run_records(path)
+    except (OSError, ValueError):
+        return None
 
 
 def plan_size(path: str) -> Optional[tuple[int, int]]:
     """``(hidden, layers)`` of the model in ``path`` (a model or checkpoint), or None (a JSON plan)."""
-    if not path.endswith(".safetensors"):
-        return None
+    config = (_recorded(path) or {}).get("config")
     try:
-        config = json.loads(_ckpt._read(path)[0]["config"])
         return int(config["hidden"]), int(config["layers"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # load_plan says what is wrong with the file
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def plan_regularisers(path: str) -> Optional[dict[str, Any]]:
     """The regularisers of the run that made the plan in ``path`` (a model or checkpoint:
     they are recorded there), or None (a JSON plan, or a file from before they existed)."""
-    if not path.endswith(".safetensors"):
-        return None
-    try:
-        metadata, _ = _ckpt._read(path)
-        entries = [json.loads(metadata[key]) for key in ("training", *STATE_KEYS.values()) if key in metadata]
-    except (OSError, ValueError):
-        return None  # load_plan says what is wrong with the file
-    for entry in entries:
+    records = _recorded(path) or {}
+    for entry in (records.get(key) for key in ("training", *STATE_KEYS.values())):
         for record in (entry, entry.get("cli") if isinstance(entry, dict) else None):
             if isinstance(record, dict) and all(key in record for key in REGULARISERS):
                 return {key: record[key] for key in REGULARISERS}
@@ -578,8 +579,8 @@ def load_plan(path: str) -> BudgetPlan:
     record (a JSON-lines file: its last record with a plan), or a JSON object of the plan."""
     try:
         if path.endswith(".safetensors"):
-            metadata, _ = _ckpt._read(path)
-            entries = [json.loads(metadata[key]) for key in ("training", *STATE_KEYS.values()) if key in metadata]
+            records = _run_records(path)
+            entries = [records[key] for key in ("training", *STATE_KEYS.values()) if key in records]
         else:
             with open(path, encoding="utf-8") as f:
                 text = f.read()
@@ -619,25 +620,22 @@ def size_for_budget(
         args.hidden, args.layers = planned
         args.size = None
         print(f"size: hidden {args.hidden} x {args.layers} layer(s), as the run that made the plan", file=out)
-    auto = args.size == "auto"
-    if not auto and (items is None or args.plan is not None):
-        passes = None  # text needs no passes; a plan's steps tell them
-    else:  # a size given is timed for a few steps, not taken from the budget
+    measure = functools.partial(
+        choose_size,
+        args.mode,
+        vocab,
+        make_source,
+        chars,
+        args.time_budget,
+        cell=args.cell,
+        embed=args.embed,
+        dropout=_dropout(args),
+    )
+    passes = None  # text needs none
+    if args.size == "auto":
         t0 = perf_counter()
-        hidden, layers, passes = choose_size(
-            args.mode,
-            vocab,
-            make_source,
-            chars,
-            args.time_budget,
-            cell=args.cell,
-            embed=args.embed,
-            dropout=_dropout(args),
-            size=None if auto else (args.hidden, args.layers),
-        )
-    if auto:
+        args.hidden, args.layers, passes = measure()
         took = perf_counter() - t0
-        args.hidden, args.layers = hidden, layers
         args.time_budget = max(1.0, args.time_budget - took)
         print(
             f"size auto: hidden {args.hidden} x {args.layers} layer(s) for {chars:,} characters "
@@ -645,8 +643,10 @@ def size_for_budget(
             file=out,
             flush=True,
         )
-    if items is not None and args.plan is not None:
-        passes = load_plan(args.plan).total_steps * args.batch / max(1, items)
+    elif items is not None and args.plan is None:  # a size given: a few timed steps, not taken from the budget
+        *_, passes = measure(size=(args.hidden, args.layers))
+    if items is not None and args.plan is not None:  # the plan's steps tell
+        passes = load_plan(args.plan).passes(args.batch, items)
     return passes
 
 

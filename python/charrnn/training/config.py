@@ -186,3 +186,12 @@ def budget_regularisers(mode: str, passes: Optional[float] = None) -> dict[str, 
     if mode == "names" and passes is not None and passes < NAMES_REGULARISED_FROM_PASSES:
         return {"dropout": 0.0} if passes < NAMES_DROPOUT_FROM_PASSES else {}
     return dict(BUDGET_REGULARISERS[mode])
+
+
+def passes_bucket(passes: float) -> str:
+    """Which of :func:`budget_regularisers`' ranges ``passes`` falls in, in words."""
+    if passes < NAMES_DROPOUT_FROM_PASSES:
+        return f"fewer than {NAMES_DROPOUT_FROM_PASSES:g}"
+    if passes < NAMES_REGULARISED_FROM_PASSES:
+        return f"fewer than {NAMES_REGULARISED_FROM_PASSES:g}"
+    return f"{NAMES_REGULARISED_FROM_PASSES:g} or more"
