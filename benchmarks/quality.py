@@ -131,10 +131,12 @@ def run(mode, train, val, vocab, seconds, dropout=None, plan=None, size=None, op
         defaults["dropout"] = dropout
     options = {**defaults, **(options or {})}
     dropout = options.pop("dropout", cfg.dropout)
+    # A variant may change the model's shape too (the plan's steps stay): hidden, layers, embed.
+    shape = {"hidden": size[0], "layers": size[1], "embed": cfg.embed}
+    shape.update({k: int(options.pop(k)) for k in list(shape) if k in options})
+    size = (shape["hidden"], shape["layers"])
     left = seconds - (time.perf_counter() - t0) if sized else seconds
-    model = charrnn.CharRNN(
-        vocab, cell=cfg.cell, hidden=size[0], layers=size[1], embed=cfg.embed, seed=cfg.seed, mode=mode
-    )
+    model = charrnn.CharRNN(vocab, cell=cfg.cell, **shape, seed=cfg.seed, mode=mode)
     kw = dict(batch_size=cfg.batch_size, lr=cfg.lr, clip=cfg.clip, dropout=dropout, seed=cfg.seed, log_every=None)
     kw.update(options)
     if plan is not None:
@@ -156,6 +158,7 @@ def run(mode, train, val, vocab, seconds, dropout=None, plan=None, size=None, op
         "mix": mix,
         "hidden": size[0],
         "layers": size[1],
+        "embed": shape["embed"],
         "passes": passes,
         "dropout": dropout,
         "options": options,
@@ -201,7 +204,8 @@ def main() -> None:
         nargs="*",
         default=[],
         help="also replay each run's plan (the same size and steps) with these training options, "
-        "e.g. variational=true weight_drop=0.3 'weight_drop=0.3,input_dropout=0.1'",
+        "e.g. variational=true weight_drop=0.3 'weight_drop=0.3,input_dropout=0.1' lr=0.005 "
+        "'hidden=384,layers=1' embed=64 (a shape changed costs its own time per step)",
     )
     p.add_argument("--plain", action="store_true", help="the modes' plain defaults, without the budget's regularisers")
     p.add_argument("--sizes", action="store_true", help="only print what --size auto picks for each budget")

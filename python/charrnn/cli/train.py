@@ -208,7 +208,7 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="--dropout draws one mask per sequence, the same at every step, instead of one per position "
         "(variational dropout; default: off; with --time-budget on for text, and for names the budget "
-        "goes over 20 times or more; --no-variational: off)",
+        "goes over 16 times or more; --no-variational: off)",
     )
     for field, what in (
         ("input_dropout", "dropout on each sequence's character embeddings, one mask per sequence"),
