@@ -92,14 +92,26 @@ impl NGramTable {
         self.orders.len()
     }
 
-    /// The id of the k-gram `symbols` at order `symbols.len()` (None: never seen).
-    fn id(&self, symbols: &[usize]) -> Option<usize> {
-        let mut gram = 0usize;
-        for (order, &s) in self.orders.iter().zip(symbols) {
-            let key = (gram * self.vocab + s) as i64;
-            gram = order.keys.binary_search(&key).ok()?;
+    /// The id of the k-gram `prefix id * vocab + symbol` at order `k` (None: never seen).
+    fn find(&self, k: usize, prefix: usize, symbol: usize) -> Option<usize> {
+        self.orders[k - 1].keys.binary_search(&((prefix * self.vocab + symbol) as i64)).ok()
+    }
+
+    /// Where `history` (the start id first, then the symbols so far) stands in the tables.
+    pub fn context(&self, history: &[usize]) -> Context {
+        let mut context = Context { ids: vec![None; self.order() - 1] };
+        for &s in &history[history.len().saturating_sub(self.order() - 1)..] {
+            self.push(&mut context, s);
         }
-        Some(gram)
+        context
+    }
+
+    /// Moves `context` on by one symbol: the k-gram ending with `symbol` is the (k-1)-gram
+    /// that ended before it followed by `symbol` (one binary search per order).
+    pub fn push(&self, context: &mut Context, symbol: usize) {
+        for k in (1..=context.ids.len()).rev() {
+            context.ids[k - 1] = if k == 1 { self.find(1, 0, symbol) } else { context.ids[k - 2].and_then(|c| self.find(k, c, symbol)) };
+        }
     }
 
     /// Writes into `out` (`vocab` values) the distribution of the next symbol after
@@ -111,38 +123,46 @@ impl NGramTable {
         if let Some(bad) = history.iter().find(|&&s| s >= self.vocab) {
             return Err(KernelError::Value(format!("history contains id {bad}, outside 0..{} (the vocabulary)", self.vocab)));
         }
-        self.next_probs_unchecked(history, out);
+        self.probs_after(&self.context(history), out);
         Ok(())
     }
 
-    /// `next_probs` of a history already checked to hold vocabulary ids, into a buffer of
-    /// `vocab` values.
-    pub(crate) fn next_probs_unchecked(&self, history: &[usize], out: &mut [f64]) {
+    /// The distribution of the next symbol in `context` (of this table, holding vocabulary
+    /// ids), into a buffer of `vocab` values.
+    pub(crate) fn probs_after(&self, context: &Context, out: &mut [f64]) {
         let v = self.vocab as i64;
-        let history = &history[history.len().saturating_sub(self.order() - 1)..];
         out.copy_from_slice(&self.base);
-        let mut context = 0usize;
+        let mut at = 0usize; // the context id of order k: order 1 has the one empty context
         for (k, order) in self.orders.iter().enumerate().map(|(i, o)| (i + 1, o)) {
             if k > 1 {
-                if k - 1 > history.len() {
-                    break; // the history stops at the start: no longer context exists
-                }
-                match self.id(&history[history.len() - (k - 1)..]) {
-                    Some(c) => context = c,
-                    None => break, // never seen: every higher order only passes P down
+                // The (k-1)-gram of the last k-1 symbols; none when the history stops at
+                // the start before it, or when it was never seen: every higher order only
+                // passes P down.
+                match context.ids[k - 2] {
+                    Some(c) => at = c,
+                    None => break,
                 }
             }
-            let g = order.gamma[context];
+            let g = order.gamma[at];
             for p in out.iter_mut() {
                 *p *= g;
             }
-            let lo = order.keys.partition_point(|&x| x < context as i64 * v);
-            let hi = order.keys.partition_point(|&x| x < (context as i64 + 1) * v);
+            let lo = order.keys.partition_point(|&x| x < at as i64 * v);
+            let hi = order.keys.partition_point(|&x| x < (at as i64 + 1) * v);
             for (key, alpha) in order.keys[lo..hi].iter().zip(&order.alpha[lo..hi]) {
                 out[(key % v) as usize] += alpha;
             }
         }
     }
+}
+
+/// Where a history stands in an n-gram model's tables: per order k = 1 .. n-1 the id of
+/// the k-gram its last k symbols make (None: never seen, or the history is shorter). It is
+/// what the next symbol's distribution needs, and moves on one symbol at a time
+/// (`NGramTable::push`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Context {
+    ids: Vec<Option<usize>>,
 }
 
 /// An n-gram model mixed with a network: at position `t` of a name (0: its first character)
@@ -190,17 +210,18 @@ impl Mixture {
         Ok(())
     }
 
-    /// The natural logs of the mixed distribution at `position` after `history`, from the
-    /// network's `logits`, into `out` (as f32 logits: softmax(out) is the mixture); the
-    /// n-gram's distribution goes through `scratch`. Returns false, touching nothing, when
-    /// the weight there is 1: the network's logits are then the mixture's.
-    pub(crate) fn mixed_logits(&self, logits: &[f32], history: &[usize], position: usize, out: &mut Vec<f32>, scratch: &mut Vec<f64>) -> bool {
+    /// The natural logs of the mixed distribution at `position` in `context` (of this
+    /// mixture's n-gram), from the network's `logits`, into `out` (as f32 logits:
+    /// softmax(out) is the mixture); the n-gram's distribution goes through `scratch`.
+    /// Returns false, touching nothing, when the weight there is 1: the network's logits
+    /// are then the mixture's.
+    pub(crate) fn mixed_logits(&self, logits: &[f32], context: &Context, position: usize, out: &mut Vec<f32>, scratch: &mut Vec<f64>) -> bool {
         let w = self.weight(position);
         if w == 1.0 {
             return false;
         }
         scratch.resize(self.ngram.vocab, 0.0);
-        self.ngram.next_probs_unchecked(history, scratch);
+        self.ngram.probs_after(context, scratch);
         out.clear();
         if w == 0.0 {
             out.extend(scratch.iter().map(|&p| p.ln() as f32));
@@ -215,9 +236,9 @@ impl Mixture {
         true
     }
 
-    /// The natural log of the mixed probability of every id at `position` after `history`,
+    /// The natural log of the mixed probability of every id at `position` in `context`,
     /// from the network's `logits`, into `out` (f64).
-    pub(crate) fn mixed_log_probs(&self, logits: &[f32], history: &[usize], position: usize, out: &mut Vec<f64>, scratch: &mut Vec<f64>) {
+    pub(crate) fn mixed_log_probs(&self, logits: &[f32], context: &Context, position: usize, out: &mut Vec<f64>, scratch: &mut Vec<f64>) {
         let w = self.weight(position);
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let lse = f64::from(max) + logits.iter().map(|&x| f64::from(x - max).exp()).sum::<f64>().ln();
@@ -227,7 +248,7 @@ impl Mixture {
             return;
         }
         scratch.resize(self.ngram.vocab, 0.0);
-        self.ngram.next_probs_unchecked(history, scratch);
+        self.ngram.probs_after(context, scratch);
         out.extend(logits.iter().zip(scratch.iter()).map(|(&z, &p)| (w * (f64::from(z) - lse).exp() + (1.0 - w) * p).ln()));
     }
 }
@@ -276,6 +297,19 @@ mod tests {
     }
 
     #[test]
+    fn a_context_moved_on_symbol_by_symbol_is_the_one_found_from_the_history() {
+        let t = tiny();
+        let history = [0, 1, 2, 1, 1, 3, 2, 2, 0, 1];
+        let mut moving = t.context(&[]);
+        for end in 1..=history.len() {
+            t.push(&mut moving, history[end - 1]);
+            assert_eq!(moving, t.context(&history[..end]), "after {:?}", &history[..end]);
+        }
+        assert_eq!(t.context(&[0, 1]).ids, vec![Some(1)]); // order 2's context: the unigram "1"
+        assert_eq!(t.context(&[]).ids, vec![None]);
+    }
+
+    #[test]
     fn bad_tables_and_histories_are_errors_not_panics() {
         let base = vec![0.25; 4];
         assert!(NGramTable::new(4, vec![0.5; 3], vec![(vec![1], vec![0.5], vec![0.5])]).is_err());
@@ -301,8 +335,9 @@ mod tests {
         let m = Mixture::new(tiny(), vec![0.0, 0.25, 1.0]).unwrap();
         let logits = [0.0f32, 1.0, -1.0, 0.5];
         let (mut out, mut scratch) = (Vec::new(), Vec::new());
-        assert!(!m.mixed_logits(&logits, &[0, 1, 1], 5, &mut out, &mut scratch), "weight 1: the network's own logits");
-        assert!(m.mixed_logits(&logits, &[0, 1], 1, &mut out, &mut scratch));
+        let at = |h: &[usize]| m.ngram.context(h);
+        assert!(!m.mixed_logits(&logits, &at(&[0, 1, 1]), 5, &mut out, &mut scratch), "weight 1: the network's own logits");
+        assert!(m.mixed_logits(&logits, &at(&[0, 1]), 1, &mut out, &mut scratch));
         let z: f64 = logits.iter().map(|&x| f64::from(x).exp()).sum();
         let counts = reference(&tiny(), &[0, 1]);
         for (i, &x) in out.iter().enumerate() {
@@ -310,9 +345,9 @@ mod tests {
             assert!((f64::from(x).exp() - want).abs() < 1e-6, "id {i}");
         }
         let mut lp = Vec::new();
-        m.mixed_log_probs(&logits, &[0, 1], 1, &mut lp, &mut scratch);
+        m.mixed_log_probs(&logits, &at(&[0, 1]), 1, &mut lp, &mut scratch);
         assert!((lp.iter().map(|x| x.exp()).sum::<f64>() - 1.0).abs() < 1e-12);
-        m.mixed_log_probs(&logits, &[0], 0, &mut lp, &mut scratch);
+        m.mixed_log_probs(&logits, &at(&[0]), 0, &mut lp, &mut scratch);
         let counts = reference(&tiny(), &[0]);
         assert!(lp.iter().zip(&counts).all(|(a, b)| (a.exp() - b).abs() < 1e-15));
     }

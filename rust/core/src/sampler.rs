@@ -404,14 +404,6 @@ pub struct SampleOptions {
     pub mixture: Option<Arc<Mixture>>,
 }
 
-/// The last `n` ids of `head` (the start id and the prefix) followed by `drawn`, into `out`:
-/// the history an n-gram of order `n + 1` reads.
-fn history_tail(head: &[usize], drawn: &[u32], n: usize, out: &mut Vec<usize>) {
-    out.clear();
-    let from_drawn = drawn.len().min(n);
-    out.extend_from_slice(&head[head.len() - (n - from_drawn).min(head.len())..]);
-    out.extend(drawn[drawn.len() - from_drawn..].iter().map(|&id| id as usize));
-}
 
 /// Checks that every id of `ids` is in the vocabulary.
 pub fn check_ids(ids: &[usize], vocab: usize, what: &str) -> Result<()> {
@@ -500,17 +492,20 @@ pub fn sample_weighted(stepper: &mut Stepper, opts: &SampleOptions, cancel: Canc
     let mut rng = seeded_rng(opts.seed);
     let mut active: Vec<usize> = (0..opts.n).collect();
     let mut scratch = DrawScratch::default();
-    // With a mixture: the start and prefix every history begins with, and buffers.
-    let head: Vec<usize> = std::iter::once(opts.start_id).chain(opts.prefix.iter().copied()).collect();
-    let (mut history, mut mixed, mut counts) = (Vec::new(), Vec::new(), Vec::new());
+    // With a mixture: where each sequence stands in the n-gram's tables (after the start and
+    // the prefix, then after every id it draws), and buffers.
+    let mut contexts = match mixture {
+        Some(m) => vec![m.ngram.context(&[&[opts.start_id], &opts.prefix[..]].concat()); opts.n],
+        None => Vec::new(),
+    };
+    let (mut mixed, mut counts) = (Vec::new(), Vec::new());
     for step in 0..opts.max_steps {
         let mut keep = Vec::with_capacity(active.len());
         let mut next = Vec::with_capacity(active.len());
         for (row, &seq) in active.iter().enumerate() {
             let mut logits = &stepper.logits[row * v..(row + 1) * v];
             if let Some(m) = mixture {
-                history_tail(&head, &out[seq], m.ngram.order() - 1, &mut history);
-                if m.mixed_logits(logits, &history, opts.prefix.len() + step, &mut mixed, &mut counts) {
+                if m.mixed_logits(logits, &contexts[seq], opts.prefix.len() + step, &mut mixed, &mut counts) {
                     logits = &mixed[..];
                 }
             }
@@ -535,6 +530,9 @@ pub fn sample_weighted(stepper: &mut Stepper, opts: &SampleOptions, cancel: Canc
                 out[seq].push(id as u32);
                 keep.push(row);
                 next.push(id);
+                if let Some(m) = mixture {
+                    m.ngram.push(&mut contexts[seq], id);
+                }
             }
         }
         meter.add(DRAW_WORK * v * active.len())?;
@@ -659,16 +657,19 @@ pub fn beam_search(
     // Active hypotheses: (ids, log-prob), one state row each.
     let mut active: Vec<(Vec<u32>, f64)> = vec![(Vec::new(), 0.0)];
     let mut done: Vec<Hypothesis> = Vec::new();
-    let head: Vec<usize> = std::iter::once(start_id).chain(prefix.iter().copied()).collect();
-    let (mut history, mut mixed, mut counts) = (Vec::new(), Vec::new(), Vec::new());
+    // With a mixture: where each active hypothesis stands in the n-gram's tables.
+    let mut contexts = match mixture {
+        Some(m) => vec![m.ngram.context(&[&[start_id], prefix].concat())],
+        None => Vec::new(),
+    };
+    let (mut mixed, mut counts) = (Vec::new(), Vec::new());
     for step in 0..max_steps {
         meter.add(DRAW_WORK * v * active.len())?;
         let mut cands: Vec<(f64, usize, usize)> = Vec::new(); // (log-prob, row, id)
-        for (row, (ids, lp)) in active.iter().enumerate() {
+        for (row, (_, lp)) in active.iter().enumerate() {
             let z = &stepper.logits[row * v..(row + 1) * v];
             if let Some(m) = mixture {
-                history_tail(&head, ids, m.ngram.order() - 1, &mut history);
-                m.mixed_log_probs(z, &history, prefix.len() + step, &mut mixed, &mut counts);
+                m.mixed_log_probs(z, &contexts[row], prefix.len() + step, &mut mixed, &mut counts);
                 for id in (0..v).filter(|&id| allowed[id]) {
                     cands.push((lp + mixed[id], row, id));
                 }
@@ -712,6 +713,13 @@ pub fn beam_search(
         }
         state.keep_rows(&keep_rows);
         stepper.step_counted(&mut state, &next_tokens, &mut meter, cancel)?;
+        if let Some(m) = mixture {
+            contexts = keep_rows.iter().zip(&next_tokens).map(|(&row, &id)| {
+                let mut c = contexts[row].clone();
+                m.ngram.push(&mut c, id);
+                c
+            }).collect();
+        }
         active = next_active;
     }
     Ok(done)
