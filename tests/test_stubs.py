@@ -19,7 +19,7 @@ ARTIFACTS = [
     # PyO3 classes cannot be subclassed; the stub does not say @final.
     r"charrnn\._core\.\w+ cannot be subclassed at runtime, but isn't marked with @final in the stub",
     # Type aliases that exist only for the stub's annotations.
-    r"charrnn\._core\.(F32|F64|I32) is not present at runtime",
+    r"charrnn\._core\.(F32|F64|I32|I64) is not present at runtime",
     r"charrnn\._core\.__all__ is not present in stub",
 ]
 INIT = re.compile(r'charrnn\._core\.(\w+)\.__init__ is inconsistent, runtime does not have parameter "(\w+)"')

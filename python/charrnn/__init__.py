@@ -35,6 +35,7 @@ from .errors import (
 )
 from .labelled import Labelled
 from .metrics import bits_per_char, perplexity
+from .mixture import Mixture
 from .model import CharRNN, load, pretrained
 from .ngram import NGram
 from .records import EpochRecord, History, TextHistory, TextRecord
@@ -89,6 +90,7 @@ __all__ = [
     "set_num_threads",
     "CharRNN",
     "NGram",
+    "Mixture",
     "CharRNNError",
     "CheckpointError",
     "DataError",

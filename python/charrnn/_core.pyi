@@ -36,6 +36,7 @@ import numpy.typing as npt
 F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
 F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
 
 class LayerTape:
     """What a layer's forward pass keeps for its backward pass (opaque)."""
@@ -138,6 +139,33 @@ class Constraint:
     def max_len(self) -> int:
         """The longest string, in characters, the constraint allows."""
 
+class NGramTable:
+    """A fitted n-gram model as the sampler reads it (``charrnn.ngram.NGram.core_table``):
+    per order the sorted ``keys`` (int64: ``context id * vocab + symbol``), ``alpha``
+    (float64, one per key) and ``gamma`` (float64, one per context: 1 for order 1, else
+    one per k-gram of the order below), and ``base`` (float64 ``[vocab]``, the order-0
+    distribution).  ``ValueError`` for tables that do not fit together."""
+
+    def __init__(self, vocab: int, base: F64, keys: list[I64], alpha: list[F64], gamma: list[F64]) -> None: ...
+    def next_probs(self, history: list[int]) -> F64:
+        """The distribution (float64 ``[vocab]``) of the next id after ``history`` (the
+        start id, then the ids so far; only the last ``order - 1`` count): the same
+        numbers, bit for bit, as ``NGram._next_probs``."""
+    @property
+    def vocab(self) -> int: ...
+    @property
+    def order(self) -> int: ...
+
+class Mixture:
+    """A network mixed with an n-gram model: at position ``t`` of a name (0: its first
+    character) the next id has probability ``w[t] * softmax(logits) + (1 - w[t]) *
+    P_ngram``, ``w = weights`` (each in [0, 1]; positions from ``len(weights) - 1`` on
+    share the last).  ``ValueError`` for no weights or one outside [0, 1]."""
+
+    def __init__(self, ngram: NGramTable, weights: list[float]) -> None: ...
+    @property
+    def weights(self) -> list[float]: ...
+
 def sample(
     cell: str,
     params: list[F32],
@@ -155,6 +183,7 @@ def sample(
     top_p: float = 1.0,
     constraint: Optional[Constraint] = None,
     log_weights: bool = False,
+    mixture: Optional[Mixture] = None,
 ) -> Any:
     """Draw ``n`` sequences at once.
 
@@ -176,6 +205,13 @@ def sample(
     softmax the constraint left allowed at step ``t``; 0 without a constraint) — the
     importance weight, up to a constant, from constrained draws to the model's distribution
     conditioned on the constraint.
+
+    With a ``mixture`` (models without categories; see :class:`Mixture`) every step draws
+    from the mixture of the softmax and the n-gram's distribution after the sequence's
+    history (``start_id``, prefix, ids drawn), with the weight of its position: the
+    temperature (``mixture ** (1 / temperature)``, renormalised), ``top_k``, ``top_p``,
+    ``banned``, the constraint and ``log_w`` then act on the mixture as they act on the
+    softmax without one.  Where the weight is 1 the network's logits are used as they are.
     """
 
 class Generator:
@@ -215,10 +251,12 @@ def beam_search(
     banned: list[int] = ...,
     category: Optional[int] = None,
     category_embedding: Optional[F32] = None,
+    mixture: Optional[Mixture] = None,
 ) -> list[tuple[list[int], float]]:
     """The ``beam`` most likely completions of ``prefix`` (each ends with ``end_id`` within
     ``max_steps`` ids), best first: ``(ids after the prefix without the end id, natural
-    log-probability of those ids and the end id given start + prefix)``.  Deterministic."""
+    log-probability of those ids and the end id given start + prefix)``.  Deterministic.
+    With a ``mixture`` the log-probabilities are the mixture's (see :func:`sample`)."""
 
 class PreparedModel:
     """A model prepared once (weights packed, input tables built) for repeated sampling
@@ -240,6 +278,7 @@ class PreparedModel:
         top_p: float = 1.0,
         constraint: Optional[Constraint] = None,
         log_weights: bool = False,
+        mixture: Optional[Mixture] = None,
     ) -> Any:
         """Same as ``charrnn._core.sample``."""
     def beam_search(
@@ -251,6 +290,7 @@ class PreparedModel:
         max_steps: int,
         banned: list[int] = ...,
         category: Optional[int] = None,
+        mixture: Optional[Mixture] = None,
     ) -> list[tuple[list[int], float]]:
         """Same as ``charrnn._core.beam_search``."""
 

@@ -14,6 +14,10 @@ the safetensors metadata (a str -> str map), these entries:
 ``seen_items``      optional: what ``charrnn sample --novel`` avoids (see
                     :mod:`charrnn.sampling`), written by ``charrnn train``
 ``training``        optional JSON: whatever the trainer recorded (epochs, losses, ...)
+``mixture``         optional JSON: a names model mixed with an n-gram model
+                    (:mod:`charrnn.mixture`): ``weights`` (one per position),
+                    ``ngram_config`` and ``ngram_vocab`` (which must be the model's);
+                    the n-gram's counts are the tensors ``ngram.order{k}.*``
 ``charrnn_version`` the version of charrnn that wrote the file
 ``sha256``          hex SHA-256 of every tensor (name, dtype, shape, bytes) and every
                     other metadata entry: :func:`load` refuses a file without it or that
@@ -62,6 +66,7 @@ FORMAT_VERSION = "1"
 # Tensors of a training checkpoint that are not model weights (see charrnn.training_state
 # and charrnn.text_state).
 TRAINING_TENSOR_PREFIXES = ("optimizer.", "best.", "ema.", "carried.")
+MIXTURE_TENSOR_PREFIX = "ngram."  # the counts of a mixture's n-gram (charrnn.mixture)
 # Sanity bounds on a checkpoint's config, checked before any weight is allocated.
 _MAX_CONFIG_SIZE = 1 << 20
 
@@ -90,6 +95,10 @@ def save(
     if extra is not None:
         metadata["training"] = json.dumps(extra, ensure_ascii=False)
     tensors = {name: np.ascontiguousarray(p) for name, p in model.params.items()}
+    if model.mixture is not None:  # charrnn.mixture.Mixture.to_checkpoint
+        mixture_tensors, mixture_metadata = model.mixture.to_checkpoint()
+        tensors.update((name, np.ascontiguousarray(t)) for name, t in mixture_tensors.items())
+        metadata.update(mixture_metadata)
     for name, value in (extra_tensors or {}).items():
         if name in tensors:
             raise ValueError(f"extra tensor {name!r} clashes with a model tensor")
@@ -270,7 +279,8 @@ def check_weights(path: str, shapes: dict[str, tuple[int, ...]], tensors: dict[s
         if not np.isfinite(actual).all():
             bad = int(np.size(actual) - np.count_nonzero(np.isfinite(actual)))
             raise CheckpointError(f"{path}: tensor {name!r} holds {bad} NaN or infinite values")
-    unexpected = sorted(name for name in set(tensors) - set(shapes) if not name.startswith(TRAINING_TENSOR_PREFIXES))
+    known = (*TRAINING_TENSOR_PREFIXES, MIXTURE_TENSOR_PREFIX)
+    unexpected = sorted(name for name in set(tensors) - set(shapes) if not name.startswith(known))
     if unexpected:
         logger.warning("%s: ignoring unexpected tensors %s", path, ", ".join(unexpected))
 

@@ -39,6 +39,9 @@ from .dropout import Dropout, as_dropout
 from .errors import CheckpointError
 from .labelled import Labelled, check_category_names
 from .metrics import summarize
+from .mixture import Mixture, network_position_probs
+from .mixture import fit as fit_mixture
+from .mixture import from_checkpoint as mixture_from_checkpoint
 from .pretrained import model_path, resolve_model
 from .vocab import Vocab
 
@@ -86,6 +89,10 @@ class CharRNN:
     between start and end markers) or ``"text"`` (one continuous stream, see
     :mod:`charrnn.text`); :func:`charrnn.train_text` sets it, checkpoints keep it, and
     ``charrnn sample`` generates accordingly (:meth:`generate_text` for text).
+
+    A names model without categories may carry a :attr:`mixture` with an n-gram model
+    (:meth:`mix_with`, :mod:`charrnn.mixture`): its scores and samples are then the
+    mixture's, and it is saved in the same file.
     """
 
     def __init__(
@@ -116,6 +123,7 @@ class CharRNN:
         self.category_counts = category_counts  # type: ignore[assignment]  # checked by the setter
         self.mode = mode  # checked by the setter
         self.params: dict[str, np.ndarray] = self._init_params(np.random.default_rng(self.seed))
+        self._mixture: Optional[Mixture] = None
         # Draws the seeds of sample(seed=None) calls: successive calls differ, yet a run
         # is reproducible from the model's seed (nothing reads OS randomness).
         self._sample_rng = np.random.default_rng([self.seed, 1])
@@ -131,7 +139,56 @@ class CharRNN:
     def mode(self, value: str) -> None:
         if value not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got {value!r}")
+        if value != "names" and getattr(self, "_mixture", None) is not None:
+            raise ValueError("a model with a mixture is a names model: drop_mixture() first")
         self._mode = value
+
+    # -- the mixture with an n-gram model (charrnn.mixture) ----------------------------
+
+    @property
+    def mixture(self) -> Optional[Mixture]:
+        """The :class:`~charrnn.mixture.Mixture` this model's probabilities are mixed with
+        (None: the network alone).  With one, :meth:`log_probs`, :meth:`evaluate`,
+        :meth:`sample` and :meth:`beam_search` are the mixture's."""
+        return self._mixture
+
+    @mixture.setter
+    def mixture(self, value: Optional[Mixture]) -> None:
+        if value is not None and not isinstance(value, Mixture):
+            raise TypeError(f"mixture must be a charrnn.mixture.Mixture or None, got {type(value).__name__}")
+        if value is not None:
+            self._check_mixable(value.ngram)
+        self._mixture = value
+
+    def _check_mixable(self, ngram: Any) -> None:
+        """ValueError unless this model and ``ngram`` can be mixed (names mode, no
+        categories, the same vocabulary ids)."""
+        if self._mode != "names" or self.categories is not None:
+            raise ValueError("a mixture takes a names-mode model without categories")
+        vocab = getattr(ngram, "vocab", None)
+        if vocab != self.vocab:
+            size = len(vocab) if isinstance(vocab, Vocab) else "no"
+            raise ValueError(
+                f"the n-gram's vocabulary ({size} ids) is not the model's ({len(self.vocab)}): "
+                "fit it with NGram.fit(train_items, vocab=model.vocab)"
+            )
+
+    def mix_with(self, ngram: Any, weights: Any = None, *, fit_on: Optional[Sequence[str]] = None) -> Mixture:
+        """Mix this model with ``ngram`` (a names-mode :class:`~charrnn.ngram.NGram` fitted
+        with ``vocab=model.vocab``) from now on: ``weights`` on the network, one per position
+        (positions from ``len(weights) - 1`` on share the last), or fitted on the held-out
+        names ``fit_on`` (:func:`charrnn.mixture.fit`).  Returns the mixture."""
+        if (weights is None) == (fit_on is None):
+            raise ValueError("give either weights or fit_on (held-out names to fit them on)")
+        self._check_mixable(ngram)
+        mixed = Mixture(ngram, weights) if fit_on is None else fit_mixture(self, ngram, fit_on)
+        self.mixture = mixed
+        return mixed
+
+    def drop_mixture(self) -> Optional[Mixture]:
+        """Back to the network alone; returns the mixture it had (or None)."""
+        dropped, self._mixture = self._mixture, None
+        return dropped
 
     # -- categories ------------------------------------------------------------------
 
@@ -319,9 +376,10 @@ class CharRNN:
         cats = (
             "" if self.categories is None else f", categories={list(self.categories)}, category_dim={self.category_dim}"
         )
+        mixed = "" if self._mixture is None else f", mixed with a {self._mixture.ngram.order}-gram"
         return (
             f"CharRNN(cell={self.cell!r}, hidden={self.hidden}, layers={self.layers}, "
-            f"embed={self.embed}, vocab={len(self.vocab)}{cats}, params={self.num_params:,})"
+            f"embed={self.embed}, vocab={len(self.vocab)}{cats}, params={self.num_params:,}{mixed})"
         )
 
     # -- loss ------------------------------------------------------------------------
@@ -408,12 +466,27 @@ class CharRNN:
         """
         if len(items) == 0:
             return np.zeros(0, dtype=np.float64)
+        if self._mixture is not None:
+            return self._mixed_log_probs(items, batch_size, category)
         items = self._labelled(items, category)
         out = np.zeros(len(items), dtype=np.float64)
         for batch in NameBatches(items, self.vocab, batch_size=batch_size, shuffle=False):
             seq_loss = self.forward_backward(batch, compute_grad=False).seq_loss
             out[batch.index] = -np.asarray(seq_loss, dtype=np.float64)
         return out
+
+    def _mixed_log_probs(self, items: Sequence[str], batch_size: int, category: Any) -> np.ndarray:
+        """:meth:`log_probs` of the mixture: per item, the sum over its predicted symbols of
+        ``log(w * P_net + (1 - w) * P_ngram)`` (:mod:`charrnn.mixture`)."""
+        assert self._mixture is not None
+        if category is not None:
+            raise ValueError("this model has no categories (it was not built with categories=[...]); drop category")
+        if isinstance(items, str):
+            raise TypeError("items must be a list of names, not one string")
+        items = list(items)
+        probs = self._mixture.mixed_probs(network_position_probs(self, items, batch_size), items)
+        lengths = [len(self.vocab.encode(item)) + 1 for item in items]
+        return np.bincount(np.repeat(np.arange(len(items)), lengths), weights=np.log(probs), minlength=len(items))
 
     def log_prob(self, text: str, category: Optional[Category] = None) -> float:
         """Natural log-probability the model gives the whole of ``text``, end marker included
@@ -517,6 +590,7 @@ class CharRNN:
             category_embedding=category_embedding,
             constraint=constraint,
             log_weights=True,
+            mixture=None if self._mixture is None else self._mixture.core(),
         )
         if draws != n:
             drawn = resample_draws(drawn, log_weights, resample, seed)
@@ -553,6 +627,7 @@ class CharRNN:
             banned=[self.vocab.pad_id, self.vocab.bos_id],
             category=None if ids is None else ids[0],
             category_embedding=category_embedding,
+            mixture=None if self._mixture is None else self._mixture.core(),
         )
         prefix = self.vocab.decode(prefix_ids)
         return [(prefix + self.vocab.decode(seq), float(logp)) for seq, logp in found]
@@ -625,4 +700,10 @@ def model_from_checkpoint(path: str, metadata: dict[str, str], tensors: dict[str
         raise CheckpointError(f"{path}: bad model config {config!r} ({e})") from None
     checkpoint.check_weights(path, model.param_shapes(), tensors)
     model.set_params(tensors)
+    mixed = mixture_from_checkpoint(path, metadata, tensors, vocab)
+    if mixed is not None:
+        if model.mode != "names" or model.conditional:
+            raise CheckpointError(f"{path}: a mixture needs a names-mode model without categories")
+        model.mixture = mixed
+        logger.info("%s: %s (sampled and scored as the mixture)", path, mixed.describe())
     return model

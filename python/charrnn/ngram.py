@@ -299,6 +299,7 @@ class NGram:
         self._outcome[Vocab.n_markers :] = True
         self._outcome[EOS] = mode == "names"
         self._estimate()
+        self._core_table: Any = None  # the Rust sampler's tables (core_table), built on first use
 
     # -- fitting ------------------------------------------------------------------------
 
@@ -548,6 +549,18 @@ class NGram:
 
     # -- saving and loading -------------------------------------------------------------------
 
+    def tensors(self) -> dict[str, np.ndarray]:
+        """The counts as the tensors of a file (``order{k}.keys``, ``.count``, ``.suffix``,
+        ``.bos``): what :meth:`save` writes, and a model file holding a mixture (under
+        ``ngram.``)."""
+        tensors: dict[str, np.ndarray] = {}
+        for k, t in enumerate(self._orders, start=1):
+            tensors[f"order{k}.keys"] = t.keys
+            tensors[f"order{k}.count"] = t.count
+            tensors[f"order{k}.suffix"] = t.suffix
+            tensors[f"order{k}.bos"] = t.bos.astype(np.uint8)
+        return tensors
+
     def save(self, path: Union[str, os.PathLike[str]]) -> None:
         """Write the counts (tensors) and the vocabulary and options (JSON metadata) to a
         safetensors file, atomically, with a SHA-256 over everything."""
@@ -555,12 +568,7 @@ class NGram:
 
         from .checkpoint import _digest, atomic_write
 
-        tensors: dict[str, np.ndarray] = {}
-        for k, t in enumerate(self._orders, start=1):
-            tensors[f"order{k}.keys"] = t.keys
-            tensors[f"order{k}.count"] = t.count
-            tensors[f"order{k}.suffix"] = t.suffix
-            tensors[f"order{k}.bos"] = t.bos.astype(np.uint8)
+        tensors = self.tensors()
         metadata = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -588,6 +596,15 @@ class NGram:
         try:
             vocab = Vocab.from_json(metadata["vocab"])
             config = json.loads(metadata["config"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{path}: bad n-gram metadata ({e})") from None
+        return cls.from_tensors(path, vocab, config, tensors)
+
+    @classmethod
+    def from_tensors(cls, path: str, vocab: Vocab, config: Any, tensors: dict[str, np.ndarray]) -> NGram:
+        """The model of :meth:`tensors` and :meth:`config` (checked; ``path`` names the
+        file in a :class:`~charrnn.errors.CheckpointError`)."""
+        try:
             order, mode, modified = int(config["order"]), config["mode"], bool(config["modified"])
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{path}: bad n-gram metadata ({e})") from None
@@ -616,6 +633,26 @@ class NGram:
                 raise CheckpointError(f"{path}: the order-{k} counts are inconsistent")
             orders.append(t)
         return cls(vocab, order, mode, modified, orders)
+
+    # -- the tables of the Rust sampler ---------------------------------------------------
+
+    def core_table(self) -> Any:
+        """The model as the Rust sampler reads it (:class:`charrnn._core.NGramTable`: per
+        order the sorted keys, ``alpha`` and ``gamma``), built once and kept."""
+        table = self._core_table
+        if table is None:
+            from . import _core
+
+            base = np.where(self._outcome, 1.0 / np.count_nonzero(self._outcome), 0.0)
+            table = _core.NGramTable(
+                self._B,
+                np.ascontiguousarray(base, dtype=np.float64),
+                [np.ascontiguousarray(t.keys, dtype=np.int64) for t in self._orders],
+                [np.ascontiguousarray(t.alpha, dtype=np.float64) for t in self._orders],
+                [np.ascontiguousarray(t.gamma, dtype=np.float64) for t in self._orders],
+            )
+            self._core_table = table
+        return table
 
 
 # -- the baseline beside a network ------------------------------------------------------------------

@@ -11,6 +11,9 @@ The kernels return one summed loss per sequence, so the per-character values are
 differences of the losses of the name's prefixes (all prefixes go through the kernels as
 one batch): ``log p(c_t | c_<t) = S(t + 1) - S(t)`` where ``S(t)`` is the summed
 log-probability of the first ``t`` predictions.
+
+A model with a :attr:`~charrnn.CharRNN.mixture` is scored as the mixture:
+``log(w_t * p_net + (1 - w_t) * p_ngram)`` for every character (:mod:`charrnn.mixture`).
 """
 
 from __future__ import annotations
@@ -89,6 +92,9 @@ def score(model: CharRNN, names: Sequence[str], category: Optional[Category] = N
         lengths = np.arange(1, n + 1, dtype=np.int32)
         cumulative = -_run(model, [ids] * n, targets, lengths, cat)  # S(1) .. S(n)
         per_char = np.diff(np.concatenate([[0.0], cumulative]))
+        if model.mixture is not None:
+            per_char = np.log(model.mixture.mixed_probs(np.exp(per_char), [name]))
+            cumulative = np.cumsum(per_char)
         out.append(
             Score(
                 name=model.vocab.decode(ids),
@@ -118,4 +124,9 @@ def next_char_log_probs(model: CharRNN, text: str, category: Optional[Category] 
         with_v = _run(model, [ids] * V, targets, lengths, cat)
         prefix = _run(model, [ids], base.targets, np.array([t], dtype=np.int32), cat)[0] if t else 0.0
         table[t] = -(with_v - prefix)
+        if model.mixture is not None:  # the mixture's distribution at position t
+            w = float(model.mixture.position_weights(np.array([t]))[0])
+            counts = model.mixture.ngram._next_probs([model.vocab.bos_id, *ids[:t]])  # noqa: SLF001
+            with np.errstate(divide="ignore"):
+                table[t] = np.log(w * np.exp(table[t]) + (1.0 - w) * counts)
     return table

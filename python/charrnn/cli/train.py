@@ -24,13 +24,13 @@ import os
 import sys
 from typing import Any, Optional, TextIO
 
-from .. import _core, datasets
+from .. import _core, datasets, mixture
 from .. import checkpoint as _ckpt
 from ..budget import BudgetPlan, format_duration
 from ..counted import DEFAULT_WEIGHT_POWER, Counted, has_count_header, load_counts
 from ..data import load_lines, training_split
 from ..dropout import Dropout
-from ..errors import DataError, ResumeError, TrainingInterrupted
+from ..errors import CharRNNError, DataError, ResumeError, TrainingInterrupted
 from ..labelled import Labelled
 from ..model import CELLS, DEFAULT_CATEGORY_DIM, CharRNN
 from ..ngram import baseline
@@ -103,6 +103,7 @@ NAMES_ONLY = {
     "preset": "--preset",
     "weights": "--weights",
     "weight_power": "--weight-power",
+    "mix": "--mix",
 }
 # With --resume: the options that may differ from the checkpoint's (how long to run, where
 # to write, what to print, where the data now lives — the data itself is checked against the
@@ -128,6 +129,7 @@ OVERRIDABLE = frozenset(
         "progress",
         "plot",
         "category",  # NAME=FILE: where each labelled list lives (its items are checked like FILE's)
+        "mix",  # what is done with the trained network, not how it is trained
     }
 )
 BUDGET = frozenset({"epochs", "max_steps"})  # replaced as a whole on resume
@@ -288,6 +290,15 @@ def add_parser(sub: Any) -> None:
         metavar="FILE",
         help="follow the plan of an earlier budgeted run instead of timing this one (the same steps on any machine): "
         "a model or checkpoint it saved, a --json line of it, or a JSON file of the plan",
+    )
+    g.add_argument(
+        "--mix",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="names mode, without categories: once trained, mix the best network with a Kneser-Ney n-gram of the "
+        "training names, one weight per position fitted on the validation names, and save the mixture in --out "
+        "when it beats the network alone on them (cross-fitted); charrnn sample and score then use the mixture "
+        "(default: on with --time-budget; --no-mix: off)",
     )
     g.add_argument(
         "--size",
@@ -752,6 +763,13 @@ def _train_names(args: argparse.Namespace, typed: set[str], out: TextIO, resumed
 
     if weighting:
         print(f"frequency-aware: items drawn in proportion to count ** {args.weight_power:g}", file=out)
+    # The mixture with the n-gram (--mix; on by default with --time-budget): names without categories.
+    mix = args.mix if args.mix is not None else args.time_budget is not None
+    if mix and isinstance(train_items, Labelled):
+        if args.mix:
+            raise DataError("--mix needs a model without categories (not --preset/--category)")
+        mix = False
+    report = _Reporter(args, out, resumed, _epoch_line, hold=mix)
     history = _run(
         train,
         model,
@@ -764,12 +782,19 @@ def _train_names(args: argparse.Namespace, typed: set[str], out: TextIO, resumed
         best,
         train_items,
         val_items or None,
+        report=report,
         **weighting,
     )
+    mixed: dict[str, Any] = {}
     if history.best_val_nll is not None:
         print(f"kept the weights of epoch {history.best_epoch} (val nll {history.best_val_nll:.4f})", file=out)
-        if not isinstance(train_items, Labelled):  # the baseline knows no categories
+        if mix:
+            mixed = _mix(model, train_items, val_items, history.best_val_nll, args.out, metadata(history), out)
+        elif not isinstance(train_items, Labelled):  # the baseline knows no categories
             _print_baseline(history.best_val_nll, train_items, val_items, "names", None, out)
+    elif mix:
+        print("no mixture: there are no validation names to fit its weights on", file=out)
+    report.flush(**mixed)
     if args.samples:
         print("samples:", file=out)
         for name in _final_samples(model, args.samples, args.seed):
@@ -782,13 +807,59 @@ def _print_baseline(network_nll: float, train_data: Any, val_data: Any, mode: st
     """The counting baseline on the same split, beside the network's validation NLL: does
     the network beat a Kneser-Ney n-gram model (``charrnn ngram``)?"""
     b = baseline(train_data, val_data, mode=mode, vocab=vocab)
-    if b["val_nll"] is None:
-        return
-    verdict = "the network is better" if network_nll < b["val_nll"] else "counting is better"
+    if b["val_nll"] is not None:
+        _baseline_line(network_nll, b["order"], b["val_nll"], out)
+
+
+def _baseline_line(network_nll: float, order: int, ngram_nll: float, out: TextIO) -> None:
+    verdict = "the network is better" if network_nll < ngram_nll else "counting is better"
+    print(f"counting baseline: {order}-gram Kneser-Ney val nll {ngram_nll:.4f} on the same split ({verdict})", file=out)
+
+
+def _mix(
+    model: CharRNN,
+    train_items: Any,
+    val_items: Any,
+    network_nll: float,
+    path: str,
+    saved: tuple[Any, Any],
+    out: TextIO,
+) -> dict[str, Any]:
+    """``--mix``: the baseline line, then the per-position mixture of the best network and
+    the n-gram measured on the validation names (cross-fitted) and, when it beats the
+    network, fitted on all of them and saved into ``path`` (atomically, with the
+    ``saved`` metadata of the network's file).  Returns the fields of the final
+    ``--json`` record; a failure leaves ``path`` as it was (the network alone)."""
+    if len(val_items) < 2:
+        _print_baseline(network_nll, train_items, val_items, "names", model.vocab, out)
+        print("no mixture: it needs at least 2 validation names (one half fits it, the other measures it)", file=out)
+        return {}
+    try:
+        found = mixture.mix_if_better(model, train_items, val_items)
+        assert found is not None
+        _baseline_line(network_nll, found["order"], found["ngram"].nll(val_items), out)
+        fields: dict[str, Any] = {
+            "mix_val_nll": found["position_mixture_nll"],
+            "mix_position_val_nll": found["position_mixture_nll"],
+            "mix_position_weights": found["position_weights"],
+            "network_val_nll": found["network_nll"],
+            "ngram_val_nll": found["ngram_nll"],
+            "mix_saved": found["mixed"],
+        }
+        if found["mixed"]:
+            fields["mix_fitted_val_nll"] = model.evaluate(val_items)["nll"]
+            _save_final(model, path, saved)  # atomic: path holds the network or the mixture, never less
+    except (CharRNNError, ValueError, OSError, MemoryError) as e:
+        model.drop_mixture()
+        print(f"warning: no mixture ({e}); {path} holds the network alone", file=sys.stderr)
+        return {}
+    where = f"saved in {path}" if found["mixed"] else f"not saved: the network alone is better ({path})"
     print(
-        f"counting baseline: {b['order']}-gram Kneser-Ney val nll {b['val_nll']:.4f} on the same split ({verdict})",
+        f"mixture of the network and the {found['order']}-gram: val nll {found['position_mixture_nll']:.4f} "
+        f"(network {found['network_nll']:.4f}, {found['order']}-gram {found['ngram_nll']:.4f}); {where}",
         file=out,
     )
+    return fields
 
 
 def _train_text(args: argparse.Namespace, typed: set[str], out: TextIO, resumed: Any) -> int:
@@ -926,18 +997,21 @@ def _run(
     metadata: Any,
     best: dict,
     *data: Any,
+    report: Optional[_Reporter] = None,
     **kw: Any,
 ) -> History:
     """Train with ``fn`` (:func:`charrnn.train` or :func:`charrnn.train_text`) as the
     command line says: the best model at ``--out`` as it comes, the state next to it; on
-    Ctrl-C say what ``--out`` holds; at the end, the final model there."""
+    Ctrl-C say what ``--out`` holds; at the end, the final model there.  ``report``: the
+    callback (default: a :class:`_Reporter` that holds nothing back)."""
+    report = report or _Reporter(args, out, resumed, line)
     try:
         history = fn(
             model,
             *data,
             **_train_kwargs(args, args.epochs),
             **kw,
-            callback=_reporter(args, out, resumed, line),
+            callback=report,
             checkpoint=checkpoint,
             resume=None if resumed is None else resumed[1],
             checkpoint_info={"cli": cli_record(args)},
@@ -945,7 +1019,11 @@ def _run(
             out_metadata=metadata,
         )
     except TrainingInterrupted:
+        report.flush()
         _saved_best(args, best)
+        raise
+    except BaseException:
+        report.flush()
         raise
     _save_final(model, args.out, metadata(history))
     if history.stopped_early:
@@ -1036,34 +1114,49 @@ def _train_kwargs(args: argparse.Namespace, epochs: Optional[int]) -> dict[str, 
     }
 
 
-def _reporter(args: argparse.Namespace, out: TextIO, resumed: Any, line: Any):
+class _Reporter:
     """The callback that prints each evaluation: one JSON object (``--json``) or one line
-    (through tqdm, so that a progress bar on stderr is cleared, not garbled)."""
-    history = [] if resumed is None else resumed[1].history
-    best = [min((r["val_nll"] for r in history if r.get("val_nll") is not None), default=math.inf)]
-    plans = [history[-1].get("plan") if history else None]
+    (through tqdm, so that a progress bar on stderr is cleared, not garbled).  With
+    ``hold`` each JSON object waits for the next evaluation, and the last one for
+    :meth:`flush`, which may add fields to it (the mixture's, measured after training)."""
 
-    def report(record: EpochRecord) -> None:
+    def __init__(self, args: argparse.Namespace, out: TextIO, resumed: Any, line: Any, hold: bool = False) -> None:
+        history = [] if resumed is None else resumed[1].history
+        self.args, self.out, self.line, self.hold = args, out, line, hold and bool(args.json)
+        self.best = min((r["val_nll"] for r in history if r.get("val_nll") is not None), default=math.inf)
+        self.plan = history[-1].get("plan") if history else None
+        self.held: Optional[dict[str, Any]] = None
+
+    def __call__(self, record: EpochRecord) -> None:
         from tqdm import tqdm
 
-        if record.plan is not None and record.plan != plans[0]:  # say the plan once it is made
-            plans[0] = record.plan
+        args, out = self.args, self.out
+        if record.plan is not None and record.plan != self.plan:  # say the plan once it is made
+            self.plan = record.plan
             tqdm.write(f"plan: {BudgetPlan.from_dict(record.plan).describe()}", file=out)
         if args.json:
-            print(json.dumps(record.to_dict()), flush=True)
+            self.flush()
+            if self.hold:
+                self.held = record.to_dict()
+            else:
+                print(json.dumps(record.to_dict()), flush=True)
             return
-        improved = record.val_nll is not None and record.val_nll < best[0]
+        improved = record.val_nll is not None and record.val_nll < self.best
         if improved:
-            best[0] = record.val_nll
+            self.best = record.val_nll
         budget = (
             ""
             if record.plan is None
             else f" | step {record.step}/{record.plan['total_steps']}, {format_duration(record.seconds_left or 0)} left"
         )
-        tqdm.write(line(record, args.epochs, improved) + budget, file=out)
+        tqdm.write(self.line(record, args.epochs, improved) + budget, file=out)
         out.flush()
 
-    return report
+    def flush(self, **extra: Any) -> None:
+        """Print the record held back, with ``extra`` fields."""
+        if self.held is not None:
+            print(json.dumps({**self.held, **extra}), flush=True)
+            self.held = None
 
 
 def _epoch_line(record: EpochRecord, epochs: Optional[int], best: bool) -> str:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Sequence
 from typing import Any, Optional
@@ -26,6 +27,8 @@ from .trainer import BestModel, Trainer
 
 __all__ = ["train", "resume", "train_text", "resume_text"]
 
+logger = logging.getLogger(__name__)
+
 PathLike = str | os.PathLike[str]
 # Arguments that are not options of the run: the model, the data, what to call and where
 # to write.  Everything else that is a plain value is stored in checkpoints.
@@ -46,6 +49,7 @@ _NOT_OPTIONS = frozenset(
         "weights",
         "val_weights",
         "plan",
+        "mix",
     }
 )
 
@@ -100,6 +104,7 @@ def train(
     weight_drop: float = 0.0,
     weight_decay: float = 0.0,
     ema: float = 0.0,
+    mix: bool = False,
 ) -> History:
     """Train ``model`` in place on a list of items (names) and return its :class:`History`.
 
@@ -163,7 +168,18 @@ def train(
     exponential moving average of the weights, with a warm-up for the first steps; the
     evaluations, early stopping, the best model, ``out`` and the weights the model holds
     at the end are the average's, while the steps go on from the raw weights.
+
+    Mixture (see :mod:`charrnn.mixture`): training changes the network, so a mixture the
+    model had is dropped first.  With ``mix`` (names without categories), once trained
+    the model is mixed with a Kneser-Ney n-gram of ``train_items``, one weight per
+    position fitted on ``val_items``, when that beats the network alone on ``val_items``
+    (cross-fitted; :func:`charrnn.mixture.mix_if_better`), and ``out`` is rewritten with it.
     """
+    if model.mixture is not None:
+        logger.warning("training changes the network: the mixture it had is dropped (mix=True fits a new one)")
+        model.drop_mixture()
+    if mix and (model.conditional or model.mode != "names"):
+        raise ValueError("mix=True takes a names-mode model without categories")
     if isinstance(train_items, Counted):
         train_items, weights = _unpack(train_items, weights, "weights")
     if isinstance(val_items, Counted):
@@ -181,7 +197,32 @@ def train(
         val_weights=val_weights,
         weight_power=weight_power,
     )
-    return _run(model, source, config, options, locals())
+    history = _run(model, source, config, options, locals())
+    if mix and val_items is not None and _mix(model, train_items, val_items) and out is not None:
+        from ..checkpoint import save
+
+        extra, metadata = out_metadata(history) if out_metadata is not None else (None, None)
+        save(model, out, extra=extra, extra_metadata=metadata)
+    return history
+
+
+def _mix(model: CharRNN, train_items: Sequence[str], val_items: Sequence[str]) -> bool:
+    """:func:`charrnn.mixture.mix_if_better`, logged; whether the model is now mixed."""
+    from ..mixture import mix_if_better
+
+    found = mix_if_better(model, train_items, val_items)
+    if found is None:
+        logger.info("no mixture: it needs at least 2 validation names")
+        return False
+    logger.info(
+        "mixture with a %d-gram: val nll %.4f (network %.4f, n-gram %.4f)%s",
+        found["order"],
+        found["position_mixture_nll"],
+        found["network_nll"],
+        found["ngram_nll"],
+        "" if found["mixed"] else ": the network alone is better, not mixed",
+    )
+    return bool(found["mixed"])
 
 
 def _unpack(counted: Counted, weights: Optional[Sequence[float]], name: str) -> tuple[list[str], list[float]]:

@@ -86,6 +86,14 @@ pub fn i32_arg<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<ArrayArg<'p
     ArrayArg::extract(obj, name, "int32")
 }
 
+pub fn f64_arg<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<ArrayArg<'py, f64>> {
+    ArrayArg::extract(obj, name, "float64")
+}
+
+pub fn i64_arg<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<ArrayArg<'py, i64>> {
+    ArrayArg::extract(obj, name, "int64")
+}
+
 pub fn opt_f32_arg<'py>(obj: Option<&Bound<'py, PyAny>>, name: &str) -> PyResult<Option<ArrayArg<'py, f32>>> {
     match obj {
         Some(o) if !o.is_none() => Ok(Some(f32_arg(o, name)?)),

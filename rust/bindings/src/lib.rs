@@ -6,6 +6,7 @@ mod constraint;
 mod convert;
 mod layer;
 mod model;
+mod ngram;
 mod optim;
 
 use pyo3::prelude::*;
@@ -24,6 +25,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(model::beam_search, m)?)?;
     m.add_class::<model::PyPreparedModel>()?;
     m.add_class::<constraint::PyConstraint>()?;
+    m.add_class::<ngram::PyNGramTable>()?;
+    m.add_class::<ngram::PyMixture>()?;
     m.add_function(wrap_pyfunction!(optim::adam_step, m)?)?;
     m.add_function(wrap_pyfunction!(optim::ema_update, m)?)?;
     m.add_function(wrap_pyfunction!(model::set_num_threads, m)?)?;

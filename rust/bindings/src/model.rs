@@ -11,6 +11,7 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 use rand_chacha::ChaCha8Rng;
 
 use crate::constraint::PyConstraint;
+use crate::ngram::PyMixture;
 use crate::convert::{count, f32_arg, guarded, i32_arg, kernel_err, lengths_arg, opt_f32_arg, to_numpy, ArrayArg};
 use crate::layer::parse_cell;
 
@@ -146,7 +147,7 @@ pub fn forward_backward<'py>(
 }
 
 #[pyfunction]
-#[pyo3(signature = (cell, params, n, start_id, end_id, max_steps, temperature=1.0, top_k=0, prefix=Vec::new(), seed=0, banned=Vec::new(), categories=None, category_embedding=None, top_p=1.0, constraint=None, log_weights=false))]
+#[pyo3(signature = (cell, params, n, start_id, end_id, max_steps, temperature=1.0, top_k=0, prefix=Vec::new(), seed=0, banned=Vec::new(), categories=None, category_embedding=None, top_p=1.0, constraint=None, log_weights=false, mixture=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn sample(
     py: Python<'_>,
@@ -166,9 +167,10 @@ pub fn sample(
     top_p: f64,
     constraint: Option<PyRef<'_, PyConstraint>>,
     log_weights: bool,
+    mixture: Option<PyRef<'_, PyMixture>>,
 ) -> PyResult<Py<PyAny>> {
     let mut model = PyPreparedModel { stepper: prepare(cell, params, category_embedding)? };
-    model.sample(py, n, start_id, end_id, max_steps, temperature, top_k, prefix, seed, banned, categories, top_p, constraint, log_weights)
+    model.sample(py, n, start_id, end_id, max_steps, temperature, top_k, prefix, seed, banned, categories, top_p, constraint, log_weights, mixture)
 }
 
 /// A stateful text generator: owns a copy of the weights, the recurrent state of its
@@ -290,7 +292,7 @@ pub fn get_num_threads() -> usize {
 
 /// The `beam` most likely completions of a prefix: `[(ids, log_prob), ...]`, best first.
 #[pyfunction]
-#[pyo3(signature = (cell, params, start_id, end_id, prefix, beam, max_steps, banned=Vec::new(), category=None, category_embedding=None))]
+#[pyo3(signature = (cell, params, start_id, end_id, prefix, beam, max_steps, banned=Vec::new(), category=None, category_embedding=None, mixture=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn beam_search(
     py: Python<'_>,
@@ -304,9 +306,10 @@ pub fn beam_search(
     banned: Vec<i64>,
     category: Option<i32>,
     category_embedding: Option<&Bound<'_, PyAny>>,
+    mixture: Option<PyRef<'_, PyMixture>>,
 ) -> PyResult<Vec<(Vec<u32>, f64)>> {
     let mut model = PyPreparedModel { stepper: prepare(cell, params, category_embedding)? };
-    model.beam_search(py, start_id, end_id, prefix, beam, max_steps, banned, category)
+    model.beam_search(py, start_id, end_id, prefix, beam, max_steps, banned, category, mixture)
 }
 
 /// A model prepared once for repeated sampling: weights packed, input tables built. Use it
@@ -326,7 +329,7 @@ impl PyPreparedModel {
     }
 
     /// Same as `charrnn._core.sample`, without the per-call preparation.
-    #[pyo3(signature = (n, start_id, end_id, max_steps, temperature=1.0, top_k=0, prefix=Vec::new(), seed=0, banned=Vec::new(), categories=None, top_p=1.0, constraint=None, log_weights=false))]
+    #[pyo3(signature = (n, start_id, end_id, max_steps, temperature=1.0, top_k=0, prefix=Vec::new(), seed=0, banned=Vec::new(), categories=None, top_p=1.0, constraint=None, log_weights=false, mixture=None))]
     #[allow(clippy::too_many_arguments)]
     fn sample(
         &mut self,
@@ -344,6 +347,7 @@ impl PyPreparedModel {
         top_p: f64,
         constraint: Option<PyRef<'_, PyConstraint>>,
         log_weights: bool,
+        mixture: Option<PyRef<'_, PyMixture>>,
     ) -> PyResult<Py<PyAny>> {
         let opts = SampleOptions {
             n: count(n, "n")?,
@@ -358,6 +362,7 @@ impl PyPreparedModel {
             banned: ids_from(banned, "banned")?,
             categories,
             constraint: constraint.map(|c| c.inner.clone()),
+            mixture: mixture.map(|m| m.inner.clone()),
         };
         let stepper = &mut self.stepper;
         let (ids, weights) = guarded(py, |cancel| sampler::sample_weighted(stepper, &opts, cancel))?;
@@ -369,7 +374,7 @@ impl PyPreparedModel {
     }
 
     /// Same as `charrnn._core.beam_search`, without the per-call preparation.
-    #[pyo3(signature = (start_id, end_id, prefix, beam, max_steps, banned=Vec::new(), category=None))]
+    #[pyo3(signature = (start_id, end_id, prefix, beam, max_steps, banned=Vec::new(), category=None, mixture=None))]
     #[allow(clippy::too_many_arguments)]
     fn beam_search(
         &mut self,
@@ -381,13 +386,17 @@ impl PyPreparedModel {
         max_steps: i64,
         banned: Vec<i64>,
         category: Option<i32>,
+        mixture: Option<PyRef<'_, PyMixture>>,
     ) -> PyResult<Vec<(Vec<u32>, f64)>> {
         let (start, end) = (count(start_id, "start_id")?, count(end_id, "end_id")?);
         let prefix = ids_from(prefix, "prefix")?;
         let banned = ids_from(banned, "banned")?;
         let (beam, max_steps) = (count(beam, "beam")?, count(max_steps, "max_steps")?);
         let stepper = &mut self.stepper;
-        let hyps = guarded(py, |cancel| sampler::beam_search(stepper, start, end, &prefix, beam, max_steps, &banned, category, cancel))?;
+        let mixture = mixture.map(|m| m.inner.clone());
+        let hyps = guarded(py, |cancel| {
+            sampler::beam_search(stepper, start, end, &prefix, beam, max_steps, &banned, category, mixture.as_deref(), cancel)
+        })?;
         Ok(hyps.into_iter().map(|h| (h.ids, h.log_prob)).collect())
     }
 }

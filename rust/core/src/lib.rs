@@ -4,6 +4,7 @@
 //!   through time, on the packed layout of [`layout`] (padding is never computed);
 //! * [`model`]: embedding -> stacked layers -> linear -> log-softmax cross-entropy;
 //! * [`sampler`]: batched generation with temperature, top-k, prefix and a seeded RNG;
+//! * [`ngram`]: an n-gram model's next-symbol distribution, and its mixture with the network;
 //! * [`constraint`]: regular expressions and length ranges the sampler follows while drawing;
 //! * [`cell`]: the cells' gate arithmetic and PyTorch-compatible weight layout;
 //! * [`gemm`], [`packed_gemm`]: the one place matrix multiplies go through;
@@ -31,6 +32,7 @@ pub mod layout;
 pub mod loss;
 pub mod memory;
 pub mod model;
+pub mod ngram;
 pub mod ops;
 pub mod optim;
 pub mod packed_gemm;

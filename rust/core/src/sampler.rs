@@ -14,6 +14,7 @@ use crate::error::{KernelError, Result};
 use crate::memory::check_memory;
 use crate::rng::{seeded_rng, uniform};
 use crate::model::{InputTables, ModelParams};
+use crate::ngram::Mixture;
 use crate::packed_gemm::PackedMatrix;
 use crate::parallel::SharedMut;
 
@@ -398,7 +399,11 @@ pub struct SampleOptions {
     pub categories: Option<Vec<i32>>,
     /// What every drawn string must meet (see `constraint`); the prefix counts towards it.
     pub constraint: Option<Arc<Constraint>>,
+    /// Draw from the network mixed with an n-gram model (see `ngram::Mixture`): the rule
+    /// (temperature, top-k, top-p, banned ids, the constraint) then acts on the mixture.
+    pub mixture: Option<Arc<Mixture>>,
 }
+
 
 /// Checks that every id of `ids` is in the vocabulary.
 pub fn check_ids(ids: &[usize], vocab: usize, what: &str) -> Result<()> {
@@ -434,6 +439,10 @@ pub fn sample_weighted(stepper: &mut Stepper, opts: &SampleOptions, cancel: Canc
     check_ids(&opts.prefix, v, "prefix")?;
     let rule = DrawRule::new(v, opts.temperature, opts.top_k, &opts.banned)?.with_top_p(opts.top_p)?;
     let categories = stepper.check_categories(opts.categories.as_deref(), opts.n)?;
+    let mixture = opts.mixture.as_deref();
+    if let Some(m) = mixture {
+        m.check_model(v, categories.is_some())?;
+    }
     // State, logits and scratch per sequence, and the drawn ids.
     let per_row = 4 * (3 * stepper.n_layers * stepper.hidden + 2 * stepper.vocab + 4 * stepper.hidden) as u128;
     check_memory("sampling", opts.n as u128 * (per_row + 4 * opts.max_steps as u128 + 24))?;
@@ -483,11 +492,23 @@ pub fn sample_weighted(stepper: &mut Stepper, opts: &SampleOptions, cancel: Canc
     let mut rng = seeded_rng(opts.seed);
     let mut active: Vec<usize> = (0..opts.n).collect();
     let mut scratch = DrawScratch::default();
+    // With a mixture: where each sequence stands in the n-gram's tables (after the start and
+    // the prefix, then after every id it draws), and buffers.
+    let mut contexts = match mixture {
+        Some(m) => vec![m.ngram.context(&[&[opts.start_id], &opts.prefix[..]].concat()); opts.n],
+        None => Vec::new(),
+    };
+    let (mut mixed, mut counts) = (Vec::new(), Vec::new());
     for step in 0..opts.max_steps {
         let mut keep = Vec::with_capacity(active.len());
         let mut next = Vec::with_capacity(active.len());
         for (row, &seq) in active.iter().enumerate() {
-            let logits = &stepper.logits[row * v..(row + 1) * v];
+            let mut logits = &stepper.logits[row * v..(row + 1) * v];
+            if let Some(m) = mixture {
+                if m.mixed_logits(logits, &contexts[seq], opts.prefix.len() + step, &mut mixed, &mut counts) {
+                    logits = &mixed[..];
+                }
+            }
             let id = match constraint {
                 None => rule.draw(logits, &mut rng, &mut scratch),
                 Some(c) => {
@@ -509,6 +530,9 @@ pub fn sample_weighted(stepper: &mut Stepper, opts: &SampleOptions, cancel: Canc
                 out[seq].push(id as u32);
                 keep.push(row);
                 next.push(id);
+                if let Some(m) = mixture {
+                    m.ngram.push(&mut contexts[seq], id);
+                }
             }
         }
         meter.add(DRAW_WORK * v * active.len())?;
@@ -593,6 +617,8 @@ pub struct Hypothesis {
 
 /// The `beam` most likely completions of `prefix` (each ending with `end_id`, at most
 /// `max_steps` ids after the prefix, end included), most likely first. Deterministic.
+/// With a `mixture` the log-probabilities are those of the network mixed with an n-gram
+/// model (see `ngram::Mixture`).
 #[allow(clippy::too_many_arguments)]
 pub fn beam_search(
     stepper: &mut Stepper,
@@ -603,9 +629,13 @@ pub fn beam_search(
     max_steps: usize,
     banned: &[usize],
     category: Option<i32>,
+    mixture: Option<&Mixture>,
     cancel: Cancel,
 ) -> Result<Vec<Hypothesis>> {
     let v = stepper.vocab;
+    if let Some(m) = mixture {
+        m.check_model(v, category.is_some())?;
+    }
     check_ids(&[start_id, end_id], v, "start_id/end_id")?;
     check_ids(prefix, v, "prefix")?;
     check_ids(banned, v, "banned")?;
@@ -627,11 +657,24 @@ pub fn beam_search(
     // Active hypotheses: (ids, log-prob), one state row each.
     let mut active: Vec<(Vec<u32>, f64)> = vec![(Vec::new(), 0.0)];
     let mut done: Vec<Hypothesis> = Vec::new();
+    // With a mixture: where each active hypothesis stands in the n-gram's tables.
+    let mut contexts = match mixture {
+        Some(m) => vec![m.ngram.context(&[&[start_id], prefix].concat())],
+        None => Vec::new(),
+    };
+    let (mut mixed, mut counts) = (Vec::new(), Vec::new());
     for step in 0..max_steps {
         meter.add(DRAW_WORK * v * active.len())?;
         let mut cands: Vec<(f64, usize, usize)> = Vec::new(); // (log-prob, row, id)
         for (row, (_, lp)) in active.iter().enumerate() {
             let z = &stepper.logits[row * v..(row + 1) * v];
+            if let Some(m) = mixture {
+                m.mixed_log_probs(z, &contexts[row], prefix.len() + step, &mut mixed, &mut counts);
+                for id in (0..v).filter(|&id| allowed[id]) {
+                    cands.push((lp + mixed[id], row, id));
+                }
+                continue;
+            }
             let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let lse = f64::from(max) + z.iter().map(|&x| f64::from(x - max).exp()).sum::<f64>().ln();
             for id in (0..v).filter(|&id| allowed[id]) {
@@ -670,6 +713,13 @@ pub fn beam_search(
         }
         state.keep_rows(&keep_rows);
         stepper.step_counted(&mut state, &next_tokens, &mut meter, cancel)?;
+        if let Some(m) = mixture {
+            contexts = keep_rows.iter().zip(&next_tokens).map(|(&row, &id)| {
+                let mut c = contexts[row].clone();
+                m.ngram.push(&mut c, id);
+                c
+            }).collect();
+        }
         active = next_active;
     }
     Ok(done)

@@ -138,6 +138,7 @@ fn sampling_beam_search_and_feed_poll_in_proportion_to_their_work_and_stop_when_
         banned: vec![0, 1, 2], // the end id is banned: every row runs all steps
         categories: None,
         constraint: None,
+        mixture: None,
     };
     let work = opts.n * (opts.max_steps + opts.prefix.len()) * row_work;
     let (full, polls) = polled(None, |c| sample(&view, &opts, c));
@@ -162,10 +163,10 @@ fn sampling_beam_search_and_feed_poll_in_proportion_to_their_work_and_stop_when_
     assert_eq!(r, Err(KernelError::Interrupted), "{tag}: feed");
 
     // beam search: a wide beam over many steps.
-    let (r, polls) = polled(None, |c| beam_search(&mut stepper, 1, 2, &[3], 50, 100, &[0, 2], None, c));
+    let (r, polls) = polled(None, |c| beam_search(&mut stepper, 1, 2, &[3], 50, 100, &[0, 2], None, None, c));
     r.unwrap();
     assert!(polls >= 2, "{tag}: beam search polled {polls} times");
-    let (r, calls) = polled(Some(2), |c| beam_search(&mut stepper, 1, 2, &[3], 50, 100, &[0, 2], None, c));
+    let (r, calls) = polled(Some(2), |c| beam_search(&mut stepper, 1, 2, &[3], 50, 100, &[0, 2], None, None, c));
     assert_eq!((r, calls), (Err(KernelError::Interrupted), 2), "{tag}: beam search");
     });
 }

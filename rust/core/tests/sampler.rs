@@ -7,7 +7,10 @@ use charrnn_core::cell::CellKind;
 use charrnn_core::{Cancel, Hook};
 use charrnn_core::model::Batch;
 use charrnn_core::rng::seeded_rng;
-use charrnn_core::sampler::{sample, DrawRule, DrawScratch, SampleOptions};
+use std::sync::Arc;
+
+use charrnn_core::ngram::{Mixture, NGramTable};
+use charrnn_core::sampler::{beam_search, sample, DrawRule, DrawScratch, SampleOptions, Stepper};
 use common::{run, OwnedParams, Rng};
 
 fn options(seed: u64) -> SampleOptions {
@@ -24,6 +27,7 @@ fn options(seed: u64) -> SampleOptions {
         banned: vec![0, 1],
         categories: None,
         constraint: None,
+        mixture: None,
     }
 }
 
@@ -219,7 +223,7 @@ fn beam_search_finds_the_most_likely_completions() {
     }
     all.sort_by(|a, b| b.0.total_cmp(&a.0));
     // With max_steps 3 the search sees exactly these candidates (ids 3 and 4, up to 2 + end).
-    let got = beam_search(&mut Stepper::new(&view), 1, 2, &[3], 7, 3, &[0, 1], None, Cancel::NEVER).unwrap();
+    let got = beam_search(&mut Stepper::new(&view), 1, 2, &[3], 7, 3, &[0, 1], None, None, Cancel::NEVER).unwrap();
     assert_eq!(got.len(), 7);
     for (h, (lp, ids)) in got.iter().zip(&all) {
         assert!((h.log_prob - lp).abs() < 1e-4, "{h:?} vs {ids:?} {lp}");
@@ -329,4 +333,31 @@ fn constrained_draws_report_the_log_mass_the_constraint_left() {
         // Later steps allow everything (Z_t = 1), except the last, where only the end is left.
         assert!((w - log_z1).abs() < 1e-6 || ids.len() == 11, "{w} vs {log_z1}");
     }
+}
+
+/// A unigram over the 9 ids that puts all its mass on id 5 (and some on the end id 2).
+fn only_five(weights: Vec<f64>) -> Arc<Mixture> {
+    let mut base = vec![0.0; 9];
+    base[5] = 1.0;
+    let table = NGramTable::new(9, base, vec![(vec![2, 5], vec![0.25, 0.75], vec![0.0])]).unwrap();
+    Arc::new(Mixture::new(table, weights).unwrap())
+}
+
+#[test]
+fn a_mixture_with_weight_one_samples_the_network_and_weight_zero_the_counts() {
+    let p = model(CellKind::Lstm);
+    let plain = sample(&p.view(), &options(4), Cancel::NEVER).unwrap();
+    let ones = SampleOptions { mixture: Some(only_five(vec![1.0; 3])), ..options(4) };
+    assert_eq!(sample(&p.view(), &ones, Cancel::NEVER).unwrap(), plain);
+    // Weight 0 from position 2 on: after two network draws only 5 or the end can follow.
+    let zeros = SampleOptions { n: 64, mixture: Some(only_five(vec![1.0, 1.0, 0.0])), ..options(4) };
+    let drawn = sample(&p.view(), &zeros, Cancel::NEVER).unwrap();
+    assert!(drawn.iter().all(|s| s.iter().skip(2).all(|&id| id == 5)), "{drawn:?}");
+    assert!(drawn.iter().any(|s| s.len() > 2));
+    // Beam search scores with the mixture: with weight 0 everywhere, the counts' two best.
+    let mixture = only_five(vec![0.0]);
+    let best = beam_search(&mut Stepper::new(&p.view()), 1, 2, &[], 2, 5, &[0, 1], None, Some(&mixture), Cancel::NEVER).unwrap();
+    assert_eq!(best.iter().map(|h| h.ids.clone()).collect::<Vec<_>>(), vec![vec![], vec![5]]);
+    assert!((best[0].log_prob - 0.25f64.ln()).abs() < 1e-9);
+    assert!((best[1].log_prob - (0.75f64.ln() + 0.25f64.ln())).abs() < 1e-9);
 }

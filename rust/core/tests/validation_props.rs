@@ -219,7 +219,7 @@ proptest! {
         let mp = ModelParams::new(kind, &r, None).expect("a valid model");
         let opts = SampleOptions {
             n, start_id, end_id, max_steps, temperature, top_k, top_p,
-            prefix, seed, banned: banned.clone(), categories, constraint: None,
+            prefix, seed, banned: banned.clone(), categories, constraint: None, mixture: None,
         };
         if let Ok(out) = sample(&mp, &opts, Cancel::NEVER) {
             prop_assert_eq!(out.len(), n);
