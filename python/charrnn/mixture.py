@@ -26,6 +26,7 @@ Rust sampler mixes at every step) are the mixture's, and it is saved in the mode
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -232,8 +233,10 @@ def fit_weight(p_net: np.ndarray, p_ngram: np.ndarray, tolerance: float = 1e-4) 
 
 def positions(items: Sequence[Sequence[Any]]) -> np.ndarray:
     """The position in its item of each predicted symbol, in the order of
-    :func:`network_position_probs` (0: the first character; ``len(item)``: the end marker)."""
-    return np.concatenate([np.arange(len(item) + 1) for item in items]) if len(items) else np.zeros(0, np.int64)
+    :func:`network_position_probs` (0: the first character; ``len(item)``: the end marker).
+    A string is counted in NFC, as the vocabulary encodes it ("и" + a combining breve is one "й")."""
+    sizes = [len(unicodedata.normalize("NFC", item)) if isinstance(item, str) else len(item) for item in items]
+    return np.concatenate([np.arange(n + 1) for n in sizes]) if sizes else np.zeros(0, np.int64)
 
 
 def fit_position_weights(

@@ -30,4 +30,9 @@ def run(args: argparse.Namespace) -> int:
     model = load(args.model)
     export_torch(model, args.out)
     print(f"wrote the PyTorch state dict of {model} to {args.out}", file=sys.stderr)
+    if model.mixture is not None:
+        print(
+            "note: the model's mixture with its n-gram is not exported: the state dict is the network alone",
+            file=sys.stderr,
+        )
     return 0

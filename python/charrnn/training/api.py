@@ -175,11 +175,11 @@ def train(
     position fitted on ``val_items``, when that beats the network alone on ``val_items``
     (cross-fitted; :func:`charrnn.mixture.mix_if_better`), and ``out`` is rewritten with it.
     """
+    if mix and (model.conditional or model.mode != "names"):
+        raise ValueError("mix=True takes a names-mode model without categories")
     if model.mixture is not None:
         logger.warning("training changes the network: the mixture it had is dropped (mix=True fits a new one)")
         model.drop_mixture()
-    if mix and (model.conditional or model.mode != "names"):
-        raise ValueError("mix=True takes a names-mode model without categories")
     if isinstance(train_items, Counted):
         train_items, weights = _unpack(train_items, weights, "weights")
     if isinstance(val_items, Counted):
@@ -210,7 +210,12 @@ def _mix(model: CharRNN, train_items: Sequence[str], val_items: Sequence[str]) -
     """:func:`charrnn.mixture.mix_if_better`, logged; whether the model is now mixed."""
     from ..mixture import mix_if_better
 
-    found = mix_if_better(model, train_items, val_items)
+    try:
+        found = mix_if_better(model, train_items, val_items)
+    except (ValueError, ArithmeticError) as e:  # the trained network stays: training is not lost
+        model.drop_mixture()
+        logger.warning("no mixture (%s): the model is the network alone", e)
+        return False
     if found is None:
         logger.info("no mixture: it needs at least 2 validation names")
         return False
