@@ -145,6 +145,8 @@ def test_mix_with_fit_on_fits_the_position_weights_on_those_names(parts):
     p_net, p_ngram = mixture.network_position_probs(net, val), mixture.ngram_position_probs(ngram, val)
     np.testing.assert_array_equal(found.weights, mixture.fit_position_weights(p_net, p_ngram, mixture.positions(val)))
     assert model.mixture is found and len(found.weights) == mixture.POSITIONS
+    # evaluate fits the same weights from the probabilities of its two halves (what training attaches)
+    np.testing.assert_allclose(mixture.evaluate(net, ngram, val)["fitted_weights"], found.weights, atol=2e-4)
 
 
 def test_names_not_in_nfc_are_fitted_as_the_vocabulary_encodes_them(parts):

@@ -104,9 +104,7 @@ class Mixture:
         p_ngram = ngram_position_probs(self._ngram, items)
         if p_net.shape != p_ngram.shape:
             raise ValueError(f"the two models must score the same positions, got {p_net.shape} and {p_ngram.shape}")
-        # Positions as the vocabulary encodes the items (NFC), as both models counted them.
-        where = positions([self._ngram.vocab.encode(item) for item in items])
-        w = self.position_weights(where)
+        w = self.position_weights(positions(items))  # counted in NFC, as both models count them
         return w * p_net + (1.0 - w) * p_ngram
 
     def core(self) -> Any:
@@ -264,7 +262,8 @@ def evaluate(model: CharRNN, ngram: NGram, items: Sequence[str]) -> dict[str, An
     ``"network_nll"``, ``"ngram_nll"``, ``"mixture_nll"}`` per predicted symbol on all of
     ``items`` (``"mixture_nll"``: each half with the weight fitted on the other), and the same
     with one weight per position: ``"position_weights"`` (the mean of the two halves') and
-    ``"position_mixture_nll"``."""
+    ``"position_mixture_nll"``; ``"fitted_weights"``: one weight per position fitted on all of
+    ``items`` (:func:`fit`'s, from the probabilities already computed)."""
     halves = [list(items[0::2]), list(items[1::2])]
     if not all(halves):
         raise ValueError("a mixture needs at least 2 held-out items: one to fit its weight, one to measure it")
@@ -285,6 +284,12 @@ def evaluate(model: CharRNN, ngram: NGram, items: Sequence[str]) -> dict[str, An
         "mixture_nll": pooled(lambda k: mixture_nll(*probs[k], weights[k])),
         "position_weights": [float(w) for w in (by_position[0] + by_position[1]) / 2],
         "position_mixture_nll": pooled(lambda k: position_mixture_nll(*probs[k], where[k], by_position[k])),
+        "fitted_weights": [
+            float(w)
+            for w in fit_position_weights(
+                np.concatenate([p[0] for p in probs]), np.concatenate([p[1] for p in probs]), np.concatenate(where)
+            )
+        ],
     }
 
 
@@ -302,8 +307,7 @@ def mix_if_better(
     ngram = NGram.fit(list(train_items), order=order, vocab=model.vocab)
     found = evaluate(model, ngram, val_items)
     found["order"] = order
-    found["ngram"] = ngram
     found["mixed"] = found["position_mixture_nll"] < found["network_nll"]
-    if found["mixed"]:
-        model.mix_with(ngram, fit_on=val_items)
+    if found["mixed"]:  # the weights fitted on all of val_items, from evaluate's probabilities
+        model.mix_with(ngram, found["fitted_weights"])
     return found

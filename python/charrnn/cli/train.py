@@ -837,7 +837,7 @@ def _mix(
     try:
         found = mixture.mix_if_better(model, train_items, val_items)
         assert found is not None
-        _baseline_line(network_nll, found["order"], found["ngram"].nll(val_items), out)
+        _baseline_line(network_nll, found["order"], found["ngram_nll"], out)
         fields: dict[str, Any] = {
             "mix_val_nll": found["position_mixture_nll"],
             "mix_position_val_nll": found["position_mixture_nll"],

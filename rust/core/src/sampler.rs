@@ -404,7 +404,6 @@ pub struct SampleOptions {
     pub mixture: Option<Arc<Mixture>>,
 }
 
-
 /// Checks that every id of `ids` is in the vocabulary.
 pub fn check_ids(ids: &[usize], vocab: usize, what: &str) -> Result<()> {
     match ids.iter().find(|&&id| id >= vocab) {
