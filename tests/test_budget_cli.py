@@ -4,6 +4,7 @@ budgets, plans and sizes are one readable line on stderr."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -145,14 +146,25 @@ def test_a_budgeted_run_turns_on_the_budget_regularisers_and_says_so(budgeted):
 
 def _filled(mode, *argv, passes=None):
     """The options of ``charrnn train f.txt --mode MODE ARGV`` once the defaults and, for a
-    budget going ``passes`` times over the data, the budget's regularisers are in."""
+    budget going ``passes`` times over the data (None: not measured), the budget's
+    regularisers are in (the passes of a plan of that many steps: nothing is timed)."""
+    import io
+    import tempfile
+
     from charrnn.cli import build_parser
-    from charrnn.cli.train import budget_defaults, fill_defaults
+    from charrnn.cli.train import apply_budget, fill_defaults
 
     args = build_parser().parse_args(["train", "f.txt", "--mode", mode, *argv])
     typed = {k for k, v in vars(args).items() if v is not None}
     fill_defaults(args, typed)
-    budget_defaults(args, typed, passes)
+    args.size, items = None, None  # the size as given
+    if passes is not None:
+        items = args.batch * 100  # a plan of passes * 100 steps of args.batch names goes passes times over them
+        plan = {"seconds": 60.0, "total_steps": round(passes * 100), "warmup": 5, "eval_every": 5}
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(plan, f)
+        args.plan = f.name
+    apply_budget(args, typed, None, None, 0, items, io.StringIO())
     return args
 
 
@@ -204,14 +216,14 @@ def test_a_budget_that_sees_the_names_few_times_regularises_less():
 
 def test_a_resumed_budgeted_run_keeps_the_checkpoint_regularisers():
     from charrnn.cli import build_parser
-    from charrnn.cli.train import apply_resumed, budget_defaults, fill_defaults
+    from charrnn.cli.train import apply_budget, apply_resumed, fill_defaults
 
     args = build_parser().parse_args(["train", "f.txt", "--resume", "run.ckpt.safetensors"])
     typed = {k for k, v in vars(args).items() if v is not None}
     stored = {"mode": "names", "time_budget": 60.0, "dropout": 0.2, "variational": False, "weight_drop": 0.0}
     apply_resumed(args, typed, {"cli": stored}, "run.ckpt.safetensors")
     fill_defaults(args, typed)
-    budget_defaults(args, typed, 100.0)  # a new run would turn the regularisers on
+    apply_budget(args, typed, None, None, 0, None, io.StringIO())  # a new run would turn the regularisers on
     assert args.dropout == 0.2 and args.variational is False and args.weight_drop == 0.0
 
 
@@ -227,12 +239,12 @@ def test_a_plan_from_a_model_file_takes_the_regularisers_of_its_run(budgeted, wo
     assert plan_regularisers(str(plan)) is None  # a bare plan: its steps decide
     # A replay of that plan on a long list, where a new run would train without dropout, keeps them.
     from charrnn.cli import build_parser
-    from charrnn.cli.train import budget_defaults, fill_defaults
+    from charrnn.cli.train import apply_budget, fill_defaults
 
     args = build_parser().parse_args(["train", "f.txt", "--plan", str(workdir / "b.safetensors"), "--hidden", "16"])
     typed = {k for k, v in vars(args).items() if v is not None}
     fill_defaults(args, typed)
-    budget_defaults(args, typed, 1.0)
+    apply_budget(args, typed, None, None, 0, 10**6, io.StringIO())  # 10**6 names: a new run would not regularise
     assert {k: getattr(args, k) for k in recorded} == recorded
 
 
@@ -240,13 +252,32 @@ def test_a_plan_decides_the_passes_from_its_steps(tmp_path):
     import io
 
     from charrnn.cli import build_parser
-    from charrnn.cli.train import fill_defaults, size_for_budget
+    from charrnn.cli.train import apply_budget, fill_defaults, load_plan
+    from charrnn.training.fit import budget_choice
 
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"seconds": 60.0, "total_steps": 1000, "warmup": 50, "eval_every": 100}))
     args = build_parser().parse_args(["train", "f.txt", "--plan", str(plan), "--hidden", "16", "--batch", "8"])
-    fill_defaults(args, {k for k, v in vars(args).items() if v is not None})
-    assert size_for_budget(args, None, None, 5_000, 400, io.StringIO()) == 1000 * 8 / 400
+    typed = {k for k, v in vars(args).items() if v is not None}
+    fill_defaults(args, typed)
+    current = {k: getattr(args, k) for k in ("dropout", "variational", "input_dropout", "embed_dropout")}
+    current.update(weight_drop=args.weight_drop, weight_decay=args.weight_decay, ema=args.ema)
+    choice = budget_choice(
+        "names",
+        None,
+        None,
+        5_000,
+        60.0,
+        current=current,
+        size=(16, 1),
+        items=400,
+        plan=load_plan(str(plan)),
+        batch_size=8,
+    )
+    assert choice.passes == 1000 * 8 / 400 and not choice.auto and choice.seconds == 60.0
+    out = io.StringIO()
+    apply_budget(args, typed, None, None, 5_000, 400, out)
+    assert "about 20.0 passes" in out.getvalue()
 
 
 def test_budget_regularisers_refuse_an_unknown_mode():

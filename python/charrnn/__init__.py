@@ -12,6 +12,11 @@ Learn from a list of names (or any short texts) and generate more like them::
     print(model.sample(n=5, temperature=0.8, seed=1))
     model.save("names.safetensors")
     model = charrnn.load("names.safetensors")
+
+or let it choose everything as ``charrnn train`` does (the split, the size for the time
+budget, the regularisers, the mixture with the n-gram)::
+
+    model, history = charrnn.fit(names, time_budget="5m", out="names.safetensors")
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from .training import (
     LRSchedule,
     TrainConfig,
     Trainer,
+    fit,
     load_text_checkpoint,
     load_training_checkpoint,
     resume,
@@ -117,4 +123,5 @@ __all__ = [
     "load_text_checkpoint",
     "split",
     "train",
+    "fit",
 ]

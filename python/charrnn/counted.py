@@ -31,6 +31,7 @@ __all__ = [
     "tempered",
     "counted_split",
     "has_count_header",
+    "split_weights",
     "DEFAULT_WEIGHT_POWER",
 ]
 
@@ -174,3 +175,19 @@ def with_counts(counted: Counted, items: Sequence[str]) -> Counted:
     """``items`` (each one of ``counted``'s) with their counts from ``counted``."""
     count = dict(zip(counted.items, counted.counts, strict=True))
     return Counted(list(items), [count[item] for item in items])
+
+
+def split_weights(counted: Counted, train_items: Sequence[str], val_items: Sequence[str], source: str) -> dict:
+    """``weights`` (and ``val_weights`` when every validation item has a count) of
+    :func:`charrnn.train` for a split of ``counted``'s items; a training item without a count
+    is a :class:`DataError` naming ``source``."""
+    count = dict(zip(counted.items, counted.counts, strict=True))
+    missing = [item for item in train_items if item not in count]
+    if missing:
+        raise DataError(
+            f"{source}: {len(missing)} training item(s) have no count, e.g. {', '.join(map(repr, missing[:3]))}"
+        )
+    out: dict = {"weights": [count[item] for item in train_items]}
+    if val_items and all(item in count for item in val_items):
+        out["val_weights"] = [count[item] for item in val_items]
+    return out

@@ -17,7 +17,6 @@ leaves it there and saves the resumable state next to it.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import math
 import os
@@ -27,9 +26,8 @@ from typing import Any, Optional, TextIO
 from .. import _core, datasets, mixture
 from .. import checkpoint as _ckpt
 from ..budget import BudgetPlan, format_duration
-from ..counted import DEFAULT_WEIGHT_POWER, Counted, has_count_header, load_counts
+from ..counted import DEFAULT_WEIGHT_POWER, Counted, has_count_header, load_counts, split_weights
 from ..data import load_lines, training_split
-from ..dropout import Dropout
 from ..errors import CharRNNError, DataError, ResumeError, TrainingInterrupted
 from ..labelled import Labelled
 from ..model import CELLS, DEFAULT_CATEGORY_DIM, CharRNN
@@ -40,8 +38,8 @@ from ..sampling import SEEN_KEY, SeenNames
 from ..sources import NamesSource, TextSource
 from ..text import load_text, text_vocab, training_parts
 from ..training import TrainConfig, train, train_text
-from ..training.config import budget_regularisers, passes_bucket
-from ..training.sizing import choose_size
+from ..training.config import REGULARISERS, passes_bucket
+from ..training.fit import budget_choice
 from ..training.state import LEGACY_OPTIONS, STATE_KEYS, default_checkpoint_path, load_state
 from ..vocab import Vocab
 from .args import (
@@ -485,7 +483,7 @@ def fill_defaults(args: argparse.Namespace, typed: set[str]) -> TrainConfig:
         raise ValueError(f"{', '.join(used)} only apply to continuous text: add --mode text")
     if used:
         raise ValueError(f"{', '.join(used)} {'does' if len(used) == 1 else 'do'} not apply to --mode text")
-    config = TrainConfig.for_mode(mode)  # a budget adds its regularisers once the data is known (budget_defaults)
+    config = TrainConfig.for_mode(mode)  # a budget adds its regularisers once the data is known (apply_budget)
     for dest, field in CONFIG_FIELDS.items():
         if getattr(args, dest) is None:
             setattr(args, dest, getattr(config, field))
@@ -518,33 +516,6 @@ def fill_defaults(args: argparse.Namespace, typed: set[str]) -> TrainConfig:
     if args.lr * args.weight_decay >= 1:  # each step would multiply the weights by 1 - lr * WD <= 0
         raise ValueError(f"--weight-decay {args.weight_decay:g} times --lr {args.lr:g} must be below 1")
     return config
-
-
-def budget_defaults(
-    args: argparse.Namespace, typed: set[str], passes: Optional[float], out: Optional[TextIO] = None
-) -> None:
-    """A time-budgeted run's regularisers, which depend on how many times the budget goes
-    over the training data (``passes``; :func:`charrnn.training.config.budget_regularisers`).
-    Options typed win (a typed ``--variational`` keeps the dropout it locks), a resumed run
-    keeps the checkpoint's, and ``--plan`` of a model or checkpoint takes the regularisers its
-    run had.  Says on ``out`` what decided them."""
-    if args.time_budget is None or args.resume is not None:
-        return
-    recorded = plan_regularisers(args.plan) if args.plan is not None else None
-    chosen = recorded if recorded is not None else budget_regularisers(args.mode, passes)
-    keep = set(typed) | ({"dropout"} if "variational" in typed else set())
-    for key, value in chosen.items():
-        if key not in keep:
-            setattr(args, key, value)
-    if out is None or args.mode != "names":
-        return
-    if recorded is not None:
-        why = f"of the run that made the plan ({args.plan})"
-    elif passes is None:
-        why = "for a conditional model (its passes are not measured)"
-    else:
-        why = f"for about {passes:.1f} passes over the data ({passes_bucket(passes)})"
-    print(f"budget: regularisers {why}: {_described_regularisers(args)} (options typed win)", file=out)
 
 
 def _run_records(path: str) -> dict[str, Any]:
@@ -614,51 +585,66 @@ def load_plan(path: str) -> BudgetPlan:
     )
 
 
-def size_for_budget(
-    args: argparse.Namespace, vocab: Vocab, make_source: Any, chars: int, items: Optional[int], out: TextIO
-) -> Optional[float]:
-    """A budgeted run's size and how many times the budget goes over its ``chars`` training
-    characters (None: no budget, or not needed). ``--size auto`` measures this machine's
-    speed, chooses ``args.hidden``/``args.layers`` from it and takes the time it took from
-    the budget; a size given is timed for a few steps. With ``--plan`` (and ``items`` per
-    pass) the plan's steps tell instead, so that the plan alone decides."""
-    from time import perf_counter
-
-    if args.time_budget is None:
-        return None
+def apply_budget(
+    args: argparse.Namespace,
+    typed: set[str],
+    vocab: Vocab,
+    make_source: Any,
+    chars: int,
+    items: Optional[int],
+    out: TextIO,
+) -> None:
+    """What a time budget decides before a new run (:func:`charrnn.training.fit.budget_choice`,
+    as :func:`charrnn.fit` does), into ``args``: with ``--size auto`` the size for this
+    machine (the seconds it measured come out of the budget), the regularisers for the
+    passes over the ``chars`` training characters of ``items`` names (None: text, or a
+    conditional model), options typed winning.  ``--plan`` of a model or checkpoint brings
+    its run's size and regularisers, and a plan's steps count the passes.  Says on ``out``
+    what it chose."""
+    if args.time_budget is None or args.resume is not None:  # a resumed run keeps the checkpoint's
+        return
     planned = plan_size(args.plan) if args.plan is not None and args.size == "auto" else None
     if planned is not None:  # the size of the run that made the plan, not this machine's choice
         args.hidden, args.layers = planned
         args.size = None
         print(f"size: hidden {args.hidden} x {args.layers} layer(s), as the run that made the plan", file=out)
-    measure = functools.partial(
-        choose_size,
+    recorded = plan_regularisers(args.plan) if args.plan is not None else None
+    choice = budget_choice(
         args.mode,
         vocab,
         make_source,
         chars,
         args.time_budget,
+        current=_regulariser_options(args),
+        given=typed,
+        size=None if args.size == "auto" else (args.hidden, args.layers),
+        items=items,
+        plan=load_plan(args.plan) if args.plan is not None else None,
+        recorded=recorded,
+        batch_size=args.batch,
         cell=args.cell,
         embed=args.embed,
-        dropout=_dropout(args),
     )
-    passes = None  # text needs none
-    if args.size == "auto":
-        t0 = perf_counter()
-        args.hidden, args.layers, passes = measure()
-        took = perf_counter() - t0
-        args.time_budget = max(1.0, args.time_budget - took)
+    args.hidden, args.layers = choice.hidden, choice.layers
+    for key, value in choice.regularisers.items():
+        setattr(args, key, value)
+    if choice.auto:
+        args.time_budget = choice.seconds
         print(
             f"size auto: hidden {args.hidden} x {args.layers} layer(s) for {chars:,} characters "
-            f"in {format_duration(args.time_budget + took)} (measuring took {took:.1f}s of it)",
+            f"in {format_duration(choice.seconds + choice.measured)} (measuring took {choice.measured:.1f}s of it)",
             file=out,
             flush=True,
         )
-    elif items is not None and args.plan is None:  # a size given: a few timed steps, not taken from the budget
-        *_, passes = measure(size=(args.hidden, args.layers))
-    if items is not None and args.plan is not None:  # the plan's steps tell
-        passes = load_plan(args.plan).passes(args.batch, items)
-    return passes
+    if args.mode != "names":
+        return
+    if recorded is not None:
+        why = f"of the run that made the plan ({args.plan})"
+    elif choice.passes is None:
+        why = "for a conditional model (its passes are not measured)"
+    else:
+        why = f"for about {choice.passes:.1f} passes over the data ({passes_bucket(choice.passes)})"
+    print(f"budget: regularisers {why}: {_described_regularisers(args)} (options typed win)", file=out)
 
 
 # -- the command ---------------------------------------------------------------------------------
@@ -703,7 +689,7 @@ def _train_names(args: argparse.Namespace, typed: set[str], out: TextIO, resumed
     train_items, val_items, moved = training_split(items, given_val, args.val_fraction, args.seed, args.val)
     weighting: dict[str, Any] = {}
     if counts is not None:
-        weighting = _weighting(counts, train_items, val_items, args.weights or args.file)
+        weighting = split_weights(counts, train_items, val_items, args.weights or args.file)
         weighting["weight_power"] = args.weight_power
     if moved:
         print(f"moved {moved} validation item(s) with characters found in no training item to training", file=out)
@@ -711,12 +697,12 @@ def _train_names(args: argparse.Namespace, typed: set[str], out: TextIO, resumed
         print("warning: only 1 item: nothing to hold out, training without validation", file=sys.stderr)
     vocab = Vocab.from_items(train_items)  # the alphabet is the training data's
     if resumed is None:
-        passes = None  # a conditional model keeps its size, and the regularisers
-        if not isinstance(train_items, Labelled):
-            chars = sum(len(item) + 1 for item in train_items)  # + the end of each item
-            batches = lambda m: NamesSource(m, train_items, batch_size=args.batch, seed=args.seed)  # noqa: E731
-            passes = size_for_budget(args, vocab, batches, chars, len(train_items), out)
-        budget_defaults(args, typed, passes, out)
+        labelled = isinstance(train_items, Labelled)
+        if labelled:  # a conditional model keeps its size; its passes are not measured
+            args.size = None
+        chars = sum(len(item) + 1 for item in train_items)  # + the end of each item
+        batches = lambda m: NamesSource(m, train_items, batch_size=args.batch, seed=args.seed)  # noqa: E731
+        apply_budget(args, typed, vocab, batches, chars, None if labelled else len(train_items), out)
     model = _model(args, vocab, resumed, source, train_items)
     checkpoint = args.checkpoint or default_checkpoint_path(args.out)
     print(f"data: {len(train_items):,} train / {len(val_items):,} val items from {source}", file=out)
@@ -872,8 +858,7 @@ def _train_text(args: argparse.Namespace, typed: set[str], out: TextIO, resumed:
     vocab = text_vocab(text)  # every character of FILE (its held-out parts were cut from it)
     if resumed is None:
         batches = lambda m: TextSource(m, train_part, batch_size=args.batch, seq_len=args.seq_len)  # noqa: E731
-        budget_defaults(args, typed, None, out)  # text's do not depend on the passes: size with them on
-        size_for_budget(args, vocab, batches, len(train_part), None, out)
+        apply_budget(args, typed, vocab, batches, len(train_part), None, out)
     model = _model(args, vocab, resumed, args.file, None)
     checkpoint = args.checkpoint or default_checkpoint_path(args.out)
 
@@ -1067,17 +1052,9 @@ def _schedule_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-REGULARISERS = ("dropout", "variational", "input_dropout", "embed_dropout", "weight_drop", "weight_decay", "ema")
-
-
 def _regulariser_options(args: argparse.Namespace) -> dict[str, Any]:
     """The dropouts, weight decay and EMA, by their trainer names."""
     return {k: getattr(args, k) for k in REGULARISERS}
-
-
-def _dropout(args: argparse.Namespace) -> Dropout:
-    """The run's dropouts as one value (what the speed measurement of ``--size auto`` runs with)."""
-    return Dropout(args.dropout, bool(args.variational), args.input_dropout, args.embed_dropout, args.weight_drop)
 
 
 def _described_regularisers(args: argparse.Namespace) -> str:
@@ -1180,20 +1157,6 @@ def _counts(args: argparse.Namespace, labelled: bool) -> Optional[Counted]:
     if args.file is not None and not labelled and has_count_header(args.file):
         return load_counts(args.file)
     return None
-
-
-def _weighting(counts: Counted, train_items: list[str], val_items: list[str], source: str) -> dict[str, Any]:
-    """``weights`` (and ``val_weights`` when every validation item has a count) for :func:`charrnn.train`."""
-    count = dict(zip(counts.items, counts.counts, strict=True))
-    missing = [item for item in train_items if item not in count]
-    if missing:
-        raise DataError(
-            f"{source}: {len(missing)} training item(s) have no count, e.g. {', '.join(map(repr, missing[:3]))}"
-        )
-    out: dict[str, Any] = {"weights": [count[item] for item in train_items]}
-    if val_items and all(item in count for item in val_items):
-        out["val_weights"] = [count[item] for item in val_items]
-    return out
 
 
 def _record_line(r: TextRecord, epochs: Optional[int], best: bool) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -24,9 +25,11 @@ from ..checks import positive_or_none
 from ..dropout import Dropout
 from .schedule import LRSchedule, check_patience
 
-__all__ = ["TrainConfig", "MODES"]
+__all__ = ["TrainConfig", "MODES", "REGULARISERS"]
 
 MODES = ("names", "text")
+# The options that regularise a run, by their trainer names (what a time budget may turn on).
+REGULARISERS = ("dropout", "variational", "input_dropout", "embed_dropout", "weight_drop", "weight_decay", "ema")
 
 
 @dataclass(frozen=True)
@@ -176,17 +179,27 @@ NAMES_DROPOUT_FROM_PASSES = 10.0
 NAMES_REGULARISED_FROM_PASSES = 16.0
 
 
-def budget_regularisers(mode: str, passes: Optional[float] = None) -> dict[str, Any]:
+def budget_regularisers(mode: str, passes: Optional[float] = None, given: Collection[str] = ()) -> dict[str, Any]:
     """The options a time-budgeted run of ``mode`` changes from the mode's defaults, when the
     budget goes ``passes`` times over the training data (None: not known, taken as many):
     :data:`BUDGET_REGULARISERS`; for names seen fewer than
     :data:`NAMES_REGULARISED_FROM_PASSES` times none (the plain ``--dropout``), and fewer
-    than :data:`NAMES_DROPOUT_FROM_PASSES` times no dropout at all."""
+    than :data:`NAMES_DROPOUT_FROM_PASSES` times no dropout at all.  Options in ``given``
+    (typed by the user) are left out: :func:`without_given`."""
     if mode not in BUDGET_REGULARISERS:
         raise ValueError(f"mode must be one of {', '.join(BUDGET_REGULARISERS)}; got {mode!r}")
     if mode == "names" and passes is not None and passes < NAMES_REGULARISED_FROM_PASSES:
-        return {"dropout": 0.0} if passes < NAMES_DROPOUT_FROM_PASSES else {}
-    return dict(BUDGET_REGULARISERS[mode])
+        chosen: dict[str, Any] = {"dropout": 0.0} if passes < NAMES_DROPOUT_FROM_PASSES else {}
+    else:
+        chosen = dict(BUDGET_REGULARISERS[mode])
+    return without_given(chosen, given)
+
+
+def without_given(chosen: dict[str, Any], given: Collection[str]) -> dict[str, Any]:
+    """``chosen`` options without those the user gave; a given ``variational`` also keeps
+    the dropout it makes variational."""
+    keep = set(given) | ({"dropout"} if "variational" in given else set())
+    return {key: value for key, value in chosen.items() if key not in keep}
 
 
 def passes_bucket(passes: float) -> str:

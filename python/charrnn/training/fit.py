@@ -1,0 +1,373 @@
+""":func:`fit`: what ``charrnn train`` does, from Python — data in, trained model out.
+
+:func:`charrnn.train` trains a model the caller built, with the caller's options;
+:func:`fit` makes every choice the command line makes when nothing else is typed: the
+split (a random 10% of the names, 5%/5% of a text), the alphabet, the mode's defaults
+(:meth:`TrainConfig.for_mode`) and, with a ``time_budget``, the model's size, the
+regularisers and the mixture with the n-gram — so that ::
+
+    model, history = charrnn.fit(names, time_budget="5m")
+
+is the same run as ``charrnn train names.txt --time-budget 5m``.  The decisions a budget
+makes before the first step are :func:`budget_choice`'s, which the command line calls too.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Union
+
+from ..budget import BudgetPlan, parse_duration
+from ..counted import Counted, split_weights
+from ..data import training_split
+from ..labelled import Labelled
+from ..model import DEFAULT_CATEGORY_DIM, CharRNN
+from ..records import History, TextHistory
+from ..sampling import SEEN_KEY, SeenNames
+from ..sources import NamesSource, TextSource
+from ..text import split_text, text_vocab
+from ..vocab import Vocab
+from .api import _plan, train, train_text
+from .config import MODES, REGULARISERS, TrainConfig, budget_regularisers, without_given
+from .sizing import choose_size
+
+__all__ = ["fit", "budget_choice", "BudgetChoice"]
+
+logger = logging.getLogger(__name__)
+
+PathLike = Union[str, "os.PathLike[str]"]
+# The model's shape: fit's own arguments, not the trainer's.
+_SHAPE = ("cell", "hidden", "layers", "embed")
+
+
+@dataclass(frozen=True)
+class BudgetChoice:
+    """What a time budget decides before training: the size, how many times the budget goes
+    over the data at that size (None: not measured — text, a conditional model), the
+    regularisers it turns on (only those not given) and the seconds left for training
+    (``--size auto`` takes the seconds it measures from the budget)."""
+
+    hidden: int
+    layers: int
+    passes: Optional[float]
+    regularisers: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    measured: float = 0.0  # seconds spent measuring this machine's speed for the size
+    auto: bool = False  # whether the size was chosen (else given)
+
+
+def budget_choice(
+    mode: str,
+    vocab: Vocab,
+    make_source: Callable[[CharRNN], Any],
+    chars: int,
+    seconds: float,
+    *,
+    current: dict[str, Any],
+    given: Collection[str] = (),
+    size: Optional[tuple[int, int]] = None,
+    items: Optional[int] = None,
+    plan: Optional[BudgetPlan] = None,
+    recorded: Optional[dict[str, Any]] = None,
+    batch_size: int = 32,
+    cell: str = "lstm",
+    embed: int = 32,
+) -> BudgetChoice:
+    """The size and regularisers of a run with a budget of ``seconds`` on ``chars`` training
+    characters (``items`` names; None: a text, or a conditional model, whose passes are not
+    measured), ``current`` the run's regularisers before the budget's (by their
+    :data:`~charrnn.training.config.REGULARISERS` names).
+
+    ``size`` None: chosen for this machine (:func:`charrnn.training.sizing.choose_size`, on
+    ``make_source(model)``'s batches; the seconds it takes come out of the budget); given,
+    a few steps of it are timed (not taken from the budget) to count the passes.  With
+    ``plan``, its steps of ``batch_size`` count the passes instead, so that the plan alone
+    decides.  The regularisers are :func:`~charrnn.training.config.budget_regularisers` for
+    those passes (``recorded``: those of the run that made the plan), minus the options in
+    ``given``; text's do not depend on the passes, so its speed is measured with them on."""
+    chosen: dict[str, Any] = {}
+    if mode == "text":
+        chosen = without_given(recorded, given) if recorded is not None else budget_regularisers("text", None, given)
+    dropout = TrainConfig(**{**{k: current[k] for k in REGULARISERS}, **chosen}).dropouts
+    measure = functools.partial(
+        choose_size, mode, vocab, make_source, chars, seconds, cell=cell, embed=embed, dropout=dropout
+    )
+    t0 = time.perf_counter()
+    if size is None:
+        hidden, layers, passes = measure()
+    elif items is not None and plan is None:
+        hidden, layers, passes = measure(size=size)
+    else:
+        (hidden, layers), passes = size, None
+    measured = time.perf_counter() - t0 if size is None else 0.0
+    if items is None:
+        passes = None
+    elif plan is not None:
+        passes = plan.passes(batch_size, items)
+    if mode != "text":
+        chosen = without_given(recorded, given) if recorded is not None else budget_regularisers(mode, passes, given)
+    return BudgetChoice(
+        hidden=hidden,
+        layers=layers,
+        passes=passes,
+        regularisers=chosen,
+        seconds=max(1.0, seconds - measured),
+        measured=measured,
+        auto=size is None,
+    )
+
+
+def fit(
+    data: Union[Sequence[str], str],
+    val: Optional[Union[Sequence[str], str]] = None,
+    *,
+    mode: Optional[str] = None,
+    time_budget: Optional[Union[str, float]] = None,
+    cell: Optional[str] = None,
+    hidden: Optional[int] = None,
+    layers: Optional[int] = None,
+    embed: Optional[int] = None,
+    category_dim: int = DEFAULT_CATEGORY_DIM,
+    test: Optional[str] = None,
+    val_fraction: Optional[float] = None,
+    test_fraction: Optional[float] = None,
+    mix: Optional[bool] = None,
+    out: Optional[PathLike] = None,
+    **options: Any,
+) -> tuple[CharRNN, Union[History, TextHistory]]:
+    """Train a new model on ``data`` as ``charrnn train`` does; returns ``(model, history)``.
+
+    ``data``: a list of names (or a :class:`charrnn.Counted` list: frequency-aware, or a
+    :class:`charrnn.Labelled` one: a conditional model), or a string of text (``mode``
+    defaults to ``"text"`` for a string, else ``"names"``).  ``val`` (and, for text,
+    ``test``) replace the held-out fractions (``val_fraction``, ``test_fraction``; the
+    mode's defaults: 10% of the names, drawn with ``seed``; the next and the last 5% of a
+    text).  The alphabet is the training data's (a text's: every character of it).
+
+    Every option of :func:`charrnn.train` / :func:`charrnn.train_text` not given takes the
+    mode's default of the command line (:meth:`TrainConfig.for_mode`: for names lr 0.003,
+    dropout 0.2, 40 epochs, ...), and so do ``cell``, ``hidden``, ``layers`` and ``embed``.
+    With ``time_budget`` (``"5m"``, ``"1h"``, seconds): without ``hidden``/``layers`` the
+    size is chosen for this machine and the budget (``charrnn train --size auto``), the
+    regularisers not given are the budget's (they depend on how many times it goes over the
+    names; :func:`budget_choice`), and a names model without categories is mixed with the
+    n-gram of its training names when that beats it on the validation names (``mix``:
+    None, on with a budget; True or False to choose).  ``out``: the best model so far is
+    written there, with the names seen for ``sample --novel``, and finally the model
+    returned (the mixture included).  With ``checkpoint`` a resumable state is kept there:
+    :func:`charrnn.resume` carries it on, given the same split
+    (:func:`charrnn.data.training_split` of ``data`` with ``seed``; ``mix=True`` to mix at
+    its end).
+    """
+    mode = mode or ("text" if isinstance(data, str) else "names")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    unknown = sorted(set(options) - _TRAIN_OPTIONS[mode])
+    if unknown:
+        raise TypeError(f"fit() got unexpected option(s) for mode {mode!r}: {', '.join(unknown)}")
+    seconds = None if time_budget is None else parse_duration(time_budget)
+    if seconds is None and options.get("plan") is not None:  # a plan brings its budget
+        seconds = _plan(options["plan"]).seconds
+    config = TrainConfig.for_mode(mode)
+    shape = {"cell": cell, "hidden": hidden, "layers": layers, "embed": embed}
+    given = set(options) & set(REGULARISERS)
+    if mode == "text":
+        if not isinstance(data, str):
+            raise TypeError(f"mode 'text' trains on a string of text, got {type(data).__name__}")
+        return _fit_text(data, val, test, val_fraction, test_fraction, config, shape, seconds, given, out, options)
+    if isinstance(data, str):
+        raise TypeError("mode 'names' trains on a list of names, got a string (mode='text' for a text)")
+    if test is not None or test_fraction is not None:
+        raise ValueError("test= and test_fraction= are for text; names are measured on val")
+    return _fit_names(data, val, val_fraction, category_dim, config, shape, seconds, given, mix, out, options)
+
+
+def _fit_names(
+    data: Sequence[str],
+    val: Optional[Sequence[str]],
+    val_fraction: Optional[float],
+    category_dim: int,
+    config: TrainConfig,
+    shape: dict[str, Any],
+    seconds: Optional[float],
+    given: set[str],
+    mix: Optional[bool],
+    out: Optional[PathLike],
+    options: dict[str, Any],
+) -> tuple[CharRNN, History]:
+    seed = options.get("seed", config.seed)
+    items: Sequence[str] = data.items if isinstance(data, Counted) else data
+    train_items, val_items, moved = training_split(
+        items, val, config.val_fraction if val_fraction is None else val_fraction, seed
+    )
+    if moved:
+        logger.info("moved %d validation item(s) with characters found in no training item to training", moved)
+    if isinstance(data, Counted):
+        options = {**split_weights(data, train_items, val_items, "the counted list"), **options}
+    labelled = isinstance(train_items, Labelled)
+    mix = seconds is not None and not labelled if mix is None else mix
+    if mix and labelled:
+        raise ValueError("mix=True takes names without categories (not a Labelled list)")
+    vocab = Vocab.from_items(train_items)
+    run = _options(config, options, seconds)
+    size = _shape(config, shape)
+    if seconds is not None:
+        batch = run["batch_size"]
+        choice = budget_choice(
+            "names",
+            vocab,
+            lambda m: NamesSource(m, train_items, batch_size=batch, seed=seed),
+            sum(len(item) + 1 for item in train_items),  # + the end of each item
+            seconds,
+            # a conditional model keeps its size (its passes are not measured), as on the command line
+            size=None if _auto(shape) and not labelled else (size["hidden"], size["layers"]),
+            items=None if labelled else len(train_items),
+            plan=_plan(options.get("plan")),
+            batch_size=batch,
+            cell=size["cell"],
+            embed=size["embed"],
+            current=run,
+            given=given,
+        )
+        run = _budgeted(run, choice, size)
+    categories = {"categories": train_items.categories, "category_dim": category_dim} if labelled else {}
+    model = CharRNN(vocab, **size, seed=seed, mode="names", **categories)
+    seen = {SEEN_KEY: SeenNames.from_items([*train_items, *val_items]).to_metadata()}
+    history = train(
+        model,
+        train_items,
+        val_items or None,
+        out=out,
+        out_metadata=lambda h: (_summary(run, h), seen),
+        mix=bool(mix) and len(val_items) >= 2,
+        **run,
+    )
+    if out is not None:  # the model returned, as train left it (the mixture included)
+        from ..checkpoint import save
+
+        save(model, out, extra=_summary(run, history), extra_metadata=seen)
+    return model, history
+
+
+def _fit_text(
+    text: str,
+    val: Optional[str],
+    test: Optional[str],
+    val_fraction: Optional[float],
+    test_fraction: Optional[float],
+    config: TrainConfig,
+    shape: dict[str, Any],
+    seconds: Optional[float],
+    given: set[str],
+    out: Optional[PathLike],
+    options: dict[str, Any],
+) -> tuple[CharRNN, TextHistory]:
+    vf = 0.0 if val is not None else (config.val_fraction if val_fraction is None else val_fraction)
+    tf = 0.0 if test is not None else (config.test_fraction or 0.0) if test_fraction is None else test_fraction
+    train_part, val_part, test_part = split_text(text, vf, tf)
+    val_part = val if val is not None else val_part
+    test_part = test if test is not None else test_part
+    vocab = text_vocab(text + (val or "") + (test or ""))
+    run = _options(config, options, seconds)
+    size = _shape(config, shape)
+    if seconds is not None:
+        batch, seq_len = run["batch_size"], run["seq_len"]
+        choice = budget_choice(
+            "text",
+            vocab,
+            lambda m: TextSource(m, train_part, batch_size=batch, seq_len=seq_len),
+            len(train_part),
+            seconds,
+            size=None if _auto(shape) else (size["hidden"], size["layers"]),
+            cell=size["cell"],
+            embed=size["embed"],
+            current=run,
+            given=given,
+        )
+        run = _budgeted(run, choice, size)
+    model = CharRNN(vocab, **size, seed=run["seed"], mode="text")
+    history = train_text(
+        model,
+        train_part,
+        val_part or None,
+        test_part or None,
+        out=out,
+        out_metadata=lambda h: (_summary(run, h), None),
+        **run,
+    )
+    return model, history
+
+
+# The options of train / train_text that fit passes on (its own arguments aside).
+_COMMON = {
+    "batch_size", "lr", "clip", "seed", "max_steps", "callback", "log_every", "epochs", "patience",
+    "checkpoint", "checkpoint_every", "checkpoint_info", "progress", "log",
+    "lr_decay", "lr_decay_every", "lr_decay_start", "plan", *REGULARISERS,
+}  # fmt: skip
+_TRAIN_OPTIONS = {
+    "names": _COMMON | {"weights", "val_weights", "weight_power"},
+    "text": _COMMON | {"seq_len", "eval_every", "eval_batch_size"},
+}
+# The options whose default is the mode's (TrainConfig's); the rest default to the trainer's.
+_CONFIGURED = (
+    "batch_size", "lr", "clip", "seed", "max_steps", "epochs", "patience", "log_every", "checkpoint_every",
+    "lr_decay", "lr_decay_every", "lr_decay_start", *REGULARISERS,
+)  # fmt: skip
+_TEXT_CONFIGURED = ("seq_len", "eval_every", "eval_batch_size")
+
+
+def _options(config: TrainConfig, options: dict[str, Any], seconds: Optional[float]) -> dict[str, Any]:
+    """The trainer's options: those given, the others the mode's defaults (a budget replaces
+    epochs, max_steps and the decay, as on the command line)."""
+    keys = _CONFIGURED + (_TEXT_CONFIGURED if config.mode == "text" else ())
+    run = {key: getattr(config, key) for key in keys}
+    if seconds is not None:
+        run.update(epochs=None, max_steps=None, lr_decay=1.0, lr_decay_every=1, lr_decay_start=0)
+    run["progress"] = None  # a bar when stderr is a terminal
+    run.update(options)
+    run["time_budget"] = seconds
+    return run
+
+
+def _shape(config: TrainConfig, shape: dict[str, Any]) -> dict[str, Any]:
+    return {key: getattr(config, key) if shape[key] is None else shape[key] for key in _SHAPE}
+
+
+def _auto(shape: dict[str, Any]) -> bool:
+    """Whether the budget chooses the size (neither ``hidden`` nor ``layers`` given)."""
+    return shape["hidden"] is None and shape["layers"] is None
+
+
+def _budgeted(run: dict[str, Any], choice: BudgetChoice, size: dict[str, Any]) -> dict[str, Any]:
+    """``run`` with the budget's choices: the size (into ``size``), the regularisers not
+    given and the seconds left once the size was measured."""
+    size["hidden"], size["layers"] = choice.hidden, choice.layers
+    if choice.auto:
+        logger.info(
+            "size auto: hidden %d x %d layer(s) (measuring took %.1f s of the budget)",
+            choice.hidden,
+            choice.layers,
+            choice.measured,
+        )
+    if choice.passes is not None:
+        logger.info("budget: about %.1f passes over the data; regularisers %s", choice.passes, choice.regularisers)
+    return {**run, **choice.regularisers, "time_budget": choice.seconds}
+
+
+def _summary(run: dict[str, Any], history: Any) -> dict[str, Any]:
+    """What the model file records of the run (its ``training`` metadata): the options that
+    are plain values — the regularisers among them, so that the file can be a ``--plan`` —,
+    the best validation NLL, the history and the plan."""
+    out = {k: v for k, v in run.items() if v is None or isinstance(v, (bool, int, float, str))}
+    out.update(
+        best_epoch=history.best_epoch,
+        best_val_nll=history.best_val_nll,
+        history=history.to_dicts(),
+        plan=history[-1].plan if history else None,
+    )
+    return out

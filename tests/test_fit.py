@@ -1,0 +1,169 @@
+"""charrnn.fit: the run `charrnn train` makes, from Python — the same split, defaults, size,
+budget regularisers and mixture, so the same weights bit for bit on one kernel thread."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import charrnn
+from charrnn.training.config import BUDGET_REGULARISERS, NAMES_REGULARISED_FROM_PASSES
+from conftest import TINY_NAMES
+from test_cli import run
+
+NAMES = [f"{name}{suffix}" for name in TINY_NAMES for suffix in ("", "а", "ин")]  # 72 names
+
+
+def _same_weights(a: charrnn.CharRNN, b: charrnn.CharRNN) -> None:
+    pa, pb = a.params_list(), b.params_list()
+    assert len(pa) == len(pb)
+    for x, y in zip(pa, pb, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.fixture
+def names_file(tmp_path):
+    path = tmp_path / "names.txt"
+    path.write_text("\n".join(NAMES) + "\n", encoding="utf-8")
+    return path
+
+
+def _plan(tmp_path, steps: int) -> dict:
+    plan = {"seconds": 60.0, "total_steps": steps, "warmup": 5, "eval_every": max(1, steps // 2)}
+    (tmp_path / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
+    return plan
+
+
+def test_fit_is_the_run_charrnn_train_makes(names_file, tmp_path, one_kernel_thread):
+    result = run(
+        "--threads", "1", "train", "names.txt", "--hidden", "16", "--embed", "8", "--epochs", "2",
+        "--out", "cli.safetensors", "--samples", "0", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    model, history = charrnn.fit(NAMES, hidden=16, embed=8, epochs=2, out=tmp_path / "fit.safetensors")
+    cli = charrnn.load(tmp_path / "cli.safetensors")
+    assert model.vocab == cli.vocab and (model.hidden, model.layers, model.embed) == (16, 1, 8)
+    _same_weights(model, cli)
+    assert len(history) == 2 and history.best_val_nll == json.loads(cli_best(tmp_path))
+    saved = charrnn.load(tmp_path / "fit.safetensors")
+    _same_weights(saved, model)
+    assert saved.mixture is None  # no budget: no mixture by default
+    # The names seen are stored for sample --novel, as charrnn train stores them.
+    assert model.sample(n=5, seed=3) == cli.sample(n=5, seed=3)
+
+
+def cli_best(tmp_path) -> str:
+    from charrnn.checkpoint import _read
+
+    metadata, _ = _read(str(tmp_path / "cli.safetensors"))
+    return json.dumps(json.loads(metadata["training"])["best_val_nll"])
+
+
+def test_fit_with_a_plan_regularises_and_mixes_as_charrnn_train_does(names_file, tmp_path, one_kernel_thread):
+    steps = 150  # 150 steps of 32 names over the 65 training names: far past NAMES_REGULARISED_FROM_PASSES
+    plan = _plan(tmp_path, steps)
+    assert steps * 32 / 65 > NAMES_REGULARISED_FROM_PASSES
+    result = run(
+        "--threads", "1", "train", "names.txt", "--plan", "plan.json", "--hidden", "16", "--embed", "8",
+        "--out", "cli.safetensors", "--samples", "0", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "budget: regularisers for about" in result.stdout
+    model, history = charrnn.fit(NAMES, plan=plan, hidden=16, embed=8, out=tmp_path / "fit.safetensors")
+    cli = charrnn.load(tmp_path / "cli.safetensors")
+    _same_weights(model, cli)
+    assert history[-1].step == steps
+    from charrnn.checkpoint import _read
+
+    recorded = json.loads(_read(str(tmp_path / "fit.safetensors"))[0]["training"])
+    for key, value in BUDGET_REGULARISERS["names"].items():
+        assert recorded[key] == value, key
+    # mixed by default with a budget, the same mixture as the command line's
+    assert model.mixture is not None and cli.mixture is not None
+    assert model.evaluate(NAMES[:10])["nll"] == cli.evaluate(NAMES[:10])["nll"]
+    assert charrnn.load(tmp_path / "fit.safetensors").evaluate(NAMES[:10])["nll"] == model.evaluate(NAMES[:10])["nll"]
+
+
+def test_fit_options_typed_win_over_the_budget(tmp_path, one_kernel_thread):
+    plan = _plan(tmp_path, 150)
+    model, _ = charrnn.fit(
+        NAMES, plan=plan, hidden=16, embed=8, weight_drop=0.0, dropout=0.1, mix=False, out=tmp_path / "m.safetensors"
+    )
+    from charrnn.checkpoint import _read
+
+    recorded = json.loads(_read(str(tmp_path / "m.safetensors"))[0]["training"])
+    assert recorded["weight_drop"] == 0.0 and recorded["dropout"] == 0.1
+    assert recorded["variational"] is True  # the budget's, not typed
+    assert model.mixture is None  # mix=False
+
+
+def test_fit_with_few_passes_trains_without_dropout(tmp_path, one_kernel_thread):
+    plan = _plan(tmp_path, 4)  # 4 steps of 32 over 65 names: 2 passes
+    model, _ = charrnn.fit(NAMES, plan=plan, hidden=16, embed=8, mix=False, out=tmp_path / "m.safetensors")
+    from charrnn.checkpoint import _read
+
+    recorded = json.loads(_read(str(tmp_path / "m.safetensors"))[0]["training"])
+    assert recorded["dropout"] == 0.0 and recorded["weight_drop"] == 0.0
+
+
+def test_fit_chooses_the_size_for_a_time_budget(tmp_path):
+    model, history = charrnn.fit(NAMES, time_budget=2, embed=8, out=tmp_path / "auto.safetensors")
+    assert model.hidden in (64, 96, 128, 192, 256, 384, 512, 768, 1024)
+    assert history and history[-1].plan is not None
+    assert history[-1].plan["seconds"] <= 2.0
+    assert charrnn.load(tmp_path / "auto.safetensors").hidden == model.hidden
+
+
+def test_fit_text_is_charrnn_train_mode_text(tmp_path, one_kernel_thread):
+    text = "the quick brown fox jumps over the lazy dog. " * 60
+    (tmp_path / "t.txt").write_text(text, encoding="utf-8")
+    result = run(
+        "--threads", "1", "train", "t.txt", "--mode", "text", "--hidden", "16", "--layers", "1", "--embed", "8",
+        "--max-steps", "5", "--batch", "4", "--seq-len", "10", "--out", "cli.safetensors", "--samples", "0",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    model, history = charrnn.fit(text, hidden=16, layers=1, embed=8, max_steps=5, batch_size=4, seq_len=10)
+    assert model.mode == "text" and history[-1].step == 5
+    _same_weights(model, charrnn.load(tmp_path / "cli.safetensors"))
+
+
+def test_fit_takes_counts_and_categories():
+    counted = charrnn.Counted(list(NAMES), [float(k % 7 + 1) for k in range(len(NAMES))])
+    _, history = charrnn.fit(counted, hidden=16, embed=8, max_steps=3)
+    assert history[-1].val_nll_weighted is not None
+    labelled = charrnn.Labelled.from_lists({"a": NAMES[::2], "b": NAMES[1::2]})
+    model, _ = charrnn.fit(labelled, hidden=16, embed=8, max_steps=3)
+    assert tuple(model.categories) == ("a", "b")
+    with pytest.raises(ValueError, match="mix=True"):
+        charrnn.fit(labelled, hidden=16, max_steps=3, mix=True)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: charrnn.fit("some text", mode="names"), TypeError, "list of names"),
+        (lambda: charrnn.fit(NAMES, mode="text"), TypeError, "string of text"),
+        (lambda: charrnn.fit(NAMES, mode="poems"), ValueError, "mode must be one of"),
+        (lambda: charrnn.fit(NAMES, seq_len=10), TypeError, "seq_len"),
+        (lambda: charrnn.fit(NAMES, test_fraction=0.1), ValueError, "for text"),
+        (lambda: charrnn.fit(NAMES, time_budget="soon"), ValueError, "soon"),
+        (lambda: charrnn.fit(NAMES, dropout=1.5, max_steps=1), ValueError, "dropout"),
+    ],
+)
+def test_fit_refuses_bad_arguments(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_a_resumed_run_of_fit_mixes_when_asked(tmp_path, one_kernel_thread):
+    from charrnn.data import training_split
+
+    ckpt = tmp_path / "run.ckpt.safetensors"
+    charrnn.fit(NAMES, hidden=16, embed=8, epochs=1, checkpoint=ckpt)
+    train_items, val_items, _ = training_split(NAMES, None, 0.1, 0)  # fit's split, as its docstring says
+    model, history = charrnn.resume(ckpt, train_items, val_items, epochs=2, mix=True, out=tmp_path / "m.safetensors")
+    assert len(history) == 2 and model.mixture is not None
+    assert charrnn.load(tmp_path / "m.safetensors").mixture is not None
