@@ -158,13 +158,14 @@ def _filled(mode, *argv, passes=None):
     typed = {k for k, v in vars(args).items() if v is not None}
     fill_defaults(args, typed)
     args.size, items = None, None  # the size as given
-    if passes is not None:
-        items = args.batch * 100  # a plan of passes * 100 steps of args.batch names goes passes times over them
-        plan = {"seconds": 60.0, "total_steps": round(passes * 100), "warmup": 5, "eval_every": 5}
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-            json.dump(plan, f)
-        args.plan = f.name
-    apply_budget(args, typed, None, None, 0, items, io.StringIO())
+    with tempfile.TemporaryDirectory() as tmp:
+        if passes is not None:
+            items = args.batch * 100  # a plan of passes * 100 steps of args.batch names goes passes times over them
+            plan = {"seconds": 60.0, "total_steps": round(passes * 100), "warmup": 5, "eval_every": 5}
+            args.plan = f"{tmp}/plan.json"
+            with open(args.plan, "w", encoding="utf-8") as f:
+                json.dump(plan, f)
+        apply_budget(args, typed, None, None, 0, items, io.StringIO())
     return args
 
 
@@ -253,7 +254,7 @@ def test_a_plan_decides_the_passes_from_its_steps(tmp_path):
 
     from charrnn.cli import build_parser
     from charrnn.cli.train import apply_budget, fill_defaults, load_plan
-    from charrnn.training.fit import budget_choice
+    from charrnn.training.fitting import budget_choice
 
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"seconds": 60.0, "total_steps": 1000, "warmup": 50, "eval_every": 100}))

@@ -39,7 +39,7 @@ from ..sources import NamesSource, TextSource
 from ..text import load_text, text_vocab, training_parts
 from ..training import TrainConfig, train, train_text
 from ..training.config import REGULARISERS, passes_bucket
-from ..training.fit import budget_choice
+from ..training.fitting import budget_choice
 from ..training.state import LEGACY_OPTIONS, STATE_KEYS, default_checkpoint_path, load_state
 from ..vocab import Vocab
 from .args import (
@@ -594,7 +594,7 @@ def apply_budget(
     items: Optional[int],
     out: TextIO,
 ) -> None:
-    """What a time budget decides before a new run (:func:`charrnn.training.fit.budget_choice`,
+    """What a time budget decides before a new run (:func:`charrnn.training.fitting.budget_choice`,
     as :func:`charrnn.fit` does), into ``args``: with ``--size auto`` the size for this
     machine (the seconds it measured come out of the budget), the regularisers for the
     passes over the ``chars`` training characters of ``items`` names (None: text, or a

@@ -7,7 +7,7 @@
 ``state``     the resumable state of a run and the resume check
 ``api``       :func:`train`, :func:`resume`, :func:`train_text`, :func:`resume_text`
 ``sizing``    the speed of this machine and the size it affords (``--size auto``)
-``fit``       :func:`fit`: what ``charrnn train`` chooses, from Python (a budget's size and regularisers)
+``fitting``   :func:`fit`: what ``charrnn train`` chooses, from Python (a budget's size and regularisers)
 
 The batches come from :mod:`charrnn.sources`, where the one difference between the
 modes (drop the hidden state between batches, or carry it) is decided.
@@ -18,7 +18,7 @@ from __future__ import annotations
 from ..records import EpochRecord, History, TextHistory, TextRecord
 from .api import resume, resume_text, train, train_text
 from .config import TrainConfig
-from .fit import fit
+from .fitting import fit
 from .optim import Adam, clip_grad_norm
 from .schedule import EarlyStopping, LRSchedule
 from .state import TrainingState, load_text_checkpoint, load_training_checkpoint

@@ -30,7 +30,7 @@ from ..model import DEFAULT_CATEGORY_DIM, CharRNN
 from ..records import History, TextHistory
 from ..sampling import SEEN_KEY, SeenNames
 from ..sources import NamesSource, TextSource
-from ..text import split_text, text_vocab
+from ..text import check_unseen, split_text, text_vocab
 from ..vocab import Vocab
 from .api import _plan, train, train_text
 from .config import MODES, REGULARISERS, TrainConfig, budget_regularisers, without_given
@@ -93,7 +93,7 @@ def budget_choice(
     chosen: dict[str, Any] = {}
     if mode == "text":
         chosen = without_given(recorded, given) if recorded is not None else budget_regularisers("text", None, given)
-    dropout = TrainConfig(**{**{k: current[k] for k in REGULARISERS}, **chosen}).dropouts
+    dropout = TrainConfig(**{**{k: current[k] for k in REGULARISERS if k in current}, **chosen}).dropouts
     measure = functools.partial(
         choose_size, mode, vocab, make_source, chars, seconds, cell=cell, embed=embed, dropout=dropout
     )
@@ -116,7 +116,7 @@ def budget_choice(
         layers=layers,
         passes=passes,
         regularisers=chosen,
-        seconds=max(1.0, seconds - measured),
+        seconds=max(1.0, seconds - measured) if size is None else seconds,
         measured=measured,
         auto=size is None,
     )
@@ -132,7 +132,7 @@ def fit(
     hidden: Optional[int] = None,
     layers: Optional[int] = None,
     embed: Optional[int] = None,
-    category_dim: int = DEFAULT_CATEGORY_DIM,
+    category_dim: Optional[int] = None,
     test: Optional[str] = None,
     val_fraction: Optional[float] = None,
     test_fraction: Optional[float] = None,
@@ -142,25 +142,28 @@ def fit(
 ) -> tuple[CharRNN, Union[History, TextHistory]]:
     """Train a new model on ``data`` as ``charrnn train`` does; returns ``(model, history)``.
 
-    ``data``: a list of names (or a :class:`charrnn.Counted` list: frequency-aware, or a
-    :class:`charrnn.Labelled` one: a conditional model), or a string of text (``mode``
-    defaults to ``"text"`` for a string, else ``"names"``).  ``val`` (and, for text,
-    ``test``) replace the held-out fractions (``val_fraction``, ``test_fraction``; the
-    mode's defaults: 10% of the names, drawn with ``seed``; the next and the last 5% of a
-    text).  The alphabet is the training data's (a text's: every character of it).
+    ``data``: a list of names (or a :class:`charrnn.Counted` list: frequency-aware,
+    ``weight_power`` its exponent; or a :class:`charrnn.Labelled` one: a conditional model,
+    ``category_dim`` its category embedding), or a string of text (``mode`` defaults to
+    ``"text"`` for a string, else ``"names"``).  ``val`` (a list of names, a ``Counted``
+    one, or for text a string, as is ``test``) replaces the held-out fractions
+    (``val_fraction``, ``test_fraction``; the mode's defaults: 10% of the names, drawn with
+    ``seed``; the next and the last 5% of a text).  The alphabet is the training data's.
 
     Every option of :func:`charrnn.train` / :func:`charrnn.train_text` not given takes the
     mode's default of the command line (:meth:`TrainConfig.for_mode`: for names lr 0.003,
-    dropout 0.2, 40 epochs, ...), and so do ``cell``, ``hidden``, ``layers`` and ``embed``.
-    With ``time_budget`` (``"5m"``, ``"1h"``, seconds): without ``hidden``/``layers`` the
-    size is chosen for this machine and the budget (``charrnn train --size auto``), the
+    dropout 0.2, 40 epochs — none with ``max_steps`` alone —, ...), and so do ``cell``,
+    ``hidden``, ``layers`` and ``embed``.  With ``time_budget`` (``"5m"``, ``"1h"``, seconds;
+    or a ``plan``, which brings its own), which replaces ``epochs``, ``max_steps`` and the
+    ``lr_decay`` options (giving them too is a ValueError): without ``hidden``/``layers``
+    the size is chosen for this machine and the budget (``charrnn train --size auto``), the
     regularisers not given are the budget's (they depend on how many times it goes over the
     names; :func:`budget_choice`), and a names model without categories is mixed with the
     n-gram of its training names when that beats it on the validation names (``mix``:
     None, on with a budget; True or False to choose).  ``out``: the best model so far is
-    written there, with the names seen for ``sample --novel``, and finally the model
-    returned (the mixture included).  With ``checkpoint`` a resumable state is kept there:
-    :func:`charrnn.resume` carries it on, given the same split
+    written there (names: with the names seen, for ``sample --novel``), and at the end the
+    model returned (the mixture included).  With ``checkpoint`` a resumable state is kept
+    there: :func:`charrnn.resume` carries it on, given the same split
     (:func:`charrnn.data.training_split` of ``data`` with ``seed``; ``mix=True`` to mix at
     its end).
     """
@@ -173,25 +176,54 @@ def fit(
     seconds = None if time_budget is None else parse_duration(time_budget)
     if seconds is None and options.get("plan") is not None:  # a plan brings its budget
         seconds = _plan(options["plan"]).seconds
+    if seconds is not None:
+        clash = sorted(set(options) & set(_BUDGETED))
+        if clash:
+            raise ValueError(f"a time budget decides how long the run is and its rate: do not give {', '.join(clash)}")
     config = TrainConfig.for_mode(mode)
     shape = {"cell": cell, "hidden": hidden, "layers": layers, "embed": embed}
     given = set(options) & set(REGULARISERS)
     if mode == "text":
         if not isinstance(data, str):
             raise TypeError(f"mode 'text' trains on a string of text, got {type(data).__name__}")
+        for name, value in (("val", val), ("test", test)):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{name} of a text must be a string, got {type(value).__name__}")
+        if mix:
+            raise ValueError("mix=True is for names: a text has no n-gram mixture")
+        if category_dim is not None:
+            raise ValueError("category_dim is for a Labelled list of names")
         return _fit_text(data, val, test, val_fraction, test_fraction, config, shape, seconds, given, out, options)
     if isinstance(data, str):
         raise TypeError("mode 'names' trains on a list of names, got a string (mode='text' for a text)")
     if test is not None or test_fraction is not None:
         raise ValueError("test= and test_fraction= are for text; names are measured on val")
+    _check_names(data, "data")
+    if val is not None:
+        _check_names(val, "val")
+    if "weight_power" in options and not isinstance(data, Counted):
+        raise ValueError("weight_power needs counts: give data as a charrnn.Counted list")
+    if category_dim is not None and not isinstance(data, Labelled):
+        raise ValueError("category_dim is for a Labelled list of names (a conditional model)")
     return _fit_names(data, val, val_fraction, category_dim, config, shape, seconds, given, mix, out, options)
+
+
+def _check_names(items: Any, name: str) -> None:
+    """A TypeError naming ``name`` unless ``items`` is a list of strings (or a Counted/Labelled one)."""
+    if isinstance(items, (Counted, Labelled)):
+        return
+    if isinstance(items, str) or not isinstance(items, Sequence):
+        raise TypeError(f"{name} must be a list of names (strings), got {type(items).__name__}")
+    bad = next((item for item in items if not isinstance(item, str)), None)
+    if bad is not None:
+        raise TypeError(f"{name} must be a list of names (strings); it holds a {type(bad).__name__}: {bad!r}")
 
 
 def _fit_names(
     data: Sequence[str],
     val: Optional[Sequence[str]],
     val_fraction: Optional[float],
-    category_dim: int,
+    category_dim: Optional[int],
     config: TrainConfig,
     shape: dict[str, Any],
     seconds: Optional[float],
@@ -202,13 +234,19 @@ def _fit_names(
 ) -> tuple[CharRNN, History]:
     seed = options.get("seed", config.seed)
     items: Sequence[str] = data.items if isinstance(data, Counted) else data
+    val_counts = None
+    if isinstance(val, Counted):
+        val, val_counts = val.items, val.counts
     train_items, val_items, moved = training_split(
         items, val, config.val_fraction if val_fraction is None else val_fraction, seed
     )
     if moved:
         logger.info("moved %d validation item(s) with characters found in no training item to training", moved)
+    weighting: dict[str, Any] = {}
     if isinstance(data, Counted):
-        options = {**split_weights(data, train_items, val_items, "the counted list"), **options}
+        weighting = split_weights(data, train_items, [] if val_counts is not None else val_items, "the counted list")
+    if val_counts is not None:
+        weighting["val_weights"] = list(val_counts)
     labelled = isinstance(train_items, Labelled)
     mix = seconds is not None and not labelled if mix is None else mix
     if mix and labelled:
@@ -235,22 +273,23 @@ def _fit_names(
             given=given,
         )
         run = _budgeted(run, choice, size)
-    categories = {"categories": train_items.categories, "category_dim": category_dim} if labelled else {}
+    categories = {}
+    if labelled:
+        categories = {"categories": train_items.categories, "category_dim": category_dim or DEFAULT_CATEGORY_DIM}
     model = CharRNN(vocab, **size, seed=seed, mode="names", **categories)
     seen = {SEEN_KEY: SeenNames.from_items([*train_items, *val_items]).to_metadata()}
+    split = {"train_items": len(train_items), "val_items": len(val_items)}
     history = train(
         model,
         train_items,
         val_items or None,
         out=out,
-        out_metadata=lambda h: (_summary(run, h), seen),
+        out_metadata=lambda h: (_summary(run, h, split), seen),
         mix=bool(mix) and len(val_items) >= 2,
+        **weighting,
         **run,
     )
-    if out is not None:  # the model returned, as train left it (the mixture included)
-        from ..checkpoint import save
-
-        save(model, out, extra=_summary(run, history), extra_metadata=seen)
+    _save(model, out, _summary(run, history, split), seen)
     return model, history
 
 
@@ -270,9 +309,12 @@ def _fit_text(
     vf = 0.0 if val is not None else (config.val_fraction if val_fraction is None else val_fraction)
     tf = 0.0 if test is not None else (config.test_fraction or 0.0) if test_fraction is None else test_fraction
     train_part, val_part, test_part = split_text(text, vf, tf)
+    for name, part in (("val", val), ("test", test)):
+        if part is not None:  # as charrnn train --val FILE: nothing trained on text could predict them
+            check_unseen(train_part, part, name)
     val_part = val if val is not None else val_part
     test_part = test if test is not None else test_part
-    vocab = text_vocab(text + (val or "") + (test or ""))
+    vocab = text_vocab(text)
     run = _options(config, options, seconds)
     size = _shape(config, shape)
     if seconds is not None:
@@ -291,26 +333,38 @@ def _fit_text(
         )
         run = _budgeted(run, choice, size)
     model = CharRNN(vocab, **size, seed=run["seed"], mode="text")
+    split = {"train_chars": len(train_part), "val_chars": len(val_part), "test_chars": len(test_part)}
     history = train_text(
         model,
         train_part,
         val_part or None,
         test_part or None,
         out=out,
-        out_metadata=lambda h: (_summary(run, h), None),
+        out_metadata=lambda h: (_summary(run, h, split), None),
         **run,
     )
+    _save(model, out, _summary(run, history, split), None)
     return model, history
 
 
-# The options of train / train_text that fit passes on (its own arguments aside).
+def _save(model: CharRNN, out: Optional[PathLike], extra: dict[str, Any], metadata: Optional[dict[str, str]]) -> None:
+    """The model returned, into ``out``, as train left it (the mixture included) and with the
+    whole run's record (the best model written during training has the record of its time)."""
+    if out is not None:
+        from ..checkpoint import save
+
+        save(model, out, extra=extra, extra_metadata=metadata)
+
+
+# The options of train / train_text that fit passes on (its own arguments aside).  A Counted
+# list brings the weights: fit splits the data, so weights given per item could not follow.
 _COMMON = {
     "batch_size", "lr", "clip", "seed", "max_steps", "callback", "log_every", "epochs", "patience",
     "checkpoint", "checkpoint_every", "checkpoint_info", "progress", "log",
     "lr_decay", "lr_decay_every", "lr_decay_start", "plan", *REGULARISERS,
 }  # fmt: skip
 _TRAIN_OPTIONS = {
-    "names": _COMMON | {"weights", "val_weights", "weight_power"},
+    "names": _COMMON | {"weight_power"},
     "text": _COMMON | {"seq_len", "eval_every", "eval_batch_size"},
 }
 # The options whose default is the mode's (TrainConfig's); the rest default to the trainer's.
@@ -319,18 +373,24 @@ _CONFIGURED = (
     "lr_decay", "lr_decay_every", "lr_decay_start", *REGULARISERS,
 )  # fmt: skip
 _TEXT_CONFIGURED = ("seq_len", "eval_every", "eval_batch_size")
+# What a time budget decides instead.
+_BUDGETED = ("epochs", "max_steps", "lr_decay", "lr_decay_every", "lr_decay_start")
 
 
 def _options(config: TrainConfig, options: dict[str, Any], seconds: Optional[float]) -> dict[str, Any]:
     """The trainer's options: those given, the others the mode's defaults (a budget replaces
-    epochs, max_steps and the decay, as on the command line)."""
+    epochs, max_steps and the decay, as on the command line; ``max_steps`` alone sets no
+    epoch limit), checked before anything is measured."""
     keys = _CONFIGURED + (_TEXT_CONFIGURED if config.mode == "text" else ())
     run = {key: getattr(config, key) for key in keys}
     if seconds is not None:
         run.update(epochs=None, max_steps=None, lr_decay=1.0, lr_decay_every=1, lr_decay_start=0)
+    elif options.get("max_steps") and "epochs" not in options:
+        run["epochs"] = None
     run["progress"] = None  # a bar when stderr is a terminal
     run.update(options)
     run["time_budget"] = seconds
+    TrainConfig.from_options(config.mode, run)  # a bad option fails here, before a size is measured
     return run
 
 
@@ -345,7 +405,7 @@ def _auto(shape: dict[str, Any]) -> bool:
 
 def _budgeted(run: dict[str, Any], choice: BudgetChoice, size: dict[str, Any]) -> dict[str, Any]:
     """``run`` with the budget's choices: the size (into ``size``), the regularisers not
-    given and the seconds left once the size was measured."""
+    given and, when the size was measured, the seconds left for training."""
     size["hidden"], size["layers"] = choice.hidden, choice.layers
     if choice.auto:
         logger.info(
@@ -359,12 +419,15 @@ def _budgeted(run: dict[str, Any], choice: BudgetChoice, size: dict[str, Any]) -
     return {**run, **choice.regularisers, "time_budget": choice.seconds}
 
 
-def _summary(run: dict[str, Any], history: Any) -> dict[str, Any]:
+def _summary(run: dict[str, Any], history: Any, split: dict[str, int]) -> dict[str, Any]:
     """What the model file records of the run (its ``training`` metadata): the options that
     are plain values — the regularisers among them, so that the file can be a ``--plan`` —,
-    the best validation NLL, the history and the plan."""
+    the split's sizes, the epochs and steps done, the best evaluation, the history and the plan."""
     out = {k: v for k, v in run.items() if v is None or isinstance(v, (bool, int, float, str))}
     out.update(
+        split,
+        epochs=len(history.epochs) if isinstance(history, TextHistory) else len(history),
+        steps=history[-1].step if history else 0,
         best_epoch=history.best_epoch,
         best_val_nll=history.best_val_nll,
         history=history.to_dicts(),
