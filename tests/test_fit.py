@@ -90,6 +90,14 @@ def test_fit_with_a_plan_regularises_and_mixes_as_charrnn_train_does(names_file,
     assert model.mixture is not None and cli.mixture is not None
     assert model.evaluate(NAMES[:10])["nll"] == cli.evaluate(NAMES[:10])["nll"]
     assert charrnn.load(tmp_path / "fit.safetensors").evaluate(NAMES[:10])["nll"] == model.evaluate(NAMES[:10])["nll"]
+    # The command line's model file as the plan brings its size and regularisers: the same run again.
+    again, _ = charrnn.fit(NAMES, plan=tmp_path / "cli.safetensors", embed=8)
+    assert (again.hidden, again.layers) == (16, 1)
+    _same_weights(again, cli)
+    from_json, _ = charrnn.fit(NAMES, plan=str(tmp_path / "plan.json"), hidden=16, embed=8)
+    _same_weights(from_json, cli)
+    with pytest.raises(charrnn.DataError, match="^plan .*names.txt: cannot read it"):
+        charrnn.fit(NAMES, plan=str(names_file))
 
 
 def test_fit_options_typed_win_over_the_budget(tmp_path, one_kernel_thread):

@@ -24,7 +24,6 @@ import sys
 from typing import Any, Optional, TextIO
 
 from .. import _core, datasets, mixture
-from .. import checkpoint as _ckpt
 from ..budget import BudgetPlan, format_duration
 from ..counted import DEFAULT_WEIGHT_POWER, Counted, has_count_header, load_counts, split_weights
 from ..data import load_lines, training_split
@@ -40,7 +39,9 @@ from ..text import load_text, text_vocab, training_parts
 from ..training import TrainConfig, train, train_text
 from ..training.config import REGULARISERS, passes_bucket
 from ..training.fitting import budget_choice
-from ..training.state import LEGACY_OPTIONS, STATE_KEYS, default_checkpoint_path, load_state
+from ..training.replay import load_plan as _load_plan
+from ..training.replay import plan_regularisers, plan_size
+from ..training.state import LEGACY_OPTIONS, default_checkpoint_path, load_state
 from ..vocab import Vocab
 from .args import (
     category_spec,
@@ -518,71 +519,9 @@ def fill_defaults(args: argparse.Namespace, typed: set[str]) -> TrainConfig:
     return config
 
 
-def _run_records(path: str) -> dict[str, Any]:
-    """What a model or checkpoint file records of its run, by metadata key: ``config`` (the
-    model's shape), ``training`` and the training state (raises OSError/ValueError)."""
-    metadata, _ = _ckpt._read(path)
-    return {key: json.loads(metadata[key]) for key in ("config", "training", *STATE_KEYS.values()) if key in metadata}
-
-
-def _recorded(path: str) -> Optional[dict[str, Any]]:
-    """:func:`_run_records` of a ``--plan`` that is a model or checkpoint, else None (a JSON
-    plan, or a file that cannot be read: :func:`load_plan` says what is wrong with it)."""
-    if not path.endswith(".safetensors"):
-        return None
-    try:
-        return _run_records(path)
-    except (OSError, ValueError):
-        return None
-
-
-def plan_size(path: str) -> Optional[tuple[int, int]]:
-    """``(hidden, layers)`` of the model in ``path`` (a model or checkpoint), or None (a JSON plan)."""
-    config = (_recorded(path) or {}).get("config")
-    try:
-        return int(config["hidden"]), int(config["layers"])
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def plan_regularisers(path: str) -> Optional[dict[str, Any]]:
-    """The regularisers of the run that made the plan in ``path`` (a model or checkpoint:
-    they are recorded there), or None (a JSON plan, or a file from before they existed)."""
-    records = _recorded(path) or {}
-    for entry in (records.get(key) for key in ("training", *STATE_KEYS.values())):
-        for record in (entry, entry.get("cli") if isinstance(entry, dict) else None):
-            if isinstance(record, dict) and all(key in record for key in REGULARISERS):
-                return {key: record[key] for key in REGULARISERS}
-    return None
-
-
 def load_plan(path: str) -> BudgetPlan:
-    """The plan in ``path``: a model or training checkpoint of a budgeted run, a ``--json``
-    record (a JSON-lines file: its last record with a plan), or a JSON object of the plan."""
-    try:
-        if path.endswith(".safetensors"):
-            records = _run_records(path)
-            entries = [records[key] for key in ("training", *STATE_KEYS.values()) if key in records]
-        else:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-            try:
-                entries = [json.loads(text)]
-            except json.JSONDecodeError:
-                entries = [json.loads(line) for line in text.splitlines() if line.strip()]
-    except (OSError, ValueError) as e:
-        raise DataError(f"--plan {path}: cannot read it ({e})") from None
-    for entry in reversed(entries):
-        if isinstance(entry, dict) and isinstance(entry.get("plan"), dict):
-            entry = entry["plan"]
-        if isinstance(entry, dict) and "total_steps" in entry:
-            try:
-                return BudgetPlan.from_dict(entry)
-            except ValueError as e:
-                raise DataError(f"--plan {path}: {e}") from None
-    raise DataError(
-        f"--plan {path}: no time-budget plan in it (a model, checkpoint or --json record of a run with --time-budget)"
-    )
+    """The plan of ``--plan FILE`` (:func:`charrnn.training.replay.load_plan`)."""
+    return _load_plan(path, "--plan")
 
 
 def apply_budget(

@@ -7,6 +7,7 @@
 ``state``     the resumable state of a run and the resume check
 ``api``       :func:`train`, :func:`resume`, :func:`train_text`, :func:`resume_text`
 ``sizing``    the speed of this machine and the size it affords (``--size auto``)
+``replay``    a recorded run read back (the plan, size and regularisers of ``--plan FILE``)
 ``fitting``   :func:`fit`: what ``charrnn train`` chooses, from Python (a budget's size and regularisers)
 
 The batches come from :mod:`charrnn.sources`, where the one difference between the

@@ -34,6 +34,7 @@ from ..text import check_unseen, split_text, text_vocab
 from ..vocab import Vocab
 from .api import _plan, train, train_text
 from .config import MODES, REGULARISERS, TrainConfig, budget_regularisers, without_given
+from .replay import load_plan, plan_regularisers, plan_size
 from .sizing import choose_size
 
 __all__ = ["fit", "budget_choice", "BudgetChoice"]
@@ -154,7 +155,9 @@ def fit(
     mode's default of the command line (:meth:`TrainConfig.for_mode`: for names lr 0.003,
     dropout 0.2, 40 epochs — none with ``max_steps`` alone —, ...), and so do ``cell``,
     ``hidden``, ``layers`` and ``embed``.  With ``time_budget`` (``"5m"``, ``"1h"``, seconds;
-    or a ``plan``, which brings its own), which replaces ``epochs``, ``max_steps`` and the
+    or a ``plan`` — a :class:`~charrnn.budget.BudgetPlan`, its dict or a file as ``charrnn train
+    --plan`` takes it, a model or checkpoint bringing its run's size and regularisers too —,
+    which brings its own), which replaces ``epochs``, ``max_steps`` and the
     ``lr_decay`` options (giving them too is a ValueError): without ``hidden``/``layers``
     the size is chosen for this machine and the budget (``charrnn train --size auto``), the
     regularisers not given are the budget's (they depend on how many times it goes over the
@@ -173,6 +176,14 @@ def fit(
     unknown = sorted(set(options) - _TRAIN_OPTIONS[mode])
     if unknown:
         raise TypeError(f"fit() got unexpected option(s) for mode {mode!r}: {', '.join(unknown)}")
+    recorded = None
+    if isinstance(options.get("plan"), (str, os.PathLike)):  # a file: a model or checkpoint brings more
+        path = options["plan"]
+        options = {**options, "plan": load_plan(path)}
+        size = plan_size(path)
+        if size is not None and hidden is None and layers is None:  # the size of the run that made the plan
+            hidden, layers = size
+        recorded = plan_regularisers(path)
     seconds = None if time_budget is None else parse_duration(time_budget)
     if seconds is None and options.get("plan") is not None:  # a plan brings its budget
         seconds = _plan(options["plan"]).seconds
@@ -193,7 +204,9 @@ def fit(
             raise ValueError("mix=True is for names: a text has no n-gram mixture")
         if category_dim is not None:
             raise ValueError("category_dim is for a Labelled list of names")
-        return _fit_text(data, val, test, val_fraction, test_fraction, config, shape, seconds, given, out, options)
+        return _fit_text(
+            data, val, test, val_fraction, test_fraction, config, shape, seconds, given, recorded, out, options
+        )
     if isinstance(data, str):
         raise TypeError("mode 'names' trains on a list of names, got a string (mode='text' for a text)")
     if test is not None or test_fraction is not None:
@@ -205,7 +218,7 @@ def fit(
         raise ValueError("weight_power needs counts: give data as a charrnn.Counted list")
     if category_dim is not None and not isinstance(data, Labelled):
         raise ValueError("category_dim is for a Labelled list of names (a conditional model)")
-    return _fit_names(data, val, val_fraction, category_dim, config, shape, seconds, given, mix, out, options)
+    return _fit_names(data, val, val_fraction, category_dim, config, shape, seconds, given, recorded, mix, out, options)
 
 
 def _check_names(items: Any, name: str) -> None:
@@ -228,6 +241,7 @@ def _fit_names(
     shape: dict[str, Any],
     seconds: Optional[float],
     given: set[str],
+    recorded: Optional[dict[str, Any]],
     mix: Optional[bool],
     out: Optional[PathLike],
     options: dict[str, Any],
@@ -271,6 +285,7 @@ def _fit_names(
             embed=size["embed"],
             current=run,
             given=given,
+            recorded=recorded,
         )
         run = _budgeted(run, choice, size)
     categories = {}
@@ -303,6 +318,7 @@ def _fit_text(
     shape: dict[str, Any],
     seconds: Optional[float],
     given: set[str],
+    recorded: Optional[dict[str, Any]],
     out: Optional[PathLike],
     options: dict[str, Any],
 ) -> tuple[CharRNN, TextHistory]:
@@ -330,6 +346,7 @@ def _fit_text(
             embed=size["embed"],
             current=run,
             given=given,
+            recorded=recorded,
         )
         run = _budgeted(run, choice, size)
     model = CharRNN(vocab, **size, seed=run["seed"], mode="text")

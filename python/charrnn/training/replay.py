@@ -1,0 +1,88 @@
+"""A recorded run, read back from its files: the plan of a time-budgeted run (from its model,
+its training checkpoint, a ``--json`` record or a JSON file of the plan), and from a model or
+checkpoint the size and the regularisers of the run that made it — what ``charrnn train --plan
+FILE`` and :func:`charrnn.fit` (``plan=FILE``) replay."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Optional, Union
+
+from ..budget import BudgetPlan
+from ..checkpoint import _read
+from ..errors import DataError
+from .config import REGULARISERS
+from .state import STATE_KEYS
+
+__all__ = ["load_plan", "plan_size", "plan_regularisers"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _run_records(path: PathLike) -> dict[str, Any]:
+    """What a model or checkpoint file records of its run, by metadata key: ``config`` (the
+    model's shape), ``training`` and the training state (raises OSError/ValueError)."""
+    metadata, _ = _read(os.fspath(path))
+    return {key: json.loads(metadata[key]) for key in ("config", "training", *STATE_KEYS.values()) if key in metadata}
+
+
+def _recorded(path: PathLike) -> Optional[dict[str, Any]]:
+    """:func:`_run_records` of a ``--plan`` that is a model or checkpoint, else None (a JSON
+    plan, or a file that cannot be read: :func:`load_plan` says what is wrong with it)."""
+    if not os.fspath(path).endswith(".safetensors"):
+        return None
+    try:
+        return _run_records(path)
+    except (OSError, ValueError):
+        return None
+
+
+def plan_size(path: PathLike) -> Optional[tuple[int, int]]:
+    """``(hidden, layers)`` of the model in ``path`` (a model or checkpoint), or None (a JSON plan)."""
+    config = (_recorded(path) or {}).get("config")
+    try:
+        return int(config["hidden"]), int(config["layers"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def plan_regularisers(path: PathLike) -> Optional[dict[str, Any]]:
+    """The regularisers of the run that made the plan in ``path`` (a model or checkpoint:
+    they are recorded there), or None (a JSON plan, or a file from before they existed)."""
+    records = _recorded(path) or {}
+    for entry in (records.get(key) for key in ("training", *STATE_KEYS.values())):
+        for record in (entry, entry.get("cli") if isinstance(entry, dict) else None):
+            if isinstance(record, dict) and all(key in record for key in REGULARISERS):
+                return {key: record[key] for key in REGULARISERS}
+    return None
+
+
+def load_plan(path: PathLike, what: str = "plan") -> BudgetPlan:
+    """The plan in ``path``: a model or training checkpoint of a budgeted run, a ``--json``
+    record (a JSON-lines file: its last record with a plan), or a JSON object of the plan.
+    A file without one is a :class:`DataError` naming ``what`` (``--plan`` on the command line)."""
+    try:
+        if os.fspath(path).endswith(".safetensors"):
+            records = _run_records(path)
+            entries = [records[key] for key in ("training", *STATE_KEYS.values()) if key in records]
+        else:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+            try:
+                entries = [json.loads(text)]
+            except json.JSONDecodeError:
+                entries = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except (OSError, ValueError) as e:
+        raise DataError(f"{what} {path}: cannot read it ({e})") from None
+    for entry in reversed(entries):
+        if isinstance(entry, dict) and isinstance(entry.get("plan"), dict):
+            entry = entry["plan"]
+        if isinstance(entry, dict) and "total_steps" in entry:
+            try:
+                return BudgetPlan.from_dict(entry)
+            except ValueError as e:
+                raise DataError(f"{what} {path}: {e}") from None
+    raise DataError(
+        f"{what} {path}: no time-budget plan in it (a model, checkpoint or --json record of a run with --time-budget)"
+    )
