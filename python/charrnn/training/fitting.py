@@ -191,9 +191,14 @@ def fit(
         clash = sorted(set(options) & set(_BUDGETED))
         if clash:
             raise ValueError(f"a time budget decides how long the run is and its rate: do not give {', '.join(clash)}")
-    config = TrainConfig.for_mode(mode)
-    shape = {"cell": cell, "hidden": hidden, "layers": layers, "embed": embed}
-    given = set(options) & set(REGULARISERS)
+    request = _Request(
+        config=TrainConfig.for_mode(mode),
+        shape={"cell": cell, "hidden": hidden, "layers": layers, "embed": embed},
+        seconds=seconds,
+        recorded=recorded,
+        out=out,
+        options=options,
+    )
     if mode == "text":
         if not isinstance(data, str):
             raise TypeError(f"mode 'text' trains on a string of text, got {type(data).__name__}")
@@ -204,9 +209,7 @@ def fit(
             raise ValueError("mix=True is for names: a text has no n-gram mixture")
         if category_dim is not None:
             raise ValueError("category_dim is for a Labelled list of names")
-        return _fit_text(
-            data, val, test, val_fraction, test_fraction, config, shape, seconds, given, recorded, out, options
-        )
+        return _fit_text(data, val, test, val_fraction, test_fraction, request)
     if isinstance(data, str):
         raise TypeError("mode 'names' trains on a list of names, got a string (mode='text' for a text)")
     if test is not None or test_fraction is not None:
@@ -218,7 +221,7 @@ def fit(
         raise ValueError("weight_power needs counts: give data as a charrnn.Counted list")
     if category_dim is not None and not isinstance(data, Labelled):
         raise ValueError("category_dim is for a Labelled list of names (a conditional model)")
-    return _fit_names(data, val, val_fraction, category_dim, config, shape, seconds, given, recorded, mix, out, options)
+    return _fit_names(data, val, val_fraction, category_dim, mix, request)
 
 
 def _check_names(items: Any, name: str) -> None:
@@ -232,21 +235,71 @@ def _check_names(items: Any, name: str) -> None:
         raise TypeError(f"{name} must be a list of names (strings); it holds a {type(bad).__name__}: {bad!r}")
 
 
+@dataclass(frozen=True)
+class _Request:
+    """What both modes of :func:`fit` take from its call: the mode's defaults, the shape
+    given (None: the default, or the budget's), the budget in seconds, the regularisers a
+    plan's run recorded, where to save and the trainer's options given."""
+
+    config: TrainConfig
+    shape: dict[str, Any]
+    seconds: Optional[float]
+    recorded: Optional[dict[str, Any]]
+    out: Optional[PathLike]
+    options: dict[str, Any]
+
+    def run(
+        self, vocab: Vocab, make_source: Callable[[CharRNN, dict[str, Any]], Any], chars: int, *,
+        items: Optional[int] = None, keep_size: bool = False,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+        """``(run, size)``: the trainer's options and the model's shape — with a budget, as
+        :func:`budget_choice` decides them for ``chars`` training characters of ``items``
+        names on ``make_source(model, run)``'s batches (``keep_size``: the size stays the
+        default or given one, as for a conditional model)."""
+        run = _options(self.config, self.options, self.seconds)
+        size = {key: getattr(self.config, key) if self.shape[key] is None else self.shape[key] for key in _SHAPE}
+        if self.seconds is None:
+            return run, size
+        auto = self.shape["hidden"] is None and self.shape["layers"] is None and not keep_size
+        choice = budget_choice(
+            self.config.mode,
+            vocab,
+            lambda model: make_source(model, run),
+            chars,
+            self.seconds,
+            current=run,
+            given=set(self.options) & set(REGULARISERS),
+            size=None if auto else (size["hidden"], size["layers"]),
+            items=items,
+            plan=_plan(self.options.get("plan")),
+            recorded=self.recorded,
+            batch_size=run["batch_size"],
+            cell=size["cell"],
+            embed=size["embed"],
+        )
+        size["hidden"], size["layers"] = choice.hidden, choice.layers
+        if choice.auto:
+            logger.info(
+                "size auto: hidden %d x %d layer(s) (measuring took %.1f s of the budget)",
+                choice.hidden,
+                choice.layers,
+                choice.measured,
+            )
+        if choice.passes is not None:
+            logger.info("budget: about %.1f passes over the data; regularisers %s", choice.passes, choice.regularisers)
+        return {**run, **choice.regularisers, "time_budget": choice.seconds}, size
+
+
 def _fit_names(
     data: Sequence[str],
     val: Optional[Sequence[str]],
     val_fraction: Optional[float],
     category_dim: Optional[int],
-    config: TrainConfig,
-    shape: dict[str, Any],
-    seconds: Optional[float],
-    given: set[str],
-    recorded: Optional[dict[str, Any]],
     mix: Optional[bool],
-    out: Optional[PathLike],
-    options: dict[str, Any],
+    request: _Request,
 ) -> tuple[CharRNN, History]:
-    seed = options.get("seed", config.seed)
+    config = request.config
+    seed = request.options.get("seed", config.seed)
     items: Sequence[str] = data.items if isinstance(data, Counted) else data
     val_counts = None
     if isinstance(val, Counted):
@@ -262,32 +315,17 @@ def _fit_names(
     if val_counts is not None:
         weighting["val_weights"] = list(val_counts)
     labelled = isinstance(train_items, Labelled)
-    mix = seconds is not None and not labelled if mix is None else mix
+    mix = request.seconds is not None and not labelled if mix is None else mix
     if mix and labelled:
         raise ValueError("mix=True takes names without categories (not a Labelled list)")
     vocab = Vocab.from_items(train_items)
-    run = _options(config, options, seconds)
-    size = _shape(config, shape)
-    if seconds is not None:
-        batch = run["batch_size"]
-        choice = budget_choice(
-            "names",
-            vocab,
-            lambda m: NamesSource(m, train_items, batch_size=batch, seed=seed),
-            sum(len(item) + 1 for item in train_items),  # + the end of each item
-            seconds,
-            # a conditional model keeps its size (its passes are not measured), as on the command line
-            size=None if _auto(shape) and not labelled else (size["hidden"], size["layers"]),
-            items=None if labelled else len(train_items),
-            plan=_plan(options.get("plan")),
-            batch_size=batch,
-            cell=size["cell"],
-            embed=size["embed"],
-            current=run,
-            given=given,
-            recorded=recorded,
-        )
-        run = _budgeted(run, choice, size)
+    run, size = request.run(
+        vocab,
+        lambda model, run: NamesSource(model, train_items, batch_size=run["batch_size"], seed=seed),
+        sum(len(item) + 1 for item in train_items),  # + the end of each item
+        items=None if labelled else len(train_items),
+        keep_size=labelled,  # a conditional model keeps its size (its passes are not measured), as on the command line
+    )
     categories = {}
     if labelled:
         categories = {"categories": train_items.categories, "category_dim": category_dim or DEFAULT_CATEGORY_DIM}
@@ -298,13 +336,14 @@ def _fit_names(
         model,
         train_items,
         val_items or None,
-        out=out,
+        out=request.out,
         out_metadata=lambda h: (_summary(run, h, split), seen),
         mix=bool(mix) and len(val_items) >= 2,
         **weighting,
         **run,
     )
-    _save(model, out, _summary(run, history, split), seen)
+    if model.mixture is None:  # (a mixed model was just saved by train, with this same record)
+        _save(model, request.out, _summary(run, history, split), seen)
     return model, history
 
 
@@ -314,14 +353,9 @@ def _fit_text(
     test: Optional[str],
     val_fraction: Optional[float],
     test_fraction: Optional[float],
-    config: TrainConfig,
-    shape: dict[str, Any],
-    seconds: Optional[float],
-    given: set[str],
-    recorded: Optional[dict[str, Any]],
-    out: Optional[PathLike],
-    options: dict[str, Any],
+    request: _Request,
 ) -> tuple[CharRNN, TextHistory]:
+    config = request.config
     vf = 0.0 if val is not None else (config.val_fraction if val_fraction is None else val_fraction)
     tf = 0.0 if test is not None else (config.test_fraction or 0.0) if test_fraction is None else test_fraction
     train_part, val_part, test_part = split_text(text, vf, tf)
@@ -331,24 +365,11 @@ def _fit_text(
     val_part = val if val is not None else val_part
     test_part = test if test is not None else test_part
     vocab = text_vocab(text)
-    run = _options(config, options, seconds)
-    size = _shape(config, shape)
-    if seconds is not None:
-        batch, seq_len = run["batch_size"], run["seq_len"]
-        choice = budget_choice(
-            "text",
-            vocab,
-            lambda m: TextSource(m, train_part, batch_size=batch, seq_len=seq_len),
-            len(train_part),
-            seconds,
-            size=None if _auto(shape) else (size["hidden"], size["layers"]),
-            cell=size["cell"],
-            embed=size["embed"],
-            current=run,
-            given=given,
-            recorded=recorded,
-        )
-        run = _budgeted(run, choice, size)
+    run, size = request.run(
+        vocab,
+        lambda model, run: TextSource(model, train_part, batch_size=run["batch_size"], seq_len=run["seq_len"]),
+        len(train_part),
+    )
     model = CharRNN(vocab, **size, seed=run["seed"], mode="text")
     split = {"train_chars": len(train_part), "val_chars": len(val_part), "test_chars": len(test_part)}
     history = train_text(
@@ -356,17 +377,17 @@ def _fit_text(
         train_part,
         val_part or None,
         test_part or None,
-        out=out,
+        out=request.out,
         out_metadata=lambda h: (_summary(run, h, split), None),
         **run,
     )
-    _save(model, out, _summary(run, history, split), None)
+    _save(model, request.out, _summary(run, history, split), None)
     return model, history
 
 
 def _save(model: CharRNN, out: Optional[PathLike], extra: dict[str, Any], metadata: Optional[dict[str, str]]) -> None:
-    """The model returned, into ``out``, as train left it (the mixture included) and with the
-    whole run's record (the best model written during training has the record of its time)."""
+    """The model returned, into ``out``, as train left it and with the whole run's record (the
+    best model written during training has the record of its time)."""
     if out is not None:
         from ..checkpoint import save
 
@@ -409,31 +430,6 @@ def _options(config: TrainConfig, options: dict[str, Any], seconds: Optional[flo
     run["time_budget"] = seconds
     TrainConfig.from_options(config.mode, run)  # a bad option fails here, before a size is measured
     return run
-
-
-def _shape(config: TrainConfig, shape: dict[str, Any]) -> dict[str, Any]:
-    return {key: getattr(config, key) if shape[key] is None else shape[key] for key in _SHAPE}
-
-
-def _auto(shape: dict[str, Any]) -> bool:
-    """Whether the budget chooses the size (neither ``hidden`` nor ``layers`` given)."""
-    return shape["hidden"] is None and shape["layers"] is None
-
-
-def _budgeted(run: dict[str, Any], choice: BudgetChoice, size: dict[str, Any]) -> dict[str, Any]:
-    """``run`` with the budget's choices: the size (into ``size``), the regularisers not
-    given and, when the size was measured, the seconds left for training."""
-    size["hidden"], size["layers"] = choice.hidden, choice.layers
-    if choice.auto:
-        logger.info(
-            "size auto: hidden %d x %d layer(s) (measuring took %.1f s of the budget)",
-            choice.hidden,
-            choice.layers,
-            choice.measured,
-        )
-    if choice.passes is not None:
-        logger.info("budget: about %.1f passes over the data; regularisers %s", choice.passes, choice.regularisers)
-    return {**run, **choice.regularisers, "time_budget": choice.seconds}
 
 
 def _summary(run: dict[str, Any], history: Any, split: dict[str, int]) -> dict[str, Any]:

@@ -10,8 +10,8 @@ import os
 from typing import Any, Optional, Union
 
 from ..budget import BudgetPlan
-from ..checkpoint import _read
-from ..errors import DataError
+from ..checkpoint import read_header
+from ..errors import CheckpointError, DataError
 from .config import REGULARISERS
 from .state import STATE_KEYS
 
@@ -23,7 +23,12 @@ PathLike = Union[str, "os.PathLike[str]"]
 def _run_records(path: PathLike) -> dict[str, Any]:
     """What a model or checkpoint file records of its run, by metadata key: ``config`` (the
     model's shape), ``training`` and the training state (raises OSError/ValueError)."""
-    metadata, _ = _read(os.fspath(path))
+    try:
+        metadata = read_header(path)  # the metadata alone: no tensor is loaded
+    except OSError:
+        raise
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error for a file that is not one
+        raise CheckpointError(f"{os.fspath(path)}: not a valid safetensors file ({e})") from None
     return {key: json.loads(metadata[key]) for key in ("config", "training", *STATE_KEYS.values()) if key in metadata}
 
 
