@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from charrnn import load
+from charrnn.training.config import REGULARISERS
 from conftest import TINY_NAMES
 from test_cli import run
 
@@ -53,6 +54,9 @@ def test_json_records_carry_the_plan_and_the_time_left(budgeted):
     plan = planned[-1]["plan"]
     assert {"seconds", "total_steps", "warmup", "eval_every", "floor", "shape"} <= set(plan)
     assert plan["seconds"] == 2.0
+    # ... and the size and regularisers it was made for, so that a record replays the whole run.
+    assert plan["hidden"] == 16 and plan["layers"] == 1
+    assert set(plan["regularisers"]) == set(REGULARISERS)
     assert all(r["seconds_left"] >= 0 for r in planned)
     assert records[-1]["step"] <= plan["total_steps"]
     assert "time budget 2s" in stderr and "plan: time budget 2s" in stderr
@@ -63,9 +67,14 @@ def test_a_plan_from_the_model_file_or_a_json_record_repeats_the_same_steps(budg
     plan = records[-1]["plan"]
     (workdir / "records.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
     replays = []
-    # From a model file the size comes with the plan too; a JSON record has only the plan.
+    # From a model file or a JSON record the size comes with the plan too.
     for k, (source, size) in enumerate(
-        [("b.safetensors", []), ("b.safetensors", ["--hidden", "16"]), ("records.jsonl", ["--hidden", "16"])]
+        [
+            ("b.safetensors", []),
+            ("b.safetensors", ["--hidden", "16"]),
+            ("records.jsonl", ["--hidden", "16"]),
+            ("records.jsonl", []),
+        ]
     ):
         out = f"replay-{k}.safetensors"
         result = run(
@@ -228,25 +237,40 @@ def test_a_resumed_budgeted_run_keeps_the_checkpoint_regularisers():
     assert args.dropout == 0.2 and args.variational is False and args.weight_drop == 0.0
 
 
-def test_a_plan_from_a_model_file_takes_the_regularisers_of_its_run(budgeted, workdir, tmp_path):
+def test_a_plan_from_a_model_file_or_a_json_record_takes_the_size_and_regularisers_of_its_run(
+    budgeted, workdir, tmp_path
+):
     from charrnn.cli.train import plan_regularisers
     from charrnn.training.config import BUDGET_REGULARISERS
+    from charrnn.training.replay import plan_size
 
+    records, _ = budgeted
     recorded = plan_regularisers(str(workdir / "b.safetensors"))
     assert recorded is not None and recorded["weight_drop"] == BUDGET_REGULARISERS["names"]["weight_drop"]
     assert plan_regularisers(str(workdir / "b.ckpt.safetensors")) == recorded
+    # A --json record's plan records them too (the file, one line of it, or the plan as a dict).
+    lines = tmp_path / "records.jsonl"
+    lines.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
+    one = tmp_path / "last.json"
+    one.write_text(json.dumps(records[-1]), encoding="utf-8")
+    for source in (str(lines), one, records[-1]["plan"]):
+        assert plan_regularisers(source) == recorded, source
+        assert plan_size(source) == (16, 1) == plan_size(str(workdir / "b.safetensors")), source
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"seconds": 60.0, "total_steps": 10, "warmup": 5, "eval_every": 5}))
-    assert plan_regularisers(str(plan)) is None  # a bare plan: its steps decide
-    # A replay of that plan on a long list, where a new run would train without dropout, keeps them.
+    assert plan_regularisers(str(plan)) is None and plan_size(plan) is None  # a bare plan: its steps decide
+    # A replay of the run's plan on a long list, where a new run would train without dropout, keeps them.
     from charrnn.cli import build_parser
     from charrnn.cli.train import apply_budget, fill_defaults
 
-    args = build_parser().parse_args(["train", "f.txt", "--plan", str(workdir / "b.safetensors"), "--hidden", "16"])
-    typed = {k for k, v in vars(args).items() if v is not None}
-    fill_defaults(args, typed)
-    apply_budget(args, typed, None, None, 0, 10**6, io.StringIO())  # 10**6 names: a new run would not regularise
-    assert {k: getattr(args, k) for k in recorded} == recorded
+    for source in (str(workdir / "b.safetensors"), str(lines)):
+        args = build_parser().parse_args(["train", "f.txt", "--plan", source])
+        typed = {k for k, v in vars(args).items() if v is not None}
+        fill_defaults(args, typed)
+        out = io.StringIO()
+        apply_budget(args, typed, None, None, 0, 10**6, out)  # 10**6 names: a new run would not regularise
+        assert {k: getattr(args, k) for k in recorded} == recorded, source
+        assert (args.hidden, args.layers) == (16, 1) and "as the run that made the plan" in out.getvalue(), source
 
 
 def test_a_plan_decides_the_passes_from_its_steps(tmp_path):

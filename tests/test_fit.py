@@ -96,6 +96,14 @@ def test_fit_with_a_plan_regularises_and_mixes_as_charrnn_train_does(names_file,
     _same_weights(again, cli)
     from_json, _ = charrnn.fit(NAMES, plan=str(tmp_path / "plan.json"), hidden=16, embed=8)
     _same_weights(from_json, cli)
+    # So does a record's plan (what --json prints): no size or regulariser given, the same run.
+    assert (
+        history[-1].plan["hidden"] == 16
+        and history[-1].plan["regularisers"]["weight_drop"] == BUDGET_REGULARISERS["names"]["weight_drop"]
+    )
+    from_record, _ = charrnn.fit(NAMES, plan=history[-1].plan, embed=8)
+    assert (from_record.hidden, from_record.layers) == (16, 1)
+    _same_weights(from_record, cli)
     with pytest.raises(charrnn.DataError, match="^plan .*names.txt: cannot read it"):
         charrnn.fit(NAMES, plan=str(names_file))
 

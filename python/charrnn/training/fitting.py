@@ -156,7 +156,8 @@ def fit(
     dropout 0.2, 40 epochs — none with ``max_steps`` alone —, ...), and so do ``cell``,
     ``hidden``, ``layers`` and ``embed``.  With ``time_budget`` (``"5m"``, ``"1h"``, seconds;
     or a ``plan`` — a :class:`~charrnn.budget.BudgetPlan`, its dict or a file as ``charrnn train
-    --plan`` takes it, a model or checkpoint bringing its run's size and regularisers too —,
+    --plan`` takes it; a model, a checkpoint, a ``--json`` record or a record's ``plan`` dict
+    also brings its run's size and regularisers —,
     which brings its own), which replaces ``epochs``, ``max_steps`` and the
     ``lr_decay`` options (giving them too is a ValueError): without ``hidden``/``layers``
     the size is chosen for this machine and the budget (``charrnn train --size auto``), the
@@ -177,9 +178,10 @@ def fit(
     if unknown:
         raise TypeError(f"fit() got unexpected option(s) for mode {mode!r}: {', '.join(unknown)}")
     recorded = None
-    if isinstance(options.get("plan"), (str, os.PathLike)):  # a file: a model or checkpoint brings more
+    if isinstance(options.get("plan"), (str, os.PathLike, dict)):  # a file or a record's plan brings more
         path = options["plan"]
-        options = {**options, "plan": load_plan(path)}
+        if not isinstance(path, dict):
+            options = {**options, "plan": load_plan(path)}
         size = plan_size(path)
         if size is not None and hidden is None and layers is None:  # the size of the run that made the plan
             hidden, layers = size

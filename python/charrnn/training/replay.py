@@ -1,7 +1,7 @@
 """A recorded run, read back from its files: the plan of a time-budgeted run (from its model,
-its training checkpoint, a ``--json`` record or a JSON file of the plan), and from a model or
-checkpoint the size and the regularisers of the run that made it — what ``charrnn train --plan
-FILE`` and :func:`charrnn.fit` (``plan=FILE``) replay."""
+its training checkpoint, a ``--json`` record or a JSON file of the plan), and the size and the
+regularisers of the run that made it (recorded in a model or checkpoint, and in the plan of a
+``--json`` record) — what ``charrnn train --plan FILE`` and :func:`charrnn.fit` (``plan=``) replay."""
 
 from __future__ import annotations
 
@@ -43,19 +43,64 @@ def _recorded(path: PathLike) -> Optional[dict[str, Any]]:
         return None
 
 
-def plan_size(path: PathLike) -> Optional[tuple[int, int]]:
-    """``(hidden, layers)`` of the model in ``path`` (a model or checkpoint), or None (a JSON plan)."""
-    config = (_recorded(path) or {}).get("config")
+def _entries(path: PathLike) -> list[Any]:
+    """What may hold a plan in ``path``: a model's or checkpoint's run records, the records
+    of a ``--json`` output (JSON lines) or one JSON object (raises OSError/ValueError)."""
+    if os.fspath(path).endswith(".safetensors"):
+        records = _run_records(path)
+        return [records[key] for key in ("training", *STATE_KEYS.values()) if key in records]
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        return [json.loads(text)]
+    except json.JSONDecodeError:
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _plan_entry(entries: list[Any]) -> Optional[dict[str, Any]]:
+    """The last plan among ``entries``: a record's ``plan``, or an object that is one."""
+    for entry in reversed(entries):
+        if isinstance(entry, dict) and isinstance(entry.get("plan"), dict):
+            entry = entry["plan"]
+        if isinstance(entry, dict) and "total_steps" in entry:
+            return entry
+    return None
+
+
+def _json_plan(source: Union[PathLike, dict[str, Any]]) -> Optional[dict[str, Any]]:
+    """The plan of a JSON ``--plan`` (a file, or the dict itself), or None (a model or
+    checkpoint, a file that cannot be read, or none in it)."""
+    if isinstance(source, dict):
+        return _plan_entry([source])
+    if os.fspath(source).endswith(".safetensors"):
+        return None
+    try:
+        return _plan_entry(_entries(source))
+    except (OSError, ValueError):
+        return None
+
+
+def plan_size(source: Union[PathLike, dict[str, Any]]) -> Optional[tuple[int, int]]:
+    """``(hidden, layers)`` of the run that made the plan in ``source``: the model in a model
+    or checkpoint file, or the size a ``--json`` record's plan gives (a plan as a dict
+    too); None when it gives none (a plan written by hand without them)."""
+    plan = _json_plan(source)
+    config = plan if plan is not None else (_recorded(source) or {}).get("config")
     try:
         return int(config["hidden"]), int(config["layers"])
     except (KeyError, TypeError, ValueError):
         return None
 
 
-def plan_regularisers(path: PathLike) -> Optional[dict[str, Any]]:
-    """The regularisers of the run that made the plan in ``path`` (a model or checkpoint:
-    they are recorded there), or None (a JSON plan, or a file from before they existed)."""
-    records = _recorded(path) or {}
+def plan_regularisers(source: Union[PathLike, dict[str, Any]]) -> Optional[dict[str, Any]]:
+    """The regularisers of the run that made the plan in ``source`` (a model or checkpoint
+    records them, and so does a ``--json`` record's plan), or None (a plan without them,
+    or a file from before they were recorded)."""
+    plan = _json_plan(source)
+    if plan is not None:
+        given = plan.get("regularisers")
+        return dict(given) if isinstance(given, dict) and all(key in given for key in REGULARISERS) else None
+    records = _recorded(source) or {}
     for entry in (records.get(key) for key in ("training", *STATE_KEYS.values())):
         for record in (entry, entry.get("cli") if isinstance(entry, dict) else None):
             if isinstance(record, dict) and all(key in record for key in REGULARISERS):
@@ -68,26 +113,14 @@ def load_plan(path: PathLike, what: str = "plan") -> BudgetPlan:
     record (a JSON-lines file: its last record with a plan), or a JSON object of the plan.
     A file without one is a :class:`DataError` naming ``what`` (``--plan`` on the command line)."""
     try:
-        if os.fspath(path).endswith(".safetensors"):
-            records = _run_records(path)
-            entries = [records[key] for key in ("training", *STATE_KEYS.values()) if key in records]
-        else:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-            try:
-                entries = [json.loads(text)]
-            except json.JSONDecodeError:
-                entries = [json.loads(line) for line in text.splitlines() if line.strip()]
+        entry = _plan_entry(_entries(path))
     except (OSError, ValueError) as e:
         raise DataError(f"{what} {path}: cannot read it ({e})") from None
-    for entry in reversed(entries):
-        if isinstance(entry, dict) and isinstance(entry.get("plan"), dict):
-            entry = entry["plan"]
-        if isinstance(entry, dict) and "total_steps" in entry:
-            try:
-                return BudgetPlan.from_dict(entry)
-            except ValueError as e:
-                raise DataError(f"{what} {path}: {e}") from None
+    if entry is not None:
+        try:
+            return BudgetPlan.from_dict(entry)
+        except ValueError as e:
+            raise DataError(f"{what} {path}: {e}") from None
     raise DataError(
         f"{what} {path}: no time-budget plan in it (a model, checkpoint or --json record of a run with --time-budget)"
     )

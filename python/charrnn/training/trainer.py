@@ -58,7 +58,7 @@ from ..metrics import split_metrics
 from ..model import CharRNN
 from ..progress import TrainingMonitor
 from ..records import EpochRecord, History
-from .config import TrainConfig
+from .config import REGULARISERS, TrainConfig
 from .optim import Adam, WeightAverage, weight_decay_mask, weights_finite
 from .schedule import EarlyStopping
 from .state import TrainingState, save_state
@@ -416,7 +416,7 @@ class Trainer:
             lr=self.optimizer.lr,
         )
         if self.plan is not None:
-            fields.update(plan=self.plan.to_dict(), seconds_left=self.time_left())
+            fields.update(plan=self.recorded_plan(), seconds_left=self.time_left())
         record = source.record(fields, evaluation, self.epoch - 1 + done / len(source), end)
         history.append(record)
         if val is None or history.best_val_nll is None or val < history.best_val_nll:
@@ -479,6 +479,19 @@ class Trainer:
         )
         save_state(self.checkpoint, self.model, st)
         self.saved_at = self.step
+
+    def recorded_plan(self) -> dict[str, Any]:
+        """The plan as the records give it: its steps, and the model's size and the
+        regularisers it was made for, so that a ``--json`` record replays the whole run as
+        ``--plan`` (``charrnn.training.replay``)."""
+        assert self.plan is not None
+        regularisers = {key: getattr(self.config, key) for key in REGULARISERS}
+        return {
+            **self.plan.to_dict(),
+            "hidden": self.model.hidden,
+            "layers": self.model.layers,
+            "regularisers": regularisers,
+        }
 
     def _restore(self) -> tuple[int, Any]:
         """Put the resumed run's weights, optimizer, records and position back; returns
