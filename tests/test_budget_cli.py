@@ -59,6 +59,7 @@ def test_json_records_carry_the_plan_and_the_time_left(budgeted):
     assert set(plan["regularisers"]) == set(REGULARISERS)
     assert all(r["seconds_left"] >= 0 for r in planned)
     assert records[-1]["step"] <= plan["total_steps"]
+    assert records[-1]["last"] is True and not any("last" in r for r in records[:-1]), "the final evaluation says so"
     assert "time budget 2s" in stderr and "plan: time budget 2s" in stderr
 
 
@@ -347,3 +348,32 @@ def test_resuming_a_checkpoint_from_before_the_regularisers_keeps_them_off():
     for key, value in LEGACY_OPTIONS.items():
         assert getattr(args, key) == value, key
     assert args.time_budget == 60.0 and args.dropout == 0.2
+
+
+def test_json_records_are_printed_as_they_come_and_only_the_last_waits_for_the_mixture(capsys):
+    from charrnn.cli import build_parser
+    from charrnn.cli.train import _epoch_line, _Reporter
+    from charrnn.records import EpochRecord
+
+    args = build_parser().parse_args(["train", "f.txt", "--json"])
+    report = _Reporter(args, io.StringIO(), None, _epoch_line, hold=True)
+
+    def record(step, last=False):
+        return EpochRecord(1, step, 2.0, 2.1, 7.4, 8.2, 2.9, 3.0, 1e5, 1.0, last=last)
+
+    report(record(10))
+    assert [json.loads(line)["step"] for line in capsys.readouterr().out.splitlines()] == [10], "printed at once"
+    report(record(20, last=True))
+    assert capsys.readouterr().out == "", "the final evaluation waits for the mixture's fields"
+    report.flush(mix_val_nll=1.5)
+    final = json.loads(capsys.readouterr().out)
+    assert (final["step"], final["last"], final["mix_val_nll"]) == (20, True, 1.5)
+    # A run that ended where it had not planned to: its last record again, with the fields.
+    other = _Reporter(args, io.StringIO(), None, _epoch_line, hold=True)
+    other(record(10))
+    capsys.readouterr()
+    other.flush(mix_val_nll=1.5)
+    again = json.loads(capsys.readouterr().out)
+    assert (again["step"], again["mix_val_nll"]) == (10, 1.5)
+    other.flush()
+    assert capsys.readouterr().out == "", "nothing more without fields to add"

@@ -83,6 +83,7 @@ def test_names_training_stops_early_and_keeps_the_best_epochs_weights(monkeypatc
     )
     assert [r.epoch for r in history] == [1, 2, 3, 4]  # epochs 3 and 4 brought nothing better
     assert history.stopped_early and history.best_epoch == 2 and history.best_val_nll == 2.0
+    assert [r.last for r in history] == [False, False, False, True], "the evaluation that stopped it is the last"
     for name, p in model.params.items():
         np.testing.assert_array_equal(p, snapshots[2][name])
     assert [r.lr for r in history] == [2e-3, 1e-3, 5e-4, 2.5e-4]  # lr_decay every epoch
@@ -93,6 +94,7 @@ def test_names_training_without_patience_runs_every_epoch(monkeypatch):
     monkeypatch.setattr(model, "evaluate", _scripted([3.0, 3.5, 4.0]))
     history = train(model, TINY_NAMES, TINY_NAMES[:5], epochs=3, batch_size=8)
     assert len(history) == 3 and not history.stopped_early and history.best_epoch == 1
+    assert [r.last for r in history] == [False, False, True] and "last" not in history[0].to_dict()
 
 
 # -- the text loop carries the state ----------------------------------------------------------
@@ -188,6 +190,7 @@ def test_text_training_stops_early_on_mid_epoch_evaluations(monkeypatch):
     )
     assert [r.val_nll for r in history] == [2.0, 1.5, 1.6, 1.7]
     assert history.stopped_early and history.best_index == 1 and history.best.step == 20
+    assert [r.last for r in history] == [False, False, False, True] and history[-1].to_dict()["last"] is True
     for name, p in model.params.items():
         np.testing.assert_array_equal(p, snapshots[1][name])
 

@@ -37,6 +37,8 @@ class EpochRecord:
     # the budget; not in to_dict() without a budget.
     plan: Optional[dict[str, Any]] = None
     seconds_left: Optional[float] = None
+    # The run's final evaluation: training ends after it (not in to_dict() when False).
+    last: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return _without_absent(asdict(self))
@@ -44,12 +46,15 @@ class EpochRecord:
 
 def _without_absent(d: dict[str, Any]) -> dict[str, Any]:
     """A record's fields without those of features the run did not use (the weighted
-    validation NLL without counts, the plan without a budget)."""
+    validation NLL without counts, the plan without a budget), and ``last`` but on the
+    final evaluation."""
     if d.get("val_nll_weighted") is None:
         d.pop("val_nll_weighted", None)
     if d.get("plan") is None:
         d.pop("plan", None)
         d.pop("seconds_left", None)
+    if not d.get("last"):
+        d.pop("last", None)
     return d
 
 

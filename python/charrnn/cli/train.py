@@ -1032,9 +1032,9 @@ def _train_kwargs(args: argparse.Namespace, epochs: Optional[int]) -> dict[str, 
 
 class _Reporter:
     """The callback that prints each evaluation: one JSON object (``--json``) or one line
-    (through tqdm, so that a progress bar on stderr is cleared, not garbled).  With
-    ``hold`` each JSON object waits for the next evaluation, and the last one for
-    :meth:`flush`, which may add fields to it (the mixture's, measured after training)."""
+    (through tqdm, so that a progress bar on stderr is cleared, not garbled), as soon as it
+    is made.  With ``hold`` the run's final evaluation (``last``) waits for :meth:`flush`,
+    which may add fields to it (the mixture's, measured after training)."""
 
     def __init__(self, args: argparse.Namespace, out: TextIO, resumed: Any, line: Any, hold: bool = False) -> None:
         history = [] if resumed is None else resumed[1].history
@@ -1042,6 +1042,7 @@ class _Reporter:
         self.best = min((r["val_nll"] for r in history if r.get("val_nll") is not None), default=math.inf)
         self.plan = history[-1].get("plan") if history else None
         self.held: Optional[dict[str, Any]] = None
+        self.printed: Optional[dict[str, Any]] = None  # the last JSON object printed
 
     def __call__(self, record: EpochRecord) -> None:
         from tqdm import tqdm
@@ -1052,10 +1053,10 @@ class _Reporter:
             tqdm.write(f"plan: {BudgetPlan.from_dict(record.plan).describe()}", file=out)
         if args.json:
             self.flush()
-            if self.hold:
+            if self.hold and record.last:
                 self.held = record.to_dict()
             else:
-                print(json.dumps(record.to_dict()), flush=True)
+                self._print(record.to_dict())
             return
         improved = record.val_nll is not None and record.val_nll < self.best
         if improved:
@@ -1069,10 +1070,17 @@ class _Reporter:
         out.flush()
 
     def flush(self, **extra: Any) -> None:
-        """Print the record held back, with ``extra`` fields."""
+        """Print the record held back, with ``extra`` fields (when none was held, because the
+        run ended where it had not planned to, the last one printed again with them)."""
         if self.held is not None:
-            print(json.dumps({**self.held, **extra}), flush=True)
+            self._print({**self.held, **extra})
             self.held = None
+        elif extra and self.printed is not None:
+            self._print({**self.printed, **extra})
+
+    def _print(self, record: dict[str, Any]) -> None:
+        print(json.dumps(record), flush=True)
+        self.printed = record
 
 
 def _epoch_line(record: EpochRecord, epochs: Optional[int], best: bool) -> str:

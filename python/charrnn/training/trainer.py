@@ -427,6 +427,8 @@ class Trainer:
         if val is not None:
             self.stopper.update(val)
             history.stopped_early = self.stopper.should_stop
+        if not self.more():  # the plan's or the epochs' end, the deadline, early stopping
+            record = history[-1] = dataclasses.replace(record, last=True)
         return record
 
     def _write_best(self) -> None:
