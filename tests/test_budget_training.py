@@ -245,3 +245,12 @@ def test_choose_size_returns_the_size_and_the_passes_it_measured():
     assert passes > 1  # 30 s over 800 characters
     given = choose_size("names", vocab, source, chars, 30.0, embed=8, size=(512, 1))
     assert given[:2] == (512, 1) and given[2] < passes  # the largest model, the fewest passes
+
+
+def test_a_budgets_final_evaluation_is_marked_last_even_when_its_plan_ends_at_the_calibration(data):
+    for seconds, evaluations in ((16.0, None), (1.0, 1)):  # 1 s: no time left for a step after it
+        _, history, trainer, _ = budgeted(data, seconds=seconds)
+        assert [r.last for r in history] == [False] * (len(history) - 1) + [True], seconds
+        assert history[-1].step == trainer.plan.total_steps
+        if evaluations is not None:
+            assert len(history) == evaluations

@@ -101,9 +101,10 @@ def test_fit_with_a_plan_regularises_and_mixes_as_charrnn_train_does(names_file,
         history[-1].plan["hidden"] == 16
         and history[-1].plan["regularisers"]["weight_drop"] == BUDGET_REGULARISERS["names"]["weight_drop"]
     )
-    from_record, _ = charrnn.fit(NAMES, plan=history[-1].plan, embed=8)
-    assert (from_record.hidden, from_record.layers) == (16, 1)
-    _same_weights(from_record, cli)
+    for given in (history[-1].plan, history[-1].to_dict()):  # the plan, or the whole record
+        from_record, _ = charrnn.fit(NAMES, plan=given, embed=8)
+        assert (from_record.hidden, from_record.layers) == (16, 1)
+        _same_weights(from_record, cli)
     with pytest.raises(charrnn.DataError, match="^plan .*names.txt: cannot read it"):
         charrnn.fit(NAMES, plan=str(names_file))
 

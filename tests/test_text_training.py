@@ -287,3 +287,21 @@ def test_dropout_is_seeded_and_only_active_in_training_steps():
     assert not np.array_equal(a.params["fc.weight"], d.params["fc.weight"])  # dropout changed the steps
     # The validation figure is a plain pass with the trained weights: no dropout there.
     assert ha[-1].val_nll == pytest.approx(a.evaluate_text("the cat sat.", batch_size=4)["nll"], rel=1e-6)
+
+
+def test_only_the_runs_final_evaluation_is_marked_last_and_a_longer_resume_moves_the_mark(tmp_path):
+    # Text evaluations inside the last epoch come before its end: not the last.
+    history = train_text(small_model(), TEXT, "the cat", epochs=2, batch_size=4, seq_len=5, eval_every=10)
+    assert len(history) > 3 and [r.last for r in history] == [False] * (len(history) - 1) + [True]
+    # A names run of one epoch, resumed for two: the mark moves to the second epoch.
+    ckpt = tmp_path / "run.ckpt.safetensors"
+    model = CharRNN(charrnn.Vocab.from_items(TINY_NAMES), hidden=8, layers=1, embed=4)
+    first = train(model, TINY_NAMES, TINY_NAMES[:5], epochs=1, batch_size=8, checkpoint=ckpt)
+    assert [r.last for r in first] == [True]
+    _, resumed = charrnn.resume(ckpt, TINY_NAMES, TINY_NAMES[:5], epochs=2)
+    assert [(r.epoch, r.last) for r in resumed] == [(1, False), (2, True)]
+    # max_steps inside an epoch: the cut epoch's evaluation is the last.
+    cut = train(
+        CharRNN(model.vocab, hidden=8, layers=1, embed=4), TINY_NAMES, TINY_NAMES[:5], max_steps=2, batch_size=4
+    )
+    assert [(r.step, r.last) for r in cut] == [(2, True)]

@@ -1071,12 +1071,13 @@ class _Reporter:
 
     def flush(self, **extra: Any) -> None:
         """Print the record held back, with ``extra`` fields (when none was held, because the
-        run ended where it had not planned to, the last one printed again with them)."""
+        run ended where it had not foreseen, the last one printed again with them, marked
+        ``last``)."""
         if self.held is not None:
             self._print({**self.held, **extra})
             self.held = None
-        elif extra and self.printed is not None:
-            self._print({**self.printed, **extra})
+        elif extra and self.printed is not None:  # (training is over: that record was its last)
+            self._print({**self.printed, "last": True, **extra})
 
     def _print(self, record: dict[str, Any]) -> None:
         print(json.dumps(record), flush=True)

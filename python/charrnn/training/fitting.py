@@ -34,7 +34,7 @@ from ..text import check_unseen, split_text, text_vocab
 from ..vocab import Vocab
 from .api import _plan, train, train_text
 from .config import MODES, REGULARISERS, TrainConfig, budget_regularisers, without_given
-from .replay import load_plan, plan_regularisers, plan_size
+from .replay import load_plan, plan_of, plan_regularisers, plan_size
 from .sizing import choose_size
 
 __all__ = ["fit", "budget_choice", "BudgetChoice"]
@@ -180,8 +180,7 @@ def fit(
     recorded = None
     if isinstance(options.get("plan"), (str, os.PathLike, dict)):  # a file or a record's plan brings more
         path = options["plan"]
-        if not isinstance(path, dict):
-            options = {**options, "plan": load_plan(path)}
+        options = {**options, "plan": plan_of(path) if isinstance(path, dict) else load_plan(path)}
         size = plan_size(path)
         if size is not None and hidden is None and layers is None:  # the size of the run that made the plan
             hidden, layers = size

@@ -15,7 +15,7 @@ from ..errors import CheckpointError, DataError
 from .config import REGULARISERS
 from .state import STATE_KEYS
 
-__all__ = ["load_plan", "plan_size", "plan_regularisers"]
+__all__ = ["load_plan", "plan_of", "plan_size", "plan_regularisers"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -78,6 +78,12 @@ def _json_plan(source: Union[PathLike, dict[str, Any]]) -> Optional[dict[str, An
         return _plan_entry(_entries(source))
     except (OSError, ValueError):
         return None
+
+
+def plan_of(record: dict[str, Any]) -> dict[str, Any]:
+    """The plan in a record (its ``plan``), or the dict itself when it is none (a plan, or
+    not one: :class:`~charrnn.budget.BudgetPlan` says what is wrong with it)."""
+    return _plan_entry([record]) or record
 
 
 def plan_size(source: Union[PathLike, dict[str, Any]]) -> Optional[tuple[int, int]]:

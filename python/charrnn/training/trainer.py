@@ -168,6 +168,8 @@ class Trainer:
         # Early stopping is a function of the validation NLLs so far (a resumed run replays them).
         self.stopper = EarlyStopping.replay(cfg.patience, (record.val_nll for record in history))
         history.stopped_early = self.stopper.should_stop
+        if self.resume is not None and self.more():  # resumed for more epochs or steps: the last is to come
+            history[:] = [dataclasses.replace(record, last=False) if record.last else record for record in history]
         logger.info("%s; %s", source.describe(), self.plan.describe() if self.plan else self.schedule.describe())
         header = {"config": self.model.config, "options": self.options}
         with (
@@ -315,6 +317,7 @@ class Trainer:
         )
         self._step_times = [0.0]  # (the first entry is dropped when the plan is revised)
         logger.info("%s", self.plan.describe())
+        self._mark_if_planned_out()
         if self.checkpoint is not None:
             self._save(0 if end else done, state)  # now with the plan in it
 
@@ -336,6 +339,7 @@ class Trainer:
         )
         self._step_times = []
         logger.info("revised: %s", self.plan.describe())
+        self._mark_if_planned_out()
         if self.checkpoint is not None:
             self._save(0 if end else done, state)  # with the revised plan
 
@@ -427,9 +431,27 @@ class Trainer:
         if val is not None:
             self.stopper.update(val)
             history.stopped_early = self.stopper.should_stop
-        if not self.more():  # the plan's or the epochs' end, the deadline, early stopping
+        if self._ends_here(end):
             record = history[-1] = dataclasses.replace(record, last=True)
         return record
+
+    def _ends_here(self, end: bool) -> bool:
+        """Whether no step follows the evaluation just made (``end``: at its epoch's end):
+        early stopping, the plan's end or the deadline, the last epoch's end, ``max_steps``
+        (an evaluation inside the last epoch is not its last)."""
+        if self.history.stopped_early:
+            return True
+        if self.budget is not None:
+            return not self.more()
+        cfg = self.config
+        return not self.more() and (end or (cfg.max_steps is not None and self.step >= cfg.max_steps))
+
+    def _mark_if_planned_out(self) -> None:
+        """A plan made or revised just after an evaluation may leave no step to take (a
+        budget used up): that evaluation was then the last."""
+        history = self.history
+        if history and history[-1].step == self.step and not history[-1].last and not self.more():
+            history[-1] = dataclasses.replace(history[-1], last=True)
 
     def _write_best(self) -> None:
         """The model as it is now — the best so far — to ``out``, atomically."""
