@@ -241,9 +241,8 @@ def test_a_resumed_budgeted_run_keeps_the_checkpoint_regularisers():
 def test_a_plan_from_a_model_file_or_a_json_record_takes_the_size_and_regularisers_of_its_run(
     budgeted, workdir, tmp_path
 ):
-    from charrnn.cli.train import plan_regularisers
     from charrnn.training.config import BUDGET_REGULARISERS
-    from charrnn.training.replay import plan_size
+    from charrnn.training.replay import plan_regularisers, plan_size
 
     records, _ = budgeted
     recorded = plan_regularisers(str(workdir / "b.safetensors"))

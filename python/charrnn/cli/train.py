@@ -40,7 +40,7 @@ from ..training import TrainConfig, train, train_text
 from ..training.config import REGULARISERS, passes_bucket
 from ..training.fitting import budget_choice
 from ..training.replay import load_plan as _load_plan
-from ..training.replay import plan_regularisers, plan_size
+from ..training.replay import recorded_run
 from ..training.state import LEGACY_OPTIONS, default_checkpoint_path, load_state
 from ..vocab import Vocab
 from .args import (
@@ -537,17 +537,17 @@ def apply_budget(
     as :func:`charrnn.fit` does), into ``args``: with ``--size auto`` the size for this
     machine (the seconds it measured come out of the budget), the regularisers for the
     passes over the ``chars`` training characters of ``items`` names (None: text, or a
-    conditional model), options typed winning.  ``--plan`` of a model or checkpoint brings
+    conditional model), options typed winning.  ``--plan`` of a model, checkpoint or record brings
     its run's size and regularisers, and a plan's steps count the passes.  Says on ``out``
     what it chose."""
     if args.time_budget is None or args.resume is not None:  # a resumed run keeps the checkpoint's
         return
-    planned = plan_size(args.plan) if args.plan is not None and args.size == "auto" else None
+    size, recorded = recorded_run(args.plan) if args.plan is not None else (None, None)  # one read of --plan
+    planned = size if args.size == "auto" else None
     if planned is not None:  # the size of the run that made the plan, not this machine's choice
         args.hidden, args.layers = planned
         args.size = None
         print(f"size: hidden {args.hidden} x {args.layers} layer(s), as the run that made the plan", file=out)
-    recorded = plan_regularisers(args.plan) if args.plan is not None else None
     choice = budget_choice(
         args.mode,
         vocab,

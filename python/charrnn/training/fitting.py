@@ -34,7 +34,7 @@ from ..text import check_unseen, split_text, text_vocab
 from ..vocab import Vocab
 from .api import _plan, train, train_text
 from .config import MODES, REGULARISERS, TrainConfig, budget_regularisers, without_given
-from .replay import load_plan, plan_of, plan_regularisers, plan_size
+from .replay import load_plan, plan_of, recorded_run
 from .sizing import choose_size
 
 __all__ = ["fit", "budget_choice", "BudgetChoice"]
@@ -181,10 +181,9 @@ def fit(
     if isinstance(options.get("plan"), (str, os.PathLike, dict)):  # a file or a record's plan brings more
         path = options["plan"]
         options = {**options, "plan": plan_of(path) if isinstance(path, dict) else load_plan(path)}
-        size = plan_size(path)
+        size, recorded = recorded_run(path)
         if size is not None and hidden is None and layers is None:  # the size of the run that made the plan
             hidden, layers = size
-        recorded = plan_regularisers(path)
     seconds = None if time_budget is None else parse_duration(time_budget)
     if seconds is None and options.get("plan") is not None:  # a plan brings its budget
         seconds = _plan(options["plan"]).seconds

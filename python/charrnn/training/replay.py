@@ -15,7 +15,7 @@ from ..errors import CheckpointError, DataError
 from .config import REGULARISERS
 from .state import STATE_KEYS
 
-__all__ = ["load_plan", "plan_of", "plan_size", "plan_regularisers"]
+__all__ = ["load_plan", "plan_of", "plan_size", "plan_regularisers", "recorded_run"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -86,32 +86,38 @@ def plan_of(record: dict[str, Any]) -> dict[str, Any]:
     return _plan_entry([record]) or record
 
 
-def plan_size(source: Union[PathLike, dict[str, Any]]) -> Optional[tuple[int, int]]:
-    """``(hidden, layers)`` of the run that made the plan in ``source``: the model in a model
-    or checkpoint file, or the size a ``--json`` record's plan gives (a plan as a dict
-    too); None when it gives none (a plan written by hand without them)."""
+def recorded_run(source: Union[PathLike, dict[str, Any]]) -> tuple[Optional[tuple[int, int]], Optional[dict[str, Any]]]:
+    """``(size, regularisers)`` of the run that made the plan in ``source``, read once:
+    ``(hidden, layers)`` and the regularisers a model or checkpoint file records, or those a
+    ``--json`` record's plan gives (a file, or a record or plan as a dict); each None when it
+    gives none (a plan written by hand without them, a file from before they were recorded)."""
     plan = _json_plan(source)
-    config = plan if plan is not None else (_recorded(source) or {}).get("config")
+    if plan is not None:
+        config, given = plan, plan.get("regularisers")
+        candidates = [given] if isinstance(given, dict) else []
+    else:
+        records = _recorded(source) or {}
+        config = records.get("config")
+        entries = [records.get(key) for key in ("training", *STATE_KEYS.values())]
+        candidates = [
+            r for e in entries for r in (e, e.get("cli") if isinstance(e, dict) else None) if isinstance(r, dict)
+        ]
     try:
-        return int(config["hidden"]), int(config["layers"])
+        size: Optional[tuple[int, int]] = (int(config["hidden"]), int(config["layers"]))
     except (KeyError, TypeError, ValueError):
-        return None
+        size = None
+    found = next((r for r in candidates if all(key in r for key in REGULARISERS)), None)
+    return size, None if found is None else {key: found[key] for key in REGULARISERS}
+
+
+def plan_size(source: Union[PathLike, dict[str, Any]]) -> Optional[tuple[int, int]]:
+    """``(hidden, layers)`` of :func:`recorded_run`."""
+    return recorded_run(source)[0]
 
 
 def plan_regularisers(source: Union[PathLike, dict[str, Any]]) -> Optional[dict[str, Any]]:
-    """The regularisers of the run that made the plan in ``source`` (a model or checkpoint
-    records them, and so does a ``--json`` record's plan), or None (a plan without them,
-    or a file from before they were recorded)."""
-    plan = _json_plan(source)
-    if plan is not None:
-        given = plan.get("regularisers")
-        return dict(given) if isinstance(given, dict) and all(key in given for key in REGULARISERS) else None
-    records = _recorded(source) or {}
-    for entry in (records.get(key) for key in ("training", *STATE_KEYS.values())):
-        for record in (entry, entry.get("cli") if isinstance(entry, dict) else None):
-            if isinstance(record, dict) and all(key in record for key in REGULARISERS):
-                return {key: record[key] for key in REGULARISERS}
-    return None
+    """The regularisers of :func:`recorded_run`."""
+    return recorded_run(source)[1]
 
 
 def load_plan(path: PathLike, what: str = "plan") -> BudgetPlan:
