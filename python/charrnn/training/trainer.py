@@ -184,6 +184,10 @@ class Trainer:
             ) as self.monitor,
         ):
             try:
+                if self._stopped_before_the_last_evaluation():
+                    whole = start_batch == 0  # (saved at the epoch's end: that epoch is the one evaluated)
+                    self.order = source.position()  # the checkpoint's, saved again with the evaluation
+                    self._evaluate(start_batch or len(source), state=None if whole else carried, end=whole)
                 while self.more():
                     self.epoch += 1
                     self.optimizer.lr = self.schedule.lr_at(
@@ -258,6 +262,20 @@ class Trainer:
             if self.history.stopped_early:
                 break
         return done, 0
+
+    def _stopped_before_the_last_evaluation(self) -> bool:
+        """A budgeted run stopped (Ctrl-C) at its plan's last step saved that step without the
+        evaluation due after it: resumed, nothing is left to train, but that evaluation is."""
+        history = self.history
+        return (
+            self.resume is not None
+            and self.budget is not None
+            and self.plan is not None
+            and not self.more()
+            and not history.stopped_early
+            and self._due()
+            and (not history or history[-1].step != self.step)
+        )
 
     def _due(self) -> bool:
         """Whether an evaluation is due after the step just taken (``eval_every``, or the plan)."""
