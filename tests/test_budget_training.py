@@ -257,25 +257,35 @@ def test_a_budgets_final_evaluation_is_marked_last_even_when_its_plan_ends_at_th
             assert len(history) == evaluations
 
 
-def test_stopped_at_the_plans_last_step_the_resumed_run_makes_its_last_evaluation(tmp_path, monkeypatch, data):
+@pytest.mark.parametrize(
+    "last, every, stop",
+    [(50, 20, 50), (56, 20, 56), (56, 14, 28)],
+    ids=["the-last-step-inside-an-epoch", "the-last-step-at-an-epochs-end", "an-evaluation-at-an-epochs-end"],
+)
+def test_stopped_before_an_evaluation_the_resumed_run_makes_it(tmp_path, monkeypatch, data, last, every, stop):
     # SIGTERM stops at a safe point whatever SIGINT's handler is (the suite may run with it ignored).
     from test_interrupt import signal_during_step
 
     train_items, val_items, vocab = data
-    plan = BudgetPlan(seconds=1e6, total_steps=50, warmup=10, eval_every=20)
+    assert -(-len(train_items) // 16) == 14  # batches an epoch: the parameters count in them
+    plan = BudgetPlan(seconds=1e6, total_steps=last, warmup=10, eval_every=every)
     kw = dict(batch_size=16, lr=1e-2, seed=3, plan=plan.to_dict())
     reference = fresh(vocab)
     ref_history = train(reference, train_items, val_items, **kw)
-    assert [r.step for r in ref_history] == [20, 40, 50] and ref_history[-1].last
+    assert ref_history[-1].step == last and ref_history[-1].last and stop in [r.step for r in ref_history]
 
     path = tmp_path / "run.ckpt.safetensors"
     model = fresh(vocab)
-    signal_during_step(monkeypatch, model, 50, signals=(signal.SIGTERM,))
+    signal_during_step(monkeypatch, model, stop, signals=(signal.SIGTERM,))
     with pytest.raises(charrnn.TrainingInterrupted):
         train(model, train_items, val_items, checkpoint=path, **kw)
     _, state = load_training_checkpoint(path)
-    assert state.step == 50 and [r["step"] for r in state.history] == [20, 40]  # its evaluation was not made
+    assert state.step == stop and all(r["step"] < stop for r in state.history)  # its evaluation was not made
 
     resumed, history = charrnn.resume(path, train_items, val_items)
     assert_same_weights(resumed, reference)
-    assert [(r.step, r.val_nll, r.last) for r in history] == [(r.step, r.val_nll, r.last) for r in ref_history]
+
+    def fields(records):
+        return [(r.step, r.epoch, r.train_nll, r.val_nll, r.last) for r in records]
+
+    assert fields(history) == fields(ref_history)

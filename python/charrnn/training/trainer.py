@@ -185,9 +185,7 @@ class Trainer:
         ):
             try:
                 if self._stopped_before_the_last_evaluation():
-                    whole = start_batch == 0  # (saved at the epoch's end: that epoch is the one evaluated)
-                    self.order = source.position()  # the checkpoint's, saved again with the evaluation
-                    self._evaluate(start_batch or len(source), state=None if whole else carried, end=whole)
+                    self._make_the_last_evaluation(start_batch, carried)
                 while self.more():
                     self.epoch += 1
                     self.optimizer.lr = self.schedule.lr_at(
@@ -243,8 +241,12 @@ class Trainer:
             self._step(batch)
             done += 1
             if self.budget is not None:
-                if done < len(source):  # the epoch's last batch: run() checks
-                    self._budget_check(done, False)
+                if done == len(source):  # the epoch's last batch: run() checks
+                    if self.stop.requested:  # saved as a step inside it, so that its loss is kept
+                        self._save(done, self.state)
+                        raise self._interrupted()
+                    break
+                self._budget_check(done, False)
                 if self.stop.requested:
                     raise self._interrupted()
                 if not self.more():
@@ -264,18 +266,34 @@ class Trainer:
         return done, 0
 
     def _stopped_before_the_last_evaluation(self) -> bool:
-        """A budgeted run stopped (Ctrl-C) at its plan's last step saved that step without the
+        """A budgeted run stopped (Ctrl-C) at its plan's last step saves that step without the
         evaluation due after it: resumed, nothing is left to train, but that evaluation is."""
         history = self.history
         return (
             self.resume is not None
             and self.budget is not None
             and self.plan is not None
+            and self.step > 0
             and not self.more()
             and not history.stopped_early
             and self._due()
             and (not history or history[-1].step != self.step)
         )
+
+    def _make_the_last_evaluation(self, done: int, state: Any) -> None:
+        """The evaluation after the resumed run's last step, as the run would have made it."""
+        source = self.source
+        if done == 0:  # saved as the end of its epoch (a checkpoint written before steps were kept so)
+            self._evaluate(len(source), state=None, end=True)
+            return
+        self.epoch += 1  # (the checkpoint counts the epoch in progress as not yet begun)
+        self.order = source.position()
+        if done < len(source):
+            self._evaluate(done, state=state, end=False)
+            return
+        for _ in source.batches(done):  # the epoch's last step: draw its order as the loop did, then end it
+            pass
+        self._evaluate(done, state=None, end=True)
 
     def _due(self) -> bool:
         """Whether an evaluation is due after the step just taken (``eval_every``, or the plan)."""
